@@ -1,0 +1,400 @@
+/**
+ * Elementwise machinery: broadcasting, strided loops compiled per op, unary and
+ * binary ops with their gradients, and reduction of a broadcast gradient back
+ * to an input's shape.
+ *
+ * Each elementwise op is compiled once (new Function) from a one-line
+ * expression into its own loop, so every op's hot loop is monomorphic and
+ * inlined by V8. Adjacent dimensions that are contiguous in every operand are
+ * merged first, so a same-shape op is one flat loop and a bias add is two.
+ */
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { record } from '../autograd.js';
+import { Tensor, empty, shapeSize, type AnyArray, type DType } from '../tensor.js';
+import { erf } from './special.js';
+
+// ---------------------------------------------------------------------------
+// broadcasting
+
+export function broadcastShapes(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(`${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Strides of t read as a tensor of shape `to` (0 on broadcast dimensions). */
+export function broadcastStrides(t: Tensor, to: readonly number[]): number[] {
+  const n = to.length;
+  const off = n - t.shape.length;
+  const s = new Array<number>(n).fill(0);
+  for (let i = 0; i < t.shape.length; i++) s[i + off] = t.shape[i] === 1 ? 0 : t.strides[i]!;
+  return s;
+}
+
+/** Merge dimensions that are laid out contiguously in every operand (output is contiguous). */
+function coalesce(shape: readonly number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    const size = shape[d]!;
+    if (size === 1) continue;
+    const k = outShape.length - 1;
+    if (k >= 0) {
+      const prevSize = outShape[k]!;
+      let mergeable = true;
+      for (let j = 0; j < strides.length; j++) {
+        if (outStrides[j]![k] !== strides[j]![d]! * size) {
+          mergeable = false;
+          break;
+        }
+      }
+      if (mergeable) {
+        outShape[k] = prevSize * size;
+        for (let j = 0; j < strides.length; j++) outStrides[j]![k] = strides[j]![d]!;
+        continue;
+      }
+    }
+    outShape.push(size);
+    for (let j = 0; j < strides.length; j++) outStrides[j]!.push(strides[j]![d]!);
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+function contiguousStridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// compiled loops
+
+type UnaryLoop = (o: AnyArray, a: AnyArray, ao: number, as: number[], shape: number[], p: number) => void;
+type BinaryLoop = (o: AnyArray, a: AnyArray, ao: number, as: number[], b: AnyArray, bo: number, bs: number[], shape: number[], p: number) => void;
+
+const helpers = { erf, tanh: Math.tanh, exp: Math.exp, log: Math.log, sqrt: Math.sqrt, abs: Math.abs, max: Math.max, min: Math.min };
+const helperNames = Object.keys(helpers);
+const helperValues = Object.values(helpers);
+
+const ODOMETER = (ptrs: string[], strides: string[]) => `
+    po += n;
+    let d = nd - 2;
+    for (; d >= 0; d--) {
+      idx[d]++;
+      ${ptrs.map((p, i) => `${p} += ${strides[i]}[d];`).join(' ')}
+      if (idx[d] < shape[d]) break;
+      ${ptrs.map((p, i) => `${p} -= ${strides[i]}[d] * shape[d];`).join(' ')}
+      idx[d] = 0;
+    }
+    if (d < 0) return;`;
+
+/** Compile `o = f(x)` where the expression uses x and the parameter p. */
+export function compileUnary(expr: string): UnaryLoop {
+  const body = `
+  const nd = shape.length;
+  if (nd === 0) { const x = a[ao]; o[0] = ${expr}; return; }
+  const n = shape[nd - 1], sa = as[nd - 1];
+  const idx = new Int32Array(nd);
+  let pa = ao, po = 0;
+  for (;;) {
+    if (sa === 1) { for (let j = 0; j < n; j++) { const x = a[pa + j]; o[po + j] = ${expr}; } }
+    else { for (let j = 0; j < n; j++) { const x = a[pa + j * sa]; o[po + j] = ${expr}; } }
+    ${ODOMETER(['pa'], ['as'])}
+  }`;
+  return new Function(...helperNames, `"use strict"; return function unary(o, a, ao, as, shape, p) {${body}\n};`)(...helperValues) as UnaryLoop;
+}
+
+/** Compile `o = f(x, y)` where the expression uses x, y and the parameter p. */
+export function compileBinary(expr: string): BinaryLoop {
+  const body = `
+  const nd = shape.length;
+  if (nd === 0) { const x = a[ao], y = b[bo]; o[0] = ${expr}; return; }
+  const n = shape[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
+  const idx = new Int32Array(nd);
+  let pa = ao, pb = bo, po = 0;
+  for (;;) {
+    if (sa === 1 && sb === 1) { for (let j = 0; j < n; j++) { const x = a[pa + j], y = b[pb + j]; o[po + j] = ${expr}; } }
+    else if (sa === 1 && sb === 0) { const y = b[pb]; for (let j = 0; j < n; j++) { const x = a[pa + j]; o[po + j] = ${expr}; } }
+    else if (sa === 0 && sb === 1) { const x = a[pa]; for (let j = 0; j < n; j++) { const y = b[pb + j]; o[po + j] = ${expr}; } }
+    else { for (let j = 0; j < n; j++) { const x = a[pa + j * sa], y = b[pb + j * sb]; o[po + j] = ${expr}; } }
+    ${ODOMETER(['pa', 'pb'], ['as', 'bs'])}
+  }`;
+  return new Function(...helperNames, `"use strict"; return function binary(o, a, ao, as, b, bo, bs, shape, p) {${body}\n};`)(...helperValues) as BinaryLoop;
+}
+
+/** Run a compiled unary loop: a new contiguous tensor of a's shape. */
+export function mapUnary(loop: UnaryLoop, a: Tensor, p = 0, dtype: DType = a.dtype): Tensor {
+  const out = empty(a.shape, dtype);
+  if (out.size === 0) return out;
+  const c = coalesce(a.shape, [[...a.strides]]);
+  loop(out.data, a.data, a.offset, c.strides[0]!, c.shape, p);
+  return out;
+}
+
+/** Run a compiled binary loop with broadcasting. */
+export function mapBinary(op: string, loop: BinaryLoop, a: Tensor, b: Tensor, p = 0): Tensor {
+  if (a.dtype !== b.dtype) throw new DTypeError(`${op}: operands have different dtypes (${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}); convert one with cast()`);
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const out = empty(shape, a.dtype);
+  if (out.size === 0) return out;
+  const c = coalesce(shape, [broadcastStrides(a, shape), broadcastStrides(b, shape)]);
+  loop(out.data, a.data, a.offset, c.strides[0]!, b.data, b.offset, c.strides[1]!, c.shape, p);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// copies, accumulation and broadcast reduction
+
+const copyLoop = compileUnary('x');
+const addLoop = compileBinary('x + y');
+
+/** A contiguous copy (always a new buffer). */
+export function contiguousCopy(t: Tensor): Tensor {
+  return mapUnary(copyLoop, t);
+}
+
+/** A tensor of ones with t's shape and dtype. */
+export function onesLike(t: Tensor): Tensor {
+  const o = empty(t.shape, t.dtype);
+  o.data.fill(1);
+  return o;
+}
+
+/** acc += g in place (acc contiguous and owned by the caller; same shape). Returns acc. */
+export function addInto(acc: Tensor, g: Tensor): Tensor {
+  if (!acc.isContiguous() || acc.shape.length !== g.shape.length || acc.shape.some((d, i) => d !== g.shape[i])) {
+    throw new ShapeError(`addInto: cannot accumulate ${fmtShape(g.shape)} into ${fmtShape(acc.shape)}`);
+  }
+  const c = coalesce(acc.shape, [[...contiguousStridesOf(acc.shape)], [...g.strides]]);
+  const o = acc.data;
+  // loop writes o[po + j] from position 0: use a subarray when acc has an offset
+  const dst = acc.offset === 0 ? o : o.subarray(acc.offset, acc.offset + acc.size);
+  addLoop(dst, dst, 0, c.strides[0]!, g.data, g.offset, c.strides[1]!, c.shape, 0);
+  return acc;
+}
+
+/** a + g as a new tensor (no graph). */
+export function addNew(a: Tensor, g: Tensor): Tensor {
+  return mapBinary('add', addLoop, a, g);
+}
+
+/**
+ * Sum a gradient of the broadcast shape back to `shape` (the inverse of
+ * broadcasting), as every binary op's backward needs.
+ */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const out = empty(shape, g.dtype, true);
+  const outStrides = new Array<number>(g.shape.length).fill(0);
+  const off = g.shape.length - shape.length;
+  const cs = contiguousStridesOf(shape);
+  for (let i = 0; i < shape.length; i++) outStrides[i + off] = shape[i] === 1 ? 0 : cs[i]!;
+  // iterate g in order, accumulating into out at broadcast strides
+  const c = coalesce(g.shape, [[...g.strides], outStrides]);
+  const nd = c.shape.length;
+  const src = g.data;
+  const dst = out.data;
+  if (nd === 0) {
+    dst[0]! += src[g.offset]!;
+    return out;
+  }
+  const gs = c.strides[0]!;
+  const os = c.strides[1]!;
+  const n = c.shape[nd - 1]!;
+  const sg = gs[nd - 1]!;
+  const so = os[nd - 1]!;
+  const idx = new Int32Array(nd);
+  let pg = g.offset;
+  let po = 0;
+  for (;;) {
+    if (so === 0) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += src[pg + j * sg]!;
+      dst[po]! += s;
+    } else {
+      for (let j = 0; j < n; j++) dst[po + j * so]! += src[pg + j * sg]!;
+    }
+    let d = nd - 2;
+    for (; d >= 0; d--) {
+      idx[d]!++;
+      pg += gs[d]!;
+      po += os[d]!;
+      if (idx[d]! < c.shape[d]!) break;
+      pg -= gs[d]! * c.shape[d]!;
+      po -= os[d]! * c.shape[d]!;
+      idx[d] = 0;
+    }
+    if (d < 0) break;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// differentiable elementwise ops
+
+function requireFloat(op: string, t: Tensor): void {
+  if (t.dtype === 'int32') throw new DTypeError(`${op}: expected a float tensor, got int32 ${fmtShape(t.shape)}; convert it with cast(t, 'float32')`);
+}
+
+const L = {
+  sub: compileBinary('x - y'),
+  mul: compileBinary('x * y'),
+  div: compileBinary('x / y'),
+  neg: compileUnary('-x'),
+  scale: compileUnary('x * p'),
+  addScalar: compileUnary('x + p'),
+  exp: compileUnary('exp(x)'),
+  log: compileUnary('log(x)'),
+  tanh: compileUnary('tanh(x)'),
+  sqrt: compileUnary('sqrt(x)'),
+  rsqrt: compileUnary('1 / sqrt(x)'),
+  square: compileUnary('x * x'),
+  abs: compileUnary('abs(x)'),
+  pow: compileUnary('x ** p'),
+  sigmoid: compileUnary('1 / (1 + exp(-x))'),
+  relu: compileUnary('x > 0 ? x : 0'),
+  silu: compileUnary('x / (1 + exp(-x))'),
+  geluExact: compileUnary('0.5 * x * (1 + erf(x * 0.7071067811865476))'),
+  geluTanh: compileUnary('0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))'),
+  // backward kernels: x = the op's input (or output, as noted), y = incoming gradient
+  gDivB: compileBinary('-x * y'), // x = out/b ... see div
+  gLog: compileBinary('y / x'),
+  gTanh: compileBinary('y * (1 - x * x)'), // x = output
+  gSqrt: compileBinary('y * 0.5 / x'), // x = output
+  gRsqrt: compileBinary('y * -0.5 * x * x * x'), // x = output
+  gAbs: compileBinary('x > 0 ? y : x < 0 ? -y : 0'),
+  gPow: compileBinary('y * p * x ** (p - 1)'),
+  gSigmoid: compileBinary('y * x * (1 - x)'), // x = output
+  gRelu: compileBinary('x > 0 ? y : 0'),
+  gSilu: compileBinary('y * (1 / (1 + exp(-x))) * (1 + x * (1 - 1 / (1 + exp(-x))))'),
+  gGeluExact: compileBinary('y * (0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x))'),
+  gGeluTanh: compileBinary(
+    'y * (0.5 * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) + 0.5 * x * (1 - tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)) ** 2) * 0.7978845608028654 * (1 + 0.134145 * x * x))',
+  ),
+};
+
+type Operand = Tensor | number;
+
+function asTensorLike(op: string, v: Operand, like: Tensor): Tensor {
+  if (typeof v === 'number') {
+    const t = empty([], like.dtype);
+    t.data[0] = v;
+    return t;
+  }
+  return v;
+}
+
+export function add(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return addScalar(a, b);
+  if (typeof a === 'number' && b instanceof Tensor) return addScalar(b, a);
+  const ta = a as Tensor;
+  const tb = b as Tensor;
+  const out = mapBinary('add', addLoop, ta, tb);
+  return record(out, 'add', [ta, tb], (g) => [ta.requiresGrad ? sumTo(g, ta.shape) : null, tb.requiresGrad ? sumTo(g, tb.shape) : null]);
+}
+
+export function sub(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return addScalar(a, -b);
+  if (typeof a === 'number' && b instanceof Tensor) return addScalar(neg(b), a);
+  const ta = a as Tensor;
+  const tb = b as Tensor;
+  const out = mapBinary('sub', L.sub, ta, tb);
+  return record(out, 'sub', [ta, tb], (g) => [
+    ta.requiresGrad ? sumTo(g, ta.shape) : null,
+    tb.requiresGrad ? sumTo(mapUnary(L.neg, g), tb.shape) : null,
+  ]);
+}
+
+export function mul(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return scale(a, b);
+  if (typeof a === 'number' && b instanceof Tensor) return scale(b, a);
+  const ta = a as Tensor;
+  const tb = b as Tensor;
+  const out = mapBinary('mul', L.mul, ta, tb);
+  return record(out, 'mul', [ta, tb], (g) => [
+    ta.requiresGrad ? sumTo(mapBinary('mul', L.mul, g, tb), ta.shape) : null,
+    tb.requiresGrad ? sumTo(mapBinary('mul', L.mul, g, ta), tb.shape) : null,
+  ]);
+}
+
+export function div(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return scale(a, 1 / b);
+  const ta = asTensorLike('div', a, b as Tensor);
+  const tb = b as Tensor;
+  const out = mapBinary('div', L.div, ta, tb);
+  return record(out, 'div', [ta, tb], (g) => [
+    ta.requiresGrad ? sumTo(mapBinary('div', L.div, g, tb), ta.shape) : null,
+    // d(a/b)/db = -(a/b)/b = -out/b
+    tb.requiresGrad ? sumTo(mapBinary('div', L.gDivB, mapBinary('div', L.div, out, tb), g), tb.shape) : null,
+  ]);
+}
+
+export function scale(a: Tensor, c: number): Tensor {
+  requireFloat('scale', a);
+  const out = mapUnary(L.scale, a, c);
+  return record(out, 'scale', [a], (g) => [mapUnary(L.scale, g, c)]);
+}
+
+export function addScalar(a: Tensor, c: number): Tensor {
+  requireFloat('addScalar', a);
+  const out = mapUnary(L.addScalar, a, c);
+  return record(out, 'addScalar', [a], (g) => [g]);
+}
+
+export function neg(a: Tensor): Tensor {
+  requireFloat('neg', a);
+  const out = mapUnary(L.neg, a);
+  return record(out, 'neg', [a], (g) => [mapUnary(L.neg, g)]);
+}
+
+function unaryOp(name: string, fwd: UnaryLoop, bwd: BinaryLoop, useOutput: boolean, a: Tensor, p = 0): Tensor {
+  requireFloat(name, a);
+  const out = mapUnary(fwd, a, p);
+  return record(out, name, [a], (g) => [mapBinary(name, bwd, useOutput ? out : a, g, p)]);
+}
+
+export const exp = (a: Tensor): Tensor => unaryOp('exp', L.exp, L.mul, true, a);
+export const log = (a: Tensor): Tensor => unaryOp('log', L.log, L.gLog, false, a);
+export const tanh = (a: Tensor): Tensor => unaryOp('tanh', L.tanh, L.gTanh, true, a);
+export const sqrt = (a: Tensor): Tensor => unaryOp('sqrt', L.sqrt, L.gSqrt, true, a);
+export const rsqrt = (a: Tensor): Tensor => unaryOp('rsqrt', L.rsqrt, L.gRsqrt, true, a);
+export const abs = (a: Tensor): Tensor => unaryOp('abs', L.abs, L.gAbs, false, a);
+export const sigmoid = (a: Tensor): Tensor => unaryOp('sigmoid', L.sigmoid, L.gSigmoid, true, a);
+export const relu = (a: Tensor): Tensor => unaryOp('relu', L.relu, L.gRelu, false, a);
+export const silu = (a: Tensor): Tensor => unaryOp('silu', L.silu, L.gSilu, false, a);
+export const pow = (a: Tensor, p: number): Tensor => unaryOp('pow', L.pow, L.gPow, false, a, p);
+export function square(a: Tensor): Tensor {
+  requireFloat('square', a);
+  const out = mapUnary(L.square, a);
+  return record(out, 'square', [a], (g) => [mapBinary('square', L.mul, g, mapUnary(L.scale, a, 2))]);
+}
+
+/** GELU: 'exact' = x·Φ(x) with erf (gelu in PyTorch); 'tanh' = the tanh approximation (gelu_new, gelu_pytorch_tanh). */
+export function gelu(a: Tensor, approximate: 'exact' | 'tanh' = 'exact'): Tensor {
+  return approximate === 'exact' ? unaryOp('gelu', L.geluExact, L.gGeluExact, false, a) : unaryOp('gelu_tanh', L.geluTanh, L.gGeluTanh, false, a);
+}
+
+/** Cast to another dtype (float↔float keeps gradients; to int32 truncates toward zero). */
+export function cast(a: Tensor, dtype: DType): Tensor {
+  if (a.dtype === dtype) return a;
+  const out = mapUnary(dtype === 'int32' ? compiledTrunc : copyLoop, a, 0, dtype);
+  if (dtype === 'int32' || a.dtype === 'int32') return out;
+  return record(out, 'cast', [a], (g) => [cast(g, a.dtype)]);
+}
+const compiledTrunc = compileUnary('x < 0 ? Math.ceil(x) : Math.floor(x)');
+
+export function numel(shape: readonly number[]): number {
+  return shapeSize(shape);
+}

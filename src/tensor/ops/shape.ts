@@ -1,0 +1,259 @@
+/**
+ * Shape ops. Views (reshape of contiguous data, transpose, permute, slice,
+ * select, unsqueeze, squeeze, expand) share storage; concat, indexSelect and
+ * contiguous copy. All are differentiable.
+ */
+import { ShapeError, DTypeError, fmtShape } from '../errors.js';
+import { record } from '../autograd.js';
+import { Tensor, empty, zeros, shapeSize } from '../tensor.js';
+import { contiguousCopy, sumTo, addInto } from './basic.js';
+
+function normAxis(op: string, axis: number, ndim: number): number {
+  const a = axis < 0 ? axis + ndim : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`);
+  return a;
+}
+
+function view(t: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+  return new Tensor(t.storage, t.dtype, shape, strides, offset);
+}
+
+/** A contiguous tensor with t's elements (t itself when already contiguous). */
+export function contiguous(t: Tensor): Tensor {
+  if (t.isContiguous()) return t;
+  const out = contiguousCopy(t);
+  return record(out, 'contiguous', [t], (g) => [g]);
+}
+
+/** Reshape; -1 infers one dimension. A view when t is contiguous, otherwise a copy. */
+export function reshape(t: Tensor, shape: readonly number[]): Tensor {
+  const n = t.size;
+  const s = [...shape];
+  const infer = s.indexOf(-1);
+  if (infer >= 0) {
+    const rest = shapeSize(s.filter((_, i) => i !== infer));
+    if (rest === 0 || n % rest !== 0) throw new ShapeError(`reshape: cannot reshape ${fmtShape(t.shape)} (${n} elements) into ${fmtShape(shape)}`);
+    s[infer] = n / rest;
+  }
+  if (shapeSize(s) !== n || s.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError(`reshape: cannot reshape ${fmtShape(t.shape)} (${n} elements) into ${fmtShape(shape)}`);
+  }
+  const src = t.isContiguous() ? t : contiguous(t);
+  const out = new Tensor(src.storage, src.dtype, s, undefined, src.offset);
+  const inShape = t.shape;
+  return record(out, 'reshape', [src], (g) => [reshape(g, inShape)]);
+}
+
+export function flatten(t: Tensor, startAxis = 0, endAxis = -1): Tensor {
+  if (t.ndim === 0) return reshape(t, [1]);
+  const s = normAxis('flatten', startAxis, t.ndim);
+  const e = normAxis('flatten', endAxis, t.ndim);
+  const shape = [...t.shape.slice(0, s), shapeSize(t.shape.slice(s, e + 1)), ...t.shape.slice(e + 1)];
+  return reshape(t, shape);
+}
+
+/** Reorder dimensions (a view). */
+export function permute(t: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== t.ndim || [...perm].map((p) => normAxis('permute', p, t.ndim)).sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw new ShapeError(`permute: ${fmtShape(perm)} is not a permutation of the ${t.ndim} dimensions of ${fmtShape(t.shape)}`);
+  }
+  const p = perm.map((x) => normAxis('permute', x, t.ndim));
+  const out = view(t, p.map((i) => t.shape[i]!), p.map((i) => t.strides[i]!), t.offset);
+  const inv = new Array<number>(p.length);
+  p.forEach((x, i) => (inv[x] = i));
+  return record(out, 'permute', [t], (g) => [permute(g, inv)]);
+}
+
+/** Swap two dimensions (a view); defaults to the last two. */
+export function transpose(t: Tensor, a = -2, b = -1): Tensor {
+  const x = normAxis('transpose', a, t.ndim);
+  const y = normAxis('transpose', b, t.ndim);
+  const perm = [...Array(t.ndim).keys()];
+  perm[x] = y;
+  perm[y] = x;
+  return permute(t, perm);
+}
+
+/** Elements start ≤ i < end along an axis (a view); negative bounds count from the end. */
+export function slice(t: Tensor, axis: number, start: number, end?: number): Tensor {
+  const ax = normAxis('slice', axis, t.ndim);
+  const d = t.shape[ax]!;
+  let s = start < 0 ? start + d : start;
+  let e = end === undefined ? d : end < 0 ? end + d : end;
+  s = Math.max(0, Math.min(d, s));
+  e = Math.max(s, Math.min(d, e));
+  const shape = [...t.shape];
+  shape[ax] = e - s;
+  const out = view(t, shape, t.strides, t.offset + s * t.strides[ax]!);
+  const inShape = t.shape;
+  return record(out, 'slice', [t], (g) => {
+    const gi = zeros(inShape, g.dtype);
+    const region = new Tensor(gi.storage, gi.dtype, shape, gi.strides, s * gi.strides[ax]!);
+    addStrided(region, g);
+    return [gi];
+  });
+}
+
+/** The i-th entry along an axis, dropping that axis (a view). */
+export function select(t: Tensor, axis: number, index: number): Tensor {
+  const ax = normAxis('select', axis, t.ndim);
+  const d = t.shape[ax]!;
+  const i = index < 0 ? index + d : index;
+  if (!(i >= 0 && i < d)) throw new ShapeError(`select: index ${index} is out of range for axis ${axis} of ${fmtShape(t.shape)}`);
+  const sliced = slice(t, ax, i, i + 1);
+  return squeeze(sliced, ax);
+}
+
+/** Insert a dimension of size 1 (a view). */
+export function unsqueeze(t: Tensor, axis: number): Tensor {
+  const ax = normAxis('unsqueeze', axis, t.ndim + 1);
+  const shape = [...t.shape];
+  const strides = [...t.strides];
+  shape.splice(ax, 0, 1);
+  strides.splice(ax, 0, ax < t.ndim ? t.strides[ax]! * t.shape[ax]! : 1);
+  const out = view(t, shape, strides, t.offset);
+  const inShape = t.shape;
+  return record(out, 'unsqueeze', [t], (g) => [reshape(g, inShape)]);
+}
+
+/** Remove a dimension of size 1 (a view). */
+export function squeeze(t: Tensor, axis: number): Tensor {
+  const ax = normAxis('squeeze', axis, t.ndim);
+  if (t.shape[ax] !== 1) throw new ShapeError(`squeeze: axis ${axis} of ${fmtShape(t.shape)} has size ${t.shape[ax]}, not 1`);
+  const shape = t.shape.filter((_, i) => i !== ax);
+  const strides = t.strides.filter((_, i) => i !== ax);
+  const out = view(t, shape, strides, t.offset);
+  const inShape = t.shape;
+  return record(out, 'squeeze', [t], (g) => [reshape(g, inShape)]);
+}
+
+/** Broadcast to a larger shape without copying (stride 0 on the new dimensions). */
+export function expand(t: Tensor, shape: readonly number[]): Tensor {
+  if (shape.length < t.ndim) throw new ShapeError(`expand: cannot expand ${fmtShape(t.shape)} to fewer dimensions ${fmtShape(shape)}`);
+  const off = shape.length - t.ndim;
+  const strides = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < shape.length; i++) {
+    if (i < off) continue;
+    const d = t.shape[i - off]!;
+    if (d === shape[i]) strides[i] = t.strides[i - off]!;
+    else if (d !== 1) throw new ShapeError(`expand: cannot expand ${fmtShape(t.shape)} to ${fmtShape(shape)} (dimension ${i}: ${d} vs ${shape[i]})`);
+  }
+  const out = view(t, [...shape], strides, t.offset);
+  const inShape = t.shape;
+  return record(out, 'expand', [t], (g) => [sumTo(g, inShape)]);
+}
+
+/** dst += src elementwise, dst a (possibly strided) view of an owned zeroed buffer. */
+function addStrided(dst: Tensor, src: Tensor): void {
+  if (dst.isContiguous()) {
+    addInto(dst, src);
+    return;
+  }
+  const d = dst.data;
+  const s = src.data;
+  const nd = dst.ndim;
+  if (dst.size === 0) return;
+  const idx = new Array<number>(nd).fill(0);
+  let pd = dst.offset;
+  let ps = src.offset;
+  for (;;) {
+    d[pd]! += s[ps]!;
+    let k = nd - 1;
+    for (; k >= 0; k--) {
+      idx[k]!++;
+      pd += dst.strides[k]!;
+      ps += src.strides[k]!;
+      if (idx[k]! < dst.shape[k]!) break;
+      pd -= dst.strides[k]! * dst.shape[k]!;
+      ps -= src.strides[k]! * src.shape[k]!;
+      idx[k] = 0;
+    }
+    if (k < 0) return;
+  }
+}
+
+/** Join tensors along an existing axis. */
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (tensors.length === 0) throw new ShapeError('concat: no tensors given');
+  const first = tensors[0]!;
+  const ax = normAxis('concat', axis, first.ndim);
+  let total = 0;
+  for (const t of tensors) {
+    if (t.dtype !== first.dtype) throw new DTypeError(`concat: mixed dtypes ${first.dtype} and ${t.dtype}`);
+    if (t.ndim !== first.ndim || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new ShapeError(`concat: shapes ${fmtShape(first.shape)} and ${fmtShape(t.shape)} differ outside axis ${axis}`);
+    }
+    total += t.shape[ax]!;
+  }
+  const shape = [...first.shape];
+  shape[ax] = total;
+  const out = empty(shape, first.dtype);
+  const outer = shapeSize(shape.slice(0, ax));
+  const inner = shapeSize(shape.slice(ax + 1));
+  const od = out.data;
+  let pos = 0;
+  for (const t of tensors) {
+    const c = t.isContiguous() ? t : contiguousCopy(t);
+    const n = t.shape[ax]! * inner;
+    const src = c.data;
+    for (let o = 0; o < outer; o++) {
+      od.set(src.subarray(c.offset + o * n, c.offset + (o + 1) * n), o * total * inner + pos * inner);
+    }
+    pos += t.shape[ax]!;
+  }
+  const sizes = tensors.map((t) => t.shape[ax]!);
+  return record(out, 'concat', tensors, (g) => {
+    let p = 0;
+    return sizes.map((n, i) => {
+      const part = tensors[i]!.requiresGrad ? slice(g, ax, p, p + n) : null;
+      p += n;
+      return part;
+    });
+  });
+}
+
+/** Join tensors along a new axis. */
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (tensors.length === 0) throw new ShapeError('stack: no tensors given');
+  const ax = normAxis('stack', axis, tensors[0]!.ndim + 1);
+  return concat(tensors.map((t) => unsqueeze(t, ax)), ax);
+}
+
+/** Gather entries along an axis by int32 indices: out.shape = t.shape with shape[axis] = indices.size. */
+export function indexSelect(t: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
+  const ax = normAxis('indexSelect', axis, t.ndim);
+  const idx = Array.isArray(indices) ? Int32Array.from(indices as number[]) : (indices as Tensor);
+  const list = idx instanceof Int32Array ? idx : (contiguous(idx).data as Int32Array).subarray(idx.offset, idx.offset + idx.size);
+  if (!(idx instanceof Int32Array) && idx.dtype !== 'int32') throw new DTypeError(`indexSelect: indices must be int32, got ${idx.dtype}`);
+  const d = t.shape[ax]!;
+  for (const i of list) if (!(i >= 0 && i < d)) throw new ShapeError(`indexSelect: index ${i} is out of range for axis ${axis} of ${fmtShape(t.shape)}`);
+  const c = t.isContiguous() ? t : contiguousCopy(t);
+  const outer = shapeSize(t.shape.slice(0, ax));
+  const inner = shapeSize(t.shape.slice(ax + 1));
+  const shape = [...t.shape];
+  shape[ax] = list.length;
+  const out = empty(shape, t.dtype);
+  const src = c.data;
+  const od = out.data;
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k < list.length; k++) {
+      const from = c.offset + (o * d + list[k]!) * inner;
+      od.set(src.subarray(from, from + inner), (o * list.length + k) * inner);
+    }
+  }
+  const inShape = t.shape;
+  return record(out, 'indexSelect', [t], (g) => {
+    const gi = zeros(inShape, g.dtype);
+    const gc = g.isContiguous() ? g : contiguousCopy(g);
+    const gd = gc.data;
+    const id = gi.data;
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < list.length; k++) {
+        const to = (o * d + list[k]!) * inner;
+        const from = gc.offset + (o * list.length + k) * inner;
+        for (let j = 0; j < inner; j++) id[to + j]! += gd[from + j]!;
+      }
+    }
+    return [gi];
+  });
+}

@@ -1,0 +1,183 @@
+/**
+ * Buffers and scopes.
+ *
+ * Every tensor's elements live in a Storage. Outside a scope, storages are
+ * ordinary garbage-collected typed arrays. Inside a scope (`noGrad(fn)` opens
+ * one, as does `scope(fn)`), every storage allocated is tracked; when the scope
+ * ends, those not reachable from its return value (and not `keep()`-ed) go back
+ * to a size-keyed pool and are handed out again to later ops. A tensor whose
+ * storage was returned to the pool throws DisposedTensorError if used again,
+ * so buffer reuse can never silently yield wrong numbers.
+ *
+ * If gradients are recorded inside a scope (enableGrad within noGrad), the
+ * scope releases nothing: the graph may hold saved tensors.
+ */
+import { DisposedTensorError } from './errors.js';
+
+export type DType = 'float32' | 'float64' | 'int32';
+export type FloatArray = Float32Array | Float64Array;
+export type AnyArray = Float32Array | Float64Array | Int32Array;
+
+export class Storage {
+  /** null once released to the pool */
+  private buf: AnyArray | null;
+  /** kept storages are never released by a scope */
+  kept = false;
+  constructor(buf: AnyArray, readonly pooled: boolean) {
+    this.buf = buf;
+  }
+  get data(): AnyArray {
+    const b = this.buf;
+    if (b === null) {
+      throw new DisposedTensorError(
+        'this tensor was created inside a noGrad()/scope() block and its buffer has been reused since the block ended. ' +
+          'Fix: return it from the block, or call keep(tensor) inside the block.',
+      );
+    }
+    return b;
+  }
+  get released(): boolean {
+    return this.buf === null;
+  }
+  /** @internal */
+  take(): AnyArray | null {
+    const b = this.buf;
+    this.buf = null;
+    return b;
+  }
+}
+
+const POOL_LIMIT_BYTES = Number(process.env.CANDOR_POOL_MB ?? 1024) * 1024 * 1024;
+let pooledBytes = 0;
+const free: Record<DType, Map<number, AnyArray[]>> = {
+  float32: new Map(),
+  float64: new Map(),
+  int32: new Map(),
+};
+
+function dtypeOf(a: AnyArray): DType {
+  return a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : 'int32';
+}
+
+function fresh(dtype: DType, size: number): AnyArray {
+  return dtype === 'float32' ? new Float32Array(size) : dtype === 'float64' ? new Float64Array(size) : new Int32Array(size);
+}
+
+interface ScopeFrame {
+  tracked: Storage[];
+  tainted: boolean;
+}
+const scopes: ScopeFrame[] = [];
+
+/**
+ * A storage of `size` elements. `zero` asks for zero-filled memory; ops that
+ * write every element pass false.
+ */
+export function allocStorage(dtype: DType, size: number, zero: boolean): Storage {
+  const frame = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
+  if (frame === null) return new Storage(fresh(dtype, size), false);
+  const list = free[dtype].get(size);
+  let buf: AnyArray;
+  if (list !== undefined && list.length > 0) {
+    buf = list.pop()!;
+    pooledBytes -= buf.byteLength;
+    if (zero) buf.fill(0);
+  } else {
+    buf = fresh(dtype, size);
+  }
+  const s = new Storage(buf, true);
+  frame.tracked.push(s);
+  return s;
+}
+
+/** Wrap an existing array (never pooled, never released). */
+export function wrapStorage(buf: AnyArray): Storage {
+  return new Storage(buf, false);
+}
+
+function release(s: Storage): void {
+  const buf = s.take();
+  if (buf === null) return;
+  if (pooledBytes + buf.byteLength > POOL_LIMIT_BYTES) return;
+  const dt = dtypeOf(buf);
+  let list = free[dt].get(buf.length);
+  if (list === undefined) {
+    list = [];
+    free[dt].set(buf.length, list);
+  }
+  list.push(buf);
+  pooledBytes += buf.byteLength;
+}
+
+/** Called by the autograd recorder: a scope with a recorded graph frees nothing. */
+export function taintScopes(): void {
+  for (const f of scopes) f.tainted = true;
+}
+
+export function scopeDepth(): number {
+  return scopes.length;
+}
+
+/** Storages reachable from a value: tensors, arrays, Maps and plain objects of them. */
+export type StorageCollector = (value: unknown, into: Set<Storage>) => void;
+let collect: StorageCollector = () => {};
+/** @internal the tensor module registers how to find storages inside values */
+export function setStorageCollector(c: StorageCollector): void {
+  collect = c;
+}
+
+export function markKept(s: Storage): void {
+  s.kept = true;
+}
+
+/**
+ * Run fn in a buffer scope: storages it allocates and does not return are
+ * recycled when it ends. Returned storages move to the enclosing scope.
+ */
+export function scope<T>(fn: () => T): T {
+  const frame: ScopeFrame = { tracked: [], tainted: false };
+  scopes.push(frame);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    // on error, hand everything to the parent (or to the GC); nothing is recycled
+    if (scopes.length > 0) scopes[scopes.length - 1]!.tracked.push(...frame.tracked);
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    throw new TypeError('scope()/noGrad() take a synchronous function; await outside the block.');
+  }
+  const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
+  if (frame.tainted) {
+    if (parent !== null) {
+      parent.tainted = true;
+      parent.tracked.push(...frame.tracked);
+    }
+    return result;
+  }
+  const live = new Set<Storage>();
+  collect(result, live);
+  for (const s of frame.tracked) {
+    if (s.released) continue;
+    if (live.has(s) || s.kept) {
+      if (parent !== null && !s.kept) parent.tracked.push(s);
+      continue;
+    }
+    release(s);
+  }
+  return result;
+}
+
+/** Bytes currently held in the free pool (for tests and doctor). */
+export function poolStats(): { pooledBytes: number; limitBytes: number } {
+  return { pooledBytes, limitBytes: POOL_LIMIT_BYTES };
+}
+
+/** Drop every pooled buffer. */
+export function clearPool(): void {
+  for (const m of Object.values(free)) m.clear();
+  pooledBytes = 0;
+}
