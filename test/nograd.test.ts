@@ -1,0 +1,46 @@
+/**
+ * noGrad: nothing is recorded, buffers of intermediates are recycled, and a
+ * recycled tensor can never be read by mistake.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.js';
+
+test('noGrad records nothing and recycles intermediate buffers', () => {
+  T.clearPool();
+  const w = T.randn([64, 64], new T.Rng(1)).requireGrad();
+  const x = T.randn([8, 64], new T.Rng(2));
+  const step = () => T.noGrad(() => T.sum(T.tanh(T.matmul(T.gelu(T.matmul(x, w)), w))).item());
+  const first = step();
+  const pooled = T.poolStats().pooledBytes;
+  assert.ok(pooled > 0, 'intermediates went back to the pool');
+  for (let i = 0; i < 20; i++) assert.equal(step(), first, 'reused buffers give identical results');
+  assert.equal(T.poolStats().pooledBytes, pooled, 'the pool does not grow across identical steps');
+  // the same computation with gradients recorded gives the same number
+  assert.ok(Math.abs(T.sum(T.tanh(T.matmul(T.gelu(T.matmul(x, w)), w))).item() - first) < 1e-3);
+});
+
+test('returned and kept tensors survive; others fail loudly if used after the block', () => {
+  let leaked: T.Tensor | null = null;
+  let kept: T.Tensor | null = null;
+  const result = T.noGrad(() => {
+    const a = T.scale(T.ones([4, 4]), 2);
+    leaked = T.add(a, 1);
+    kept = T.keep(T.add(a, 2));
+    return { out: T.mul(a, 3), nested: [T.add(a, 5)] };
+  });
+  assert.deepEqual(result.out.toArray().slice(0, 2), [6, 6]);
+  assert.deepEqual(result.nested[0]!.toArray().slice(0, 2), [7, 7]);
+  assert.deepEqual(kept!.toArray().slice(0, 2), [4, 4]);
+  assert.throws(() => leaked!.toArray(), (e: Error) => e.name === 'DisposedTensorError' && /keep\(tensor\)/.test(e.message));
+});
+
+test('enableGrad inside noGrad keeps the graph intact', () => {
+  const w = T.tensor([1, 2, 3]).requireGrad();
+  const g = T.noGrad(() => T.enableGrad(() => {
+    const y = T.sum(T.mul(T.exp(w), w));
+    return T.grad(y, [w])[0]!;
+  }));
+  const want = [1, 2, 3].map((v) => Math.exp(v) * (1 + v));
+  g.toArray().forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-3 * want[i]!));
+});
