@@ -1,0 +1,227 @@
+/*
+ * candor_blas.c: candor's native GEMM kernel, a small N-API addon over OpenBLAS.
+ *
+ * Exports (all synchronous, no allocation on the call path):
+ *   sgemm(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc)
+ *   sgemmBatched(transA, transB, M, N, K, alpha, A, offA, lda, strideA,
+ *                B, offB, ldb, strideB, beta, C, offC, ldc, strideC, batch)
+ *   getThreads(), setThreads(n), config(), corename()
+ *
+ * Matrices are row-major with CBLAS semantics; A, B, C are Float32Arrays and the
+ * offsets, leading dimensions and strides count elements. Every argument is
+ * checked (type, integer range, leading dimension, and that the last element
+ * touched lies inside its array) before OpenBLAS sees a pointer, so a bad call
+ * throws a TypeError or RangeError naming the argument instead of reading or
+ * writing past an array.
+ *
+ * Built by scripts/build-native.mjs: cc -O2 -fPIC -shared ... -lopenblas
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MAX_ARGS 20
+#define INT_LIMIT 2147483647.0
+
+/* Throw a TypeError (range == 0) or RangeError naming argument `name`; returns 0. */
+static int fail(napi_env env, int range, const char *name, const char *what) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "candor_blas: argument '%s' %s", name, what);
+  if (range) napi_throw_range_error(env, NULL, msg);
+  else napi_throw_type_error(env, NULL, msg);
+  return 0;
+}
+
+static int get_bool(napi_env env, napi_value v, const char *name, int *out) {
+  bool b;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return fail(env, 0, name, "must be a boolean");
+  *out = b;
+  return 1;
+}
+
+/* An integer in [0, 2^31-1]; the checks also reject NaN and infinities. */
+static int get_count(napi_env env, napi_value v, const char *name, int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return fail(env, 0, name, "must be a number");
+  if (!(d >= 0 && d <= INT_LIMIT) || d != (double)(int64_t)d)
+    return fail(env, 1, name, "must be an integer in [0, 2^31-1]");
+  *out = (int64_t)d;
+  return 1;
+}
+
+static int get_scalar(napi_env env, napi_value v, const char *name, float *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return fail(env, 0, name, "must be a number");
+  *out = (float)d;
+  return 1;
+}
+
+static int get_f32(napi_env env, napi_value v, const char *name, float **data, int64_t *len) {
+  napi_typedarray_type type;
+  size_t length;
+  void *ptr;
+  /* Fails with a status (no exception) when v is not a typed array. */
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok ||
+      type != napi_float32_array)
+    return fail(env, 0, name, "must be a Float32Array");
+  *data = ptr;
+  *len = (int64_t)length;
+  return 1;
+}
+
+/* One operand: a stored rows x cols matrix at off (+ i*stride, i < batch). */
+typedef struct { float *p; int64_t len, off, ld, stride; } Mat;
+
+static int check_mat(napi_env env, const Mat *m, int64_t rows, int64_t cols, int64_t batch,
+                     const char *ldname, const char *arrname) {
+  if (m->ld < (cols > 1 ? cols : 1)) return fail(env, 1, ldname, "is smaller than the row length");
+  if (rows == 0 || cols == 0 || batch == 0) return 1;
+  /* Every term is below 2^62 (all inputs are below 2^31), so this cannot overflow. */
+  int64_t end = m->off + (batch - 1) * m->stride + (rows - 1) * m->ld + cols;
+  if (end > m->len) return fail(env, 1, arrname, "is too short for the offset, extents and strides given");
+  return 1;
+}
+
+/* A whole call's arguments. */
+typedef struct { int ta, tb; int64_t M, N, K, batch; float alpha, beta; Mat A, B, C; } Gemm;
+
+/* Reads and checks the arguments; `batched` selects the 20-argument form. */
+static int parse(napi_env env, napi_callback_info info, int batched, Gemm *g) {
+  static const char *names[2][MAX_ARGS] = {
+    {"transA", "transB", "M", "N", "K", "alpha", "A", "offA", "lda", "B", "offB", "ldb",
+     "beta", "C", "offC", "ldc"},
+    {"transA", "transB", "M", "N", "K", "alpha", "A", "offA", "lda", "strideA", "B", "offB",
+     "ldb", "strideB", "beta", "C", "offC", "ldc", "strideC", "batch"}};
+  const char **n = names[batched];
+  size_t want = batched ? 20 : 16, argc = MAX_ARGS;
+  napi_value a[MAX_ARGS];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok) return 0;
+  if (argc < want) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "candor_blas: expected %zu arguments, got %zu", want, argc);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  /* Argument positions of A, B, C and the scalars in each form. */
+  int iA = 6, iB = batched ? 10 : 9, iBeta = batched ? 14 : 12, iC = batched ? 15 : 13;
+  g->A.stride = g->B.stride = g->C.stride = 0;
+  g->batch = 1;
+  if (!get_bool(env, a[0], n[0], &g->ta) || !get_bool(env, a[1], n[1], &g->tb) ||
+      !get_count(env, a[2], n[2], &g->M) || !get_count(env, a[3], n[3], &g->N) ||
+      !get_count(env, a[4], n[4], &g->K) || !get_scalar(env, a[5], n[5], &g->alpha) ||
+      !get_f32(env, a[iA], n[iA], &g->A.p, &g->A.len) ||
+      !get_count(env, a[iA + 1], n[iA + 1], &g->A.off) || !get_count(env, a[iA + 2], n[iA + 2], &g->A.ld) ||
+      !get_f32(env, a[iB], n[iB], &g->B.p, &g->B.len) ||
+      !get_count(env, a[iB + 1], n[iB + 1], &g->B.off) || !get_count(env, a[iB + 2], n[iB + 2], &g->B.ld) ||
+      !get_scalar(env, a[iBeta], n[iBeta], &g->beta) ||
+      !get_f32(env, a[iC], n[iC], &g->C.p, &g->C.len) ||
+      !get_count(env, a[iC + 1], n[iC + 1], &g->C.off) || !get_count(env, a[iC + 2], n[iC + 2], &g->C.ld))
+    return 0;
+  if (batched &&
+      (!get_count(env, a[iA + 3], n[iA + 3], &g->A.stride) || !get_count(env, a[iB + 3], n[iB + 3], &g->B.stride) ||
+       !get_count(env, a[iC + 3], n[iC + 3], &g->C.stride) || !get_count(env, a[19], n[19], &g->batch)))
+    return 0;
+  /* Stored shapes: A is M x K (K x M if transposed), B is K x N (N x K), C is M x N. */
+  return check_mat(env, &g->A, g->ta ? g->K : g->M, g->ta ? g->M : g->K, g->batch, n[iA + 2], n[iA]) &&
+         check_mat(env, &g->B, g->tb ? g->N : g->K, g->tb ? g->K : g->N, g->batch, n[iB + 2], n[iB]) &&
+         check_mat(env, &g->C, g->M, g->N, g->batch, n[iC + 2], n[iC]);
+}
+
+static void gemm(const Gemm *g, int64_t M, const float *A, int64_t lda, const float *B, float *C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+              (int)M, (int)g->N, (int)g->K, g->alpha, A, (int)lda, B, (int)g->B.ld, g->beta, C, (int)ldc);
+}
+
+static napi_value Sgemm(napi_env env, napi_callback_info info) {
+  Gemm g;
+  if (parse(env, info, 0, &g) && g.M > 0 && g.N > 0)
+    gemm(&g, g.M, g.A.p + g.A.off, g.A.ld, g.B.p + g.B.off, g.C.p + g.C.off, g.C.ld);
+  return NULL;
+}
+
+/*
+ * Row stride of the (batch*M) x cols matrix that a batch of M x cols matrices forms,
+ * or 0 when the batch entries are not evenly spaced rows of one matrix.
+ */
+static int64_t fold_ld(int64_t M, int64_t ld, int64_t stride, int64_t cols) {
+  int64_t r = M == 1 ? stride : (stride == M * ld ? ld : 0);
+  return r >= (cols > 1 ? cols : 1) ? r : 0;
+}
+
+static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
+  Gemm g;
+  if (!parse(env, info, 1, &g) || g.M == 0 || g.N == 0 || g.batch == 0) return NULL;
+  const float *A = g.A.p + g.A.off, *B = g.B.p + g.B.off;
+  float *C = g.C.p + g.C.off;
+  /*
+   * Shared B (strideB == 0) and untransposed A: if the A's and the C's are
+   * evenly spaced rows, the batch is one GEMM with batch*M rows, which OpenBLAS
+   * blocks and threads far better than many small calls.
+   */
+  if (g.batch > 1 && g.B.stride == 0 && !g.ta && g.M * g.batch <= (int64_t)INT_LIMIT) {
+    int64_t lda = fold_ld(g.M, g.A.ld, g.A.stride, g.K), ldc = fold_ld(g.M, g.C.ld, g.C.stride, g.N);
+    if (lda > 0 && ldc > 0) {
+      gemm(&g, g.M * g.batch, A, lda, B, C, ldc);
+      return NULL;
+    }
+  }
+  for (int64_t i = 0; i < g.batch; i++)
+    gemm(&g, g.M, A + i * g.A.stride, g.A.ld, B + i * g.B.stride, C + i * g.C.stride, g.C.ld);
+  return NULL;
+}
+
+static napi_value GetThreads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_int32(env, openblas_get_num_threads(), &r);
+  return r;
+}
+
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value v;
+  int64_t n;
+  if (napi_get_cb_info(env, info, &argc, &v, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1) {
+    fail(env, 0, "n", "is required");
+    return NULL;
+  }
+  if (!get_count(env, v, "n", &n)) return NULL;
+  if (n < 1) {
+    fail(env, 1, "n", "must be at least 1");
+    return NULL;
+  }
+  openblas_set_num_threads((int)n);
+  return GetThreads(env, info);
+}
+
+static napi_value string_result(napi_env env, const char *s) {
+  napi_value r;
+  napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+static napi_value Config(napi_env env, napi_callback_info info) {
+  (void)info;
+  return string_result(env, openblas_get_config());
+}
+
+static napi_value Corename(napi_env env, napi_callback_info info) {
+  (void)info;
+  return string_result(env, openblas_get_corename());
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sgemmBatched", NULL, SgemmBatched, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"config", NULL, Config, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"corename", NULL, Corename, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,77 @@
+/**
+ * The native GEMM kernel: OpenBLAS through the N-API addon built from
+ * native/candor_blas.c into build/candor_blas.node at install time (see
+ * scripts/build-native.mjs). Loading never throws; a missing or broken addon
+ * comes back as a message saying what is missing and how to fix it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GemmKernel } from './types.js';
+
+/** The addon's exports (argument checking happens in C). */
+interface CandorBlasAddon {
+  sgemm: GemmKernel['sgemm'];
+  sgemmBatched: GemmKernel['sgemmBatched'];
+  getThreads(): number;
+  setThreads(n: number): number;
+  config(): string;
+  corename(): string;
+}
+
+const FIX = 'Fix: install OpenBLAS (apt-get install libopenblas-dev) and run `npm run build:native`';
+
+// This file compiles to dist/src/tensor/kernels/native.js: the package root is four levels up.
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+export const nativeAddonPath = join(packageRoot, 'build', 'candor_blas.node');
+
+let loaded: { kernel: GemmKernel; addon: CandorBlasAddon } | { error: string } | null = null;
+
+function describeAddon(addon: CandorBlasAddon): string {
+  const version = /OpenBLAS\s+([\d.]+)/.exec(addon.config())?.[1] ?? '(unknown version)';
+  const threads = addon.getThreads();
+  return `OpenBLAS ${version} (${addon.corename()}), ${threads} thread${threads === 1 ? '' : 's'}`;
+}
+
+function load(): { kernel: GemmKernel; addon: CandorBlasAddon } | { error: string } {
+  if (!existsSync(nativeAddonPath)) {
+    return { error: `${nativeAddonPath} does not exist (the addon was not built at install time: it needs a C compiler, Node's headers and OpenBLAS). ${FIX}` };
+  }
+  let addon: CandorBlasAddon;
+  try {
+    addon = createRequire(import.meta.url)(nativeAddonPath) as CandorBlasAddon;
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    return { error: `${nativeAddonPath} failed to load (${why}). ${FIX}` };
+  }
+  for (const f of ['sgemm', 'sgemmBatched', 'getThreads', 'setThreads', 'config', 'corename'] as const) {
+    if (typeof addon[f] !== 'function') {
+      return { error: `${nativeAddonPath} is stale or foreign: it has no ${f}(). Fix: run \`npm run build:native\`` };
+    }
+  }
+  const kernel: GemmKernel = {
+    name: 'native',
+    // The addon takes exactly the contract's arguments: no JS wrapper in between.
+    sgemm: addon.sgemm,
+    sgemmBatched: addon.sgemmBatched,
+    threads: () => addon.getThreads(),
+    describe: () => describeAddon(addon),
+  };
+  return { kernel, addon };
+}
+
+/** The native kernel, or why it is not available. Loads the addon once. */
+export function loadNativeKernel(): { kernel: GemmKernel } | { error: string } {
+  loaded ??= load();
+  return 'error' in loaded ? { error: loaded.error } : { kernel: loaded.kernel };
+}
+
+/**
+ * Set OpenBLAS's thread count; returns the count now in effect, or null when the
+ * native kernel is not available.
+ */
+export function nativeSetThreads(n: number): number | null {
+  loaded ??= load();
+  return 'error' in loaded ? null : loaded.addon.setThreads(n);
+}
