@@ -10,7 +10,7 @@ import { record } from '../autograd.js';
 import { kernel } from '../kernels/index.js';
 import { Tensor, empty, shapeSize } from '../tensor.js';
 import { add, contiguousCopy, sumTo } from './basic.js';
-import { expand, reshape, transpose } from './shape.js';
+import { reshape, transpose } from './shape.js';
 
 interface MatLayout {
   trans: boolean;
@@ -24,23 +24,7 @@ function matLayout(rows: number, cols: number, rs: number, cs: number): MatLayou
   return null;
 }
 
-/** The single stride that walks all batch dims in order, or null if they do not collapse. */
-function batchStride(shape: readonly number[], strides: readonly number[]): number | null {
-  let stride: number | null = null;
-  let expected = -1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    if (shape[d] === 1) continue;
-    if (stride === null) {
-      stride = strides[d]!;
-      expected = stride * shape[d]!;
-    } else {
-      if (strides[d] !== expected) return null;
-      expected = strides[d]! * shape[d]!;
-    }
-  }
-  return stride ?? 0;
-}
-
+/** float64 product (gradient checks): C = op(A)·op(B). */
 function dgemmLoop(
   tA: boolean, tB: boolean, M: number, N: number, K: number,
   A: Float64Array, oA: number, lda: number, B: Float64Array, oB: number, ldb: number,
@@ -51,7 +35,6 @@ function dgemmLoop(
     for (let j = 0; j < N; j++) C[crow + j] = 0;
     for (let k = 0; k < K; k++) {
       const aik = tA ? A[oA + k * lda + i]! : A[oA + i * lda + k]!;
-      if (aik === 0) continue;
       if (tB) for (let j = 0; j < N; j++) C[crow + j]! += aik * B[oB + j * ldb + k]!;
       else {
         const brow = oB + k * ldb;
@@ -61,30 +44,44 @@ function dgemmLoop(
   }
 }
 
-/** A operand prepared for a batched GEMM: storage, layout and batch stride. */
+/** A operand prepared for a batched GEMM: storage, layout and where each batch entry starts. */
 interface Operand {
   t: Tensor;
   lay: MatLayout;
-  stride: number;
+  /** element offset of each batch entry's matrix */
+  offsets: Int32Array;
+  /** the common difference of offsets, or null when they are not evenly spaced */
+  stride: number | null;
 }
 
-function prepare(t: Tensor, batchShape: readonly number[], rows: number, cols: number): Operand {
-  const nb = t.ndim - 2;
-  const rs = t.strides[t.ndim - 2]!;
-  const cs = t.strides[t.ndim - 1]!;
-  const ownBatch = t.shape.slice(0, nb);
-  const broadcastAll = ownBatch.every((d) => d === 1);
-  let lay = matLayout(rows, cols, rs, cs);
-  let stride: number | null = broadcastAll ? 0 : null;
-  if (!broadcastAll && ownBatch.length === batchShape.length && ownBatch.every((d, i) => d === batchShape[i])) {
-    stride = batchStride(ownBatch, t.strides.slice(0, nb));
+function prepare(t0: Tensor, batchShape: readonly number[], rows: number, cols: number): Operand {
+  let t = t0;
+  let lay = matLayout(rows, cols, t.strides[t.ndim - 2]!, t.strides[t.ndim - 1]!);
+  if (lay === null) {
+    // the last two dims are not a (transposed) row-major matrix: copy once
+    t = contiguousCopy(t);
+    lay = { trans: false, ld: cols };
   }
-  if (lay !== null && stride !== null) return { t, lay, stride };
-  // materialise: expand to the full batch and copy contiguously
-  const full = broadcastAll ? t : contiguousCopy(expand(t.detach(), [...batchShape, rows, cols]));
-  const c = full.isContiguous() ? full : contiguousCopy(full);
-  lay = { trans: false, ld: cols };
-  return { t: c, lay, stride: broadcastAll ? 0 : rows * cols };
+  const nb = batchShape.length;
+  const batch = shapeSize(batchShape);
+  const offsets = new Int32Array(batch);
+  // batch strides, 0 where this operand is broadcast
+  const bs = batchShape.map((_, i) => (t.shape[i] === 1 ? 0 : t.strides[i]!));
+  const idx = new Array<number>(nb).fill(0);
+  let o = t.offset;
+  for (let b = 0; b < batch; b++) {
+    offsets[b] = o;
+    for (let d = nb - 1; d >= 0; d--) {
+      idx[d]!++;
+      o += bs[d]!;
+      if (idx[d]! < batchShape[d]!) break;
+      o -= bs[d]! * batchShape[d]!;
+      idx[d] = 0;
+    }
+  }
+  let stride: number | null = batch > 1 ? offsets[1]! - offsets[0]! : 0;
+  for (let b = 2; b < batch && stride !== null; b++) if (offsets[b]! - offsets[b - 1]! !== stride) stride = null;
+  return { t, lay, offsets, stride };
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
@@ -130,23 +127,29 @@ function gemm(a: Tensor, b: Tensor): Tensor {
   }
   const A = prepare(pa, batchShape, M, K);
   const B = prepare(pb, batchShape, K, N);
-  let m = M;
-  let nb = batch;
-  // one shared right operand and a row-major left one whose batches follow each other: one tall GEMM
-  if (B.stride === 0 && nb > 1 && !A.lay.trans && A.stride === M * A.lay.ld) {
-    m = M * nb;
-    nb = 1;
+  const Cd = out.data;
+  if (a.dtype === 'float64') {
+    for (let i = 0; i < batch; i++) {
+      dgemmLoop(A.lay.trans, B.lay.trans, M, N, K, A.t.data as Float64Array, A.offsets[i]!, A.lay.ld, B.t.data as Float64Array, B.offsets[i]!, B.lay.ld, Cd as Float64Array, i * M * N, N);
+    }
+    return out;
   }
-  if (a.dtype === 'float32') {
-    const k = kernel();
-    if (nb === 1) {
-      k.sgemm(A.lay.trans, B.lay.trans, m, N, K, 1, A.t.data as Float32Array, A.t.offset, A.lay.ld, B.t.data as Float32Array, B.t.offset, B.lay.ld, 0, out.data as Float32Array, 0, N);
+  const k = kernel();
+  const Ad = A.t.data as Float32Array;
+  const Bd = B.t.data as Float32Array;
+  const C = Cd as Float32Array;
+  if (batch === 1) {
+    k.sgemm(A.lay.trans, B.lay.trans, M, N, K, 1, Ad, A.offsets[0]!, A.lay.ld, Bd, B.offsets[0]!, B.lay.ld, 0, C, 0, N);
+  } else if (A.stride !== null && B.stride !== null) {
+    if (B.stride === 0 && !A.lay.trans && A.stride === M * A.lay.ld) {
+      // one shared right operand and row-major left matrices that follow each other: one tall GEMM
+      k.sgemm(false, B.lay.trans, M * batch, N, K, 1, Ad, A.offsets[0]!, A.lay.ld, Bd, B.offsets[0]!, B.lay.ld, 0, C, 0, N);
     } else {
-      k.sgemmBatched(A.lay.trans, B.lay.trans, m, N, K, 1, A.t.data as Float32Array, A.t.offset, A.lay.ld, A.stride, B.t.data as Float32Array, B.t.offset, B.lay.ld, B.stride, 0, out.data as Float32Array, 0, N, m * N, nb);
+      k.sgemmBatched(A.lay.trans, B.lay.trans, M, N, K, 1, Ad, A.offsets[0]!, A.lay.ld, A.stride, Bd, B.offsets[0]!, B.lay.ld, B.stride, 0, C, 0, N, M * N, batch);
     }
   } else {
-    for (let i = 0; i < nb; i++) {
-      dgemmLoop(A.lay.trans, B.lay.trans, m, N, K, A.t.data as Float64Array, A.t.offset + i * A.stride, A.lay.ld, B.t.data as Float64Array, B.t.offset + i * B.stride, B.lay.ld, out.data as Float64Array, i * m * N, N);
+    for (let i = 0; i < batch; i++) {
+      k.sgemm(A.lay.trans, B.lay.trans, M, N, K, 1, Ad, A.offsets[i]!, A.lay.ld, Bd, B.offsets[i]!, B.lay.ld, 0, C, i * M * N, N);
     }
   }
   return out;
