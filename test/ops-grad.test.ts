@@ -116,3 +116,12 @@ test('gradients reach intermediate tensors', () => {
   const b = numeric.toArray();
   for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > 1e-12) throw new Error(`intermediate gradient differs at ${i}: ${a[i]} vs ${b[i]}`);
 });
+
+test('sliceAssign: values and gradients to base and value', () => {
+  const base = T.tensor([[1, 2, 3], [4, 5, 6]]);
+  T.sliceAssign(base, 1, 1, 2, T.tensor([[9], [8]])).toArray().forEach((v, i) => {
+    if (v !== [1, 9, 3, 4, 8, 6][i]) throw new Error(`sliceAssign value ${i}: ${v}`);
+  });
+  assertGrad('sliceAssign', ([b, v]) => T.sliceAssign(b!, 1, 1, 3, v!), [r([2, 4, 3]), r([2, 2, 3])]);
+  assertGrad('sliceAssign broadcast value', ([b, v]) => T.sliceAssign(b!, 2, 0, 2, v!), [r([2, 3, 4]), r([2])]);
+});

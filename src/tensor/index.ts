@@ -8,7 +8,7 @@ export {
   add, sub, mul, div, scale, addScalar, neg, exp, log, tanh, sqrt, rsqrt, abs, sigmoid, relu, silu, pow, square, gelu, cast,
   broadcastShapes, sumTo, contiguousCopy,
 } from './ops/basic.js';
-export { contiguous, reshape, flatten, permute, transpose, slice, select, unsqueeze, squeeze, expand, concat, stack, indexSelect } from './ops/shape.js';
+export { contiguous, reshape, flatten, permute, transpose, slice, select, unsqueeze, squeeze, expand, concat, stack, indexSelect, sliceAssign } from './ops/shape.js';
 export { sum, mean, max, min, argmax, topk } from './ops/reduce.js';
 export { softmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy, maskedFill, rotary } from './ops/nn.js';
 export type { RotaryLayout } from './ops/nn.js';

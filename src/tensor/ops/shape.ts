@@ -257,3 +257,62 @@ export function indexSelect(t: Tensor, axis: number, indices: Tensor | readonly 
     return [gi];
   });
 }
+
+/**
+ * `base` with the entries start ≤ i < end along `axis` replaced by `value`
+ * (broadcast to that region). Differentiable in both: the region's gradient
+ * goes to value, the rest to base. Patching one head, neuron or position is
+ * this op.
+ */
+export function sliceAssign(base: Tensor, axis: number, start: number, end: number, value: Tensor | number): Tensor {
+  const ax = normAxis('sliceAssign', axis, base.ndim);
+  const region = slice(base.detach(), ax, start, end);
+  const s = region.offset - base.offset;
+  const out = contiguousCopy(base);
+  const dst = new Tensor(out.storage, out.dtype, region.shape, out.strides, s);
+  const fill = typeof value === 'number' ? null : value;
+  if (fill !== null) {
+    if (fill.dtype !== base.dtype) throw new DTypeError(`sliceAssign: value is ${fill.dtype} but base is ${base.dtype}`);
+    const v = expand(fill.detach(), region.shape);
+    const c = contiguousCopy(v);
+    copyStrided(dst, c);
+  } else {
+    const z = empty(region.shape, base.dtype);
+    z.data.fill(value as number);
+    copyStrided(dst, z);
+  }
+  const regionShape = region.shape;
+  return record(out, 'sliceAssign', [base, fill], (g) => {
+    const gb = base.requiresGrad ? contiguousCopy(g) : null;
+    if (gb !== null) {
+      const hole = new Tensor(gb.storage, gb.dtype, regionShape, gb.strides, s);
+      copyStrided(hole, zeros(regionShape, g.dtype));
+    }
+    const gv = fill !== null && fill.requiresGrad ? sumTo(contiguousCopy(slice(g, ax, start, end)), fill.shape) : null;
+    return [gb, gv];
+  });
+}
+
+/** dst ← src elementwise (dst a strided view, src contiguous of the same shape). */
+function copyStrided(dst: Tensor, src: Tensor): void {
+  const d = dst.data;
+  const s = src.data;
+  const nd = dst.ndim;
+  if (dst.size === 0) return;
+  const idx = new Array<number>(nd).fill(0);
+  let pd = dst.offset;
+  let ps = src.offset;
+  for (;;) {
+    d[pd] = s[ps]!;
+    ps++;
+    let k = nd - 1;
+    for (; k >= 0; k--) {
+      idx[k]!++;
+      pd += dst.strides[k]!;
+      if (idx[k]! < dst.shape[k]!) break;
+      pd -= dst.strides[k]! * dst.shape[k]!;
+      idx[k] = 0;
+    }
+    if (k < 0) return;
+  }
+}
