@@ -1,0 +1,66 @@
+/**
+ * Hook points, named as in TransformerLens.
+ *
+ * Shapes: residual-stream points [batch, pos, d_model]; per-head q/k/v/z
+ * [batch, pos, head, d_head] (k and v have the key-value heads of grouped-query
+ * attention); attn_scores and pattern [batch, head, query_pos, key_pos];
+ * result [batch, pos, head, d_model]; mlp.hook_pre/hook_pre_linear/hook_post
+ * [batch, pos, d_mlp].
+ */
+import type { Tensor } from '../tensor/tensor.js';
+
+export const BLOCK_HOOKS = [
+  'hook_resid_pre',
+  'ln1.hook_normalized',
+  'attn.hook_q',
+  'attn.hook_k',
+  'attn.hook_v',
+  'attn.hook_rot_q',
+  'attn.hook_rot_k',
+  'attn.hook_attn_scores',
+  'attn.hook_pattern',
+  'attn.hook_z',
+  'attn.hook_result',
+  'hook_attn_out',
+  'hook_resid_mid',
+  'ln2.hook_normalized',
+  'mlp.hook_pre',
+  'mlp.hook_pre_linear',
+  'mlp.hook_post',
+  'hook_mlp_out',
+  'hook_resid_post',
+] as const;
+
+export type BlockHookSuffix = (typeof BLOCK_HOOKS)[number];
+export type BlockHookName = `blocks.${number}.${BlockHookSuffix}`;
+export type HookName = 'hook_embed' | 'hook_pos_embed' | BlockHookName | 'ln_final.hook_normalized';
+
+export interface HookContext {
+  readonly name: HookName;
+  /** the block index, or null for embedding and final-norm points */
+  readonly layer: number | null;
+}
+
+/**
+ * A forward hook reads an activation and may return a replacement of the same
+ * shape; a backward hook reads the gradient flowing into the activation and
+ * may return a replacement gradient.
+ */
+export type HookFn = (activation: Tensor, ctx: HookContext) => Tensor | void;
+
+/** A hook point name, or a predicate over names. */
+export type HookSelector = HookName | ((name: HookName) => boolean);
+
+export type HookSpec = readonly [HookSelector, HookFn];
+
+export function blockHook(layer: number, suffix: BlockHookSuffix): BlockHookName {
+  return `blocks.${layer}.${suffix}`;
+}
+
+/** Parse a hook name: its layer (or null) and its suffix. */
+export function parseHookName(name: string): { layer: number | null; suffix: string } | null {
+  if (name === 'hook_embed' || name === 'hook_pos_embed' || name === 'ln_final.hook_normalized') return { layer: null, suffix: name };
+  const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+  if (m === null || !(BLOCK_HOOKS as readonly string[]).includes(m[2]!)) return null;
+  return { layer: Number(m[1]), suffix: m[2]! };
+}

@@ -1,0 +1,548 @@
+/**
+ * HookedTransformer: one decoder-only transformer for every supported family,
+ * with TransformerLens hook points. A family is a set of switches in
+ * ModelConfig plus a weight-name mapping in load.ts.
+ *
+ * Inference recycles buffers block by block (each block runs in a buffer
+ * scope); tensors handed to hooks or cached are kept. Runs that need
+ * gradients (trainable weights, backward hooks, gradients at hook points)
+ * record the graph instead.
+ */
+import { CandorError, ShapeError, fmtShape } from '../tensor/errors.js';
+import { grad as autogradGrad, isGradEnabled, record } from '../tensor/autograd.js';
+import { scope } from '../tensor/pool.js';
+import { Tensor, empty, ids as idsTensor, keep } from '../tensor/tensor.js';
+import { add, gelu, mul, relu, scale, silu, tanh } from '../tensor/ops/basic.js';
+import { embedding, layerNorm, maskedFill, rmsNorm, rotary, softmax } from '../tensor/ops/nn.js';
+import { linear, matmul } from '../tensor/ops/matmul.js';
+import { permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
+import { sum } from '../tensor/ops/reduce.js';
+import type { ModelConfig } from './config.js';
+import type { BlockWeights, ModelWeights, NormWeights } from './weights.js';
+import { namedWeights } from './weights.js';
+import { KVCache } from './cache.js';
+import { BLOCK_HOOKS, blockHook, type HookContext, type HookFn, type HookName, type HookSelector, type HookSpec } from './hooks.js';
+
+export class ModelInputError extends CandorError {
+  override name = 'ModelInputError';
+}
+
+/** float32's most negative value: masked attention scores (as Hugging Face does; -inf would turn fully masked rows into NaN). */
+const MASK_VALUE = -3.4028234663852886e38;
+
+export type TokenInput = Tensor | readonly number[] | readonly (readonly number[])[];
+
+export interface ForwardOptions {
+  /** [batch, pos] with 1 for real tokens and 0 for padding (left padding for generation) */
+  attentionMask?: Tensor | readonly (readonly number[])[];
+  /** continue from (and extend) this cache */
+  cache?: KVCache;
+  fwdHooks?: readonly HookSpec[];
+  bwdHooks?: readonly HookSpec[];
+  /** which positions get logits: every one (default), only the last, or none */
+  logits?: 'all' | 'last' | 'none';
+}
+
+export interface CacheOptions extends ForwardOptions {
+  /** which hook points to keep: names, or a predicate (default: all) */
+  names?: HookSelector | readonly HookName[];
+}
+
+export interface RunResult {
+  /** [batch, pos, vocab], or [batch, 1, vocab] with logits 'last'; null with 'none' */
+  logits: Tensor | null;
+}
+
+/** Activations by hook name. */
+export class ActivationCache extends Map<HookName, Tensor> {
+  /** The activation at `name`; throws if it was not cached. */
+  at(name: HookName): Tensor {
+    const t = this.get(name);
+    if (t === undefined) throw new ModelInputError(`activation '${name}' is not in the cache (cached: ${[...this.keys()].slice(0, 6).join(', ')}${this.size > 6 ? ', …' : ''})`);
+    return t;
+  }
+}
+
+interface RunState {
+  fwd: (name: HookName) => readonly HookFn[];
+  bwd: (name: HookName) => readonly HookFn[];
+  cacheWants: (name: HookName) => boolean;
+  cache: ActivationCache | null;
+  gradWants: (name: HookName) => boolean;
+  gradPoints: Map<HookName, Tensor> | null;
+}
+
+function selectorMatcher(sel: HookSelector | readonly HookName[] | undefined): (name: HookName) => boolean {
+  if (sel === undefined) return () => true;
+  if (typeof sel === 'function') return sel;
+  if (typeof sel === 'string') return (n) => n === sel;
+  const set = new Set(sel);
+  return (n) => set.has(n);
+}
+
+function hookTable(specs: readonly HookSpec[] | undefined): (name: HookName) => readonly HookFn[] {
+  if (specs === undefined || specs.length === 0) return () => [];
+  const memo = new Map<HookName, HookFn[]>();
+  return (name) => {
+    let fns = memo.get(name);
+    if (fns === undefined) {
+      fns = specs.filter(([sel]) => (typeof sel === 'function' ? sel(name) : sel === name)).map(([, fn]) => fn);
+      memo.set(name, fns);
+    }
+    return fns;
+  };
+}
+
+function memoize(pred: (name: HookName) => boolean): (name: HookName) => boolean {
+  const memo = new Map<HookName, boolean>();
+  return (name) => {
+    let v = memo.get(name);
+    if (v === undefined) {
+      v = pred(name);
+      memo.set(name, v);
+    }
+    return v;
+  };
+}
+
+export class HookedTransformer {
+  /** tokenizer, when the checkpoint has one */
+  tokenizer: import('../io/tokenizer.js').Tokenizer | null = null;
+  /** where the model came from (folder or file) */
+  source: string | null = null;
+
+  constructor(readonly cfg: ModelConfig, readonly weights: ModelWeights) {
+    if (weights.blocks.length !== cfg.nLayers) throw new ShapeError(`HookedTransformer: ${weights.blocks.length} blocks of weights for ${cfg.nLayers} layers`);
+  }
+
+  /** Every hook point of this model, in the order a forward pass visits them. */
+  hookNames(): HookName[] {
+    const names: HookName[] = ['hook_embed'];
+    if (this.cfg.positional === 'learned') names.push('hook_pos_embed');
+    for (let l = 0; l < this.cfg.nLayers; l++) {
+      for (const s of BLOCK_HOOKS) {
+        if (s === 'hook_resid_mid' && this.cfg.parallelResidual) continue;
+        if ((s === 'attn.hook_rot_q' || s === 'attn.hook_rot_k') && this.cfg.positional !== 'rotary') continue;
+        if (s === 'mlp.hook_pre_linear' && !this.cfg.gated) continue;
+        names.push(blockHook(l, s));
+      }
+    }
+    names.push('ln_final.hook_normalized');
+    return names;
+  }
+
+  /** Named weight tensors. */
+  parameters(): Map<string, Tensor> {
+    return namedWeights(this.weights);
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const t of this.parameters().values()) n += t.size;
+    return n;
+  }
+
+  // -------------------------------------------------------------------------
+  // public entry points
+
+  /** Logits of a batch of token ids. */
+  forward(input: TokenInput, opts: ForwardOptions = {}): RunResult {
+    return this.execute(input, opts, this.state(opts, null, null));
+  }
+
+  /** Forward with hooks that read or replace activations (and backward hooks on their gradients). */
+  runWithHooks(input: TokenInput, opts: ForwardOptions = {}): RunResult {
+    return this.forward(input, opts);
+  }
+
+  /** Forward, keeping the activations at the chosen hook points. */
+  runWithCache(input: TokenInput, opts: CacheOptions = {}): RunResult & { cache: ActivationCache } {
+    const cache = new ActivationCache();
+    const wants = memoize(selectorMatcher(opts.names));
+    const r = this.execute(input, opts, this.state(opts, { wants, cache }, null));
+    return { ...r, cache };
+  }
+
+  /**
+   * Gradients of a scalar metric of the logits with respect to the
+   * activations at the chosen hook points (the total derivative at each
+   * point, through everything downstream of it).
+   */
+  gradients(
+    input: TokenInput,
+    metric: (logits: Tensor) => Tensor,
+    names: HookSelector | readonly HookName[],
+    opts: ForwardOptions = {},
+  ): { value: number; logits: Tensor; activations: Map<HookName, Tensor>; grads: Map<HookName, Tensor> } {
+    if (!isGradEnabled()) throw new ModelInputError('gradients() needs gradient recording; do not call it inside noGrad()');
+    const points = new Map<HookName, Tensor>();
+    const wants = memoize(selectorMatcher(names));
+    const r = this.execute(input, { ...opts, logits: opts.logits ?? 'all' }, this.state(opts, null, { wants, points }));
+    const m = metric(r.logits!);
+    if (m.size !== 1) throw new ShapeError(`gradients: the metric must be a scalar, got shape ${fmtShape(m.shape)}`);
+    const names_ = [...points.keys()];
+    if (names_.length === 0) throw new ModelInputError('gradients: no hook point matched the names given');
+    const gs = autogradGrad(m, names_.map((n) => points.get(n)!));
+    const grads = new Map<HookName, Tensor>();
+    names_.forEach((n, i) => grads.set(n, gs[i]!));
+    return { value: m.item(), logits: r.logits!, activations: points, grads };
+  }
+
+  // -------------------------------------------------------------------------
+  // the forward pass
+
+  private state(
+    opts: ForwardOptions,
+    cache: { wants: (n: HookName) => boolean; cache: ActivationCache } | null,
+    grads: { wants: (n: HookName) => boolean; points: Map<HookName, Tensor> } | null,
+  ): RunState {
+    return {
+      fwd: hookTable(opts.fwdHooks),
+      bwd: hookTable(opts.bwdHooks),
+      cacheWants: cache?.wants ?? (() => false),
+      cache: cache?.cache ?? null,
+      gradWants: grads?.wants ?? (() => false),
+      gradPoints: grads?.points ?? null,
+    };
+  }
+
+  /** Does anything look at this hook point? (hook_result is only computed then) */
+  private watched(run: RunState, name: HookName): boolean {
+    return run.fwd(name).length > 0 || run.bwd(name).length > 0 || run.cacheWants(name) || run.gradWants(name);
+  }
+
+  /** Pass an activation through its hook point. */
+  private point(run: RunState, name: HookName, layer: number | null, x: Tensor): Tensor {
+    const fwd = run.fwd(name);
+    const bwd = run.bwd(name);
+    const wantsCache = run.cacheWants(name);
+    const wantsGrad = run.gradWants(name);
+    if (fwd.length === 0 && bwd.length === 0 && !wantsCache && !wantsGrad) return x;
+    const ctx: HookContext = { name, layer };
+    let y = keep(x);
+    for (const fn of fwd) {
+      const r = fn(y, ctx);
+      if (r !== undefined) {
+        if (!(r instanceof Tensor) || r.ndim !== y.ndim || r.shape.some((d, i) => d !== y.shape[i])) {
+          throw new ModelInputError(`hook on '${name}' returned ${r instanceof Tensor ? `shape ${fmtShape(r.shape)}` : String(r)}; it must return a tensor of shape ${fmtShape(y.shape)} or nothing`);
+        }
+        y = keep(r);
+      }
+    }
+    if (wantsGrad || bwd.length > 0) {
+      if (!isGradEnabled()) throw new ModelInputError(`gradients at '${name}' need gradient recording; do not run inside noGrad()`);
+      if (!y.requiresGrad) y.requiresGrad = true;
+      if (wantsGrad) run.gradPoints!.set(name, y);
+      if (bwd.length > 0) {
+        const src = y;
+        const out = new Tensor(src.storage, src.dtype, src.shape, src.strides, src.offset);
+        y = record(out, `hook ${name}`, [src], (g) => {
+          let gg = g;
+          for (const fn of bwd) {
+            const r = fn(gg, ctx);
+            if (r !== undefined) gg = r;
+          }
+          return [gg];
+        });
+      }
+    }
+    if (wantsCache) run.cache!.set(name, y);
+    return y;
+  }
+
+  private toIds(input: TokenInput): Tensor {
+    let t: Tensor;
+    if (input instanceof Tensor) t = input;
+    else if (input.length > 0 && Array.isArray(input[0])) {
+      const rows = input as readonly (readonly number[])[];
+      const T = rows[0]!.length;
+      if (rows.some((r) => r.length !== T)) throw new ModelInputError('token batch rows have different lengths; pad them and pass an attentionMask');
+      t = idsTensor(rows.flat() as number[], [rows.length, T]);
+    } else t = idsTensor([...(input as readonly number[])], [1, input.length]);
+    if (t.dtype !== 'int32') throw new ModelInputError(`token ids must be an int32 tensor, got ${t.dtype}`);
+    if (t.ndim === 1) t = reshape(t, [1, t.shape[0]!]);
+    if (t.ndim !== 2) throw new ModelInputError(`token ids must be [batch, pos], got ${fmtShape(t.shape)}`);
+    if (t.shape[1] === 0) throw new ModelInputError('no tokens given');
+    const d = t.data as Int32Array;
+    for (let i = 0; i < t.size; i++) {
+      const v = d[t.offset + i]!;
+      if (!(v >= 0 && v < this.cfg.dVocab)) throw new ModelInputError(`token id ${v} is outside the vocabulary [0, ${this.cfg.dVocab})`);
+    }
+    return t;
+  }
+
+  private execute(input: TokenInput, opts: ForwardOptions, run: RunState): RunResult {
+    const ids = this.toIds(input);
+    return scope(() => this.run(ids, opts, run));
+  }
+
+  private run(ids: Tensor, opts: ForwardOptions, run: RunState): RunResult {
+    const cfg = this.cfg;
+    const w = this.weights;
+    const [B, T] = ids.shape as [number, number];
+    const cache = opts.cache ?? null;
+    const past = cache?.length ?? 0;
+    const total = past + T;
+    if (cfg.positional === 'learned' && total > cfg.nCtx) throw new ModelInputError(`${total} positions exceed this model's ${cfg.nCtx} learned positions`);
+    cache?.ensure(T, B);
+
+    // attention mask of the whole (cached + new) sequence, and position ids
+    const newMask = this.maskRows(opts.attentionMask, B, T);
+    const fullMask = new Int32Array(B * total);
+    let padded = false;
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < past; j++) fullMask[b * total + j] = cache!.mask[b * cache!.capacity + j]!;
+      for (let t = 0; t < T; t++) fullMask[b * total + past + t] = newMask === null ? 1 : newMask[b * T + t]!;
+      for (let j = 0; j < total; j++) if (fullMask[b * total + j] === 0) padded = true;
+    }
+    const positions = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      let p = cache === null ? 0 : cache.nextPosition[b]!;
+      for (let t = 0; t < T; t++) {
+        const real = fullMask[b * total + past + t] === 1;
+        positions[b * T + t] = real ? p : 0;
+        if (real) p++;
+      }
+    }
+    if (cache !== null) {
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) {
+          cache.mask[b * cache.capacity + past + t] = fullMask[b * total + past + t]!;
+          if (fullMask[b * total + past + t] === 1) cache.nextPosition[b]!++;
+        }
+      }
+    }
+
+    // embeddings
+    let x = embedding(w.embed, ids);
+    if (cfg.embedScale !== 1) x = scale(x, cfg.embedScale);
+    x = this.point(run, 'hook_embed', null, x);
+    if (w.posEmbed !== null) {
+      const pe = this.point(run, 'hook_pos_embed', null, embedding(w.posEmbed, idsTensor(positions, [B, T])));
+      x = add(x, pe);
+    }
+
+    const rope = cfg.positional === 'rotary' ? this.rotaryTables(positions, B, T, padded) : null;
+    const masks = new Map<number | null, Tensor>();
+    const maskFor = (window: number | null): Tensor => {
+      let m = masks.get(window);
+      if (m === undefined) {
+        m = this.attentionMask(fullMask, padded, B, T, past, window);
+        masks.set(window, m);
+      }
+      return m;
+    };
+
+    let resid = x;
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const mask = maskFor(cfg.slidingWindow[l] ?? null);
+      const input = resid;
+      resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past));
+    }
+    if (cache !== null) cache.length = total;
+
+    const mode = opts.logits ?? 'all';
+    const normed = this.point(run, 'ln_final.hook_normalized', null, this.norm(resid, w.lnFinal));
+    if (mode === 'none') return { logits: null };
+    const last = mode === 'last' ? slice(normed, 1, T - 1, T) : normed;
+    let logits = linear(last, w.unembed);
+    if (cfg.finalSoftcap !== null) logits = scale(tanh(scale(logits, 1 / cfg.finalSoftcap)), cfg.finalSoftcap);
+    return { logits };
+  }
+
+  private maskRows(mask: ForwardOptions['attentionMask'], B: number, T: number): Int32Array | null {
+    if (mask === undefined) return null;
+    let out: Int32Array;
+    if (mask instanceof Tensor) {
+      if (mask.ndim !== 2 || mask.shape[0] !== B || mask.shape[1] !== T) throw new ModelInputError(`attentionMask ${fmtShape(mask.shape)} must match the tokens [${B}, ${T}]`);
+      out = Int32Array.from(mask.toArray());
+    } else {
+      if (mask.length !== B || mask.some((r) => r.length !== T)) throw new ModelInputError(`attentionMask must be ${B} rows of ${T} entries`);
+      out = Int32Array.from(mask.flat());
+    }
+    for (const v of out) if (v !== 0 && v !== 1) throw new ModelInputError(`attentionMask entries must be 0 or 1, got ${v}`);
+    return out;
+  }
+
+  /** cos/sin tables [T, half] (or [B, T, half] when positions differ by sequence), in float32 as Hugging Face computes them. */
+  private rotaryTables(positions: Int32Array, B: number, T: number, perSequence: boolean): { cos: Tensor; sin: Tensor } {
+    const cfg = this.cfg;
+    const half = cfg.rotaryDim / 2;
+    const inv = ropeInvFreq(cfg);
+    const rows = perSequence ? B * T : T;
+    const cos = empty(perSequence ? [B, T, half] : [T, half]);
+    const sin = empty(perSequence ? [B, T, half] : [T, half]);
+    const cd = cos.data;
+    const sd = sin.data;
+    for (let r = 0; r < rows; r++) {
+      const p = positions[r]!;
+      for (let i = 0; i < half; i++) {
+        const a = Math.fround(p * inv[i]!);
+        cd[r * half + i] = Math.cos(a);
+        sd[r * half + i] = Math.sin(a);
+      }
+    }
+    return { cos, sin };
+  }
+
+  /** 1 where query i (absolute past+i) may not attend key j: [B|1, 1, T, past+T]. */
+  private attentionMask(fullMask: Int32Array, padded: boolean, B: number, T: number, past: number, window: number | null): Tensor {
+    const total = past + T;
+    const Bm = padded ? B : 1;
+    const m = empty([Bm, 1, T, total], 'int32');
+    const d = m.data;
+    for (let b = 0; b < Bm; b++) {
+      for (let i = 0; i < T; i++) {
+        const qi = past + i;
+        const row = (b * T + i) * total;
+        for (let j = 0; j < total; j++) {
+          let blocked = j > qi || (window !== null && j <= qi - window);
+          if (padded && fullMask[b * total + j] === 0) blocked = true;
+          d[row + j] = blocked ? 1 : 0;
+        }
+      }
+    }
+    return m;
+  }
+
+  private norm(x: Tensor, n: NormWeights): Tensor {
+    return this.cfg.norm === 'layer' ? layerNorm(x, n.w, n.b, this.cfg.normEps) : rmsNorm(x, n.w, this.cfg.normEps, this.cfg.normOffset);
+  }
+
+  private act(x: Tensor): Tensor {
+    switch (this.cfg.act) {
+      case 'gelu':
+        return gelu(x, 'exact');
+      case 'gelu_tanh':
+        return gelu(x, 'tanh');
+      case 'silu':
+        return silu(x);
+      case 'relu':
+        return relu(x);
+    }
+  }
+
+  private block(
+    run: RunState, l: number, bw: BlockWeights, x: Tensor,
+    rope: { cos: Tensor; sin: Tensor } | null, mask: Tensor, cache: KVCache | null, past: number,
+  ): Tensor {
+    const cfg = this.cfg;
+    const residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
+    const h1 = this.point(run, blockHook(l, 'ln1.hook_normalized'), l, this.norm(residPre, bw.ln1));
+    let attnOut = this.attention(run, l, bw, h1, rope, mask, cache, past);
+    if (bw.postAttnNorm !== null) attnOut = this.norm(attnOut, bw.postAttnNorm);
+    attnOut = this.point(run, blockHook(l, 'hook_attn_out'), l, attnOut);
+    let residPost: Tensor;
+    if (cfg.parallelResidual) {
+      const h2 = this.point(run, blockHook(l, 'ln2.hook_normalized'), l, this.norm(residPre, bw.ln2));
+      const mlpOut = this.point(run, blockHook(l, 'hook_mlp_out'), l, this.mlp(run, l, bw, h2));
+      residPost = add(add(residPre, attnOut), mlpOut);
+    } else {
+      const residMid = this.point(run, blockHook(l, 'hook_resid_mid'), l, add(residPre, attnOut));
+      const h2 = this.point(run, blockHook(l, 'ln2.hook_normalized'), l, this.norm(residMid, bw.ln2));
+      let mlpOut = this.mlp(run, l, bw, h2);
+      if (bw.postMlpNorm !== null) mlpOut = this.norm(mlpOut, bw.postMlpNorm);
+      mlpOut = this.point(run, blockHook(l, 'hook_mlp_out'), l, mlpOut);
+      residPost = add(residMid, mlpOut);
+    }
+    return this.point(run, blockHook(l, 'hook_resid_post'), l, residPost);
+  }
+
+  private attention(
+    run: RunState, l: number, bw: BlockWeights, h: Tensor,
+    rope: { cos: Tensor; sin: Tensor } | null, mask: Tensor, cache: KVCache | null, past: number,
+  ): Tensor {
+    const cfg = this.cfg;
+    const [B, T] = h.shape as [number, number];
+    const H = cfg.nHeads;
+    const KV = cfg.nKVHeads;
+    const dh = cfg.dHead;
+    const rep = H / KV;
+    let q = this.point(run, blockHook(l, 'attn.hook_q'), l, reshape(linear(h, bw.wq, bw.bq), [B, T, H, dh]));
+    let k = this.point(run, blockHook(l, 'attn.hook_k'), l, reshape(linear(h, bw.wk, bw.bk), [B, T, KV, dh]));
+    const v = this.point(run, blockHook(l, 'attn.hook_v'), l, reshape(linear(h, bw.wv, bw.bv), [B, T, KV, dh]));
+    if (rope !== null) {
+      q = this.point(run, blockHook(l, 'attn.hook_rot_q'), l, rotary(q, rope.cos, rope.sin, cfg.rotaryLayout, cfg.rotaryDim));
+      k = this.point(run, blockHook(l, 'attn.hook_rot_k'), l, rotary(k, rope.cos, rope.sin, cfg.rotaryLayout, cfg.rotaryDim));
+    }
+    let kAll = k;
+    let vAll = v;
+    if (cache !== null) {
+      if (q.requiresGrad || k.requiresGrad || v.requiresGrad) throw new ModelInputError('a KV cache cannot be used while recording gradients');
+      cache.write(l, k, v);
+      const c = cache.view(l, past + T);
+      kAll = c.k;
+      vAll = c.v;
+    }
+    const Tk = kAll.shape[1]!;
+    // grouped-query attention without copying keys: split query heads into (kv head, repeat)
+    const qg = permute(reshape(q, [B, T, KV, rep, dh]), [0, 2, 3, 1, 4]); // [B, KV, rep, T, dh]
+    const kg = unsqueeze(permute(kAll, [0, 2, 3, 1]), 2); // [B, KV, 1, dh, Tk]
+    let scores = reshape(matmul(qg, kg), [B, H, T, Tk]);
+    scores = scale(scores, cfg.attnScale);
+    if (cfg.attnSoftcap !== null) scores = scale(tanh(scale(scores, 1 / cfg.attnSoftcap)), cfg.attnSoftcap);
+    scores = this.point(run, blockHook(l, 'attn.hook_attn_scores'), l, maskedFill(scores, mask, MASK_VALUE));
+    const pattern = this.point(run, blockHook(l, 'attn.hook_pattern'), l, softmax(scores));
+    const vg = unsqueeze(permute(vAll, [0, 2, 1, 3]), 2); // [B, KV, 1, Tk, dh]
+    const zg = matmul(reshape(pattern, [B, KV, rep, T, Tk]), vg); // [B, KV, rep, T, dh]
+    const z = this.point(run, blockHook(l, 'attn.hook_z'), l, permute(reshape(zg, [B, H, T, dh]), [0, 2, 1, 3]));
+    const resultName = blockHook(l, 'attn.hook_result');
+    if (this.watched(run, resultName)) {
+      // per-head outputs: result[b, t, h] = z[b, t, h] · W_O[:, h]ᵀ
+      const woh = permute(reshape(bw.wo, [cfg.dModel, H, dh]), [1, 2, 0]); // [H, dh, d_model]
+      const result = this.point(run, resultName, l, permute(matmul(permute(z, [0, 2, 1, 3]), woh), [0, 2, 1, 3]));
+      const summed = sum(result, 2);
+      return bw.bo !== null ? add(summed, bw.bo) : summed;
+    }
+    return linear(reshape(z, [B, T, H * dh]), bw.wo, bw.bo);
+  }
+
+  private mlp(run: RunState, l: number, bw: BlockWeights, h: Tensor): Tensor {
+    let post: Tensor;
+    if (bw.wGate !== null) {
+      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wGate));
+      const preLinear = this.point(run, blockHook(l, 'mlp.hook_pre_linear'), l, linear(h, bw.wIn, bw.bIn));
+      post = this.point(run, blockHook(l, 'mlp.hook_post'), l, mul(this.act(pre), preLinear));
+    } else {
+      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wIn, bw.bIn));
+      post = this.point(run, blockHook(l, 'mlp.hook_post'), l, this.act(pre));
+    }
+    return linear(post, bw.wOut, bw.bOut);
+  }
+
+  /** A fresh KV cache for `batch` sequences of up to `capacity` positions. */
+  newCache(batch: number, capacity: number): KVCache {
+    if (this.cfg.positional === 'learned' && capacity > this.cfg.nCtx) capacity = this.cfg.nCtx;
+    return new KVCache(this.cfg, batch, capacity);
+  }
+}
+
+/** Rotary inverse frequencies in float32, as Hugging Face computes them (default, linear and llama3 scaling). */
+export function ropeInvFreq(cfg: ModelConfig): Float64Array {
+  const dim = cfg.rotaryDim;
+  const half = dim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) {
+    const e = Math.fround(Math.fround(2 * i) / dim);
+    inv[i] = Math.fround(1 / Math.fround(Math.pow(cfg.rotaryTheta, e)));
+  }
+  const rs = cfg.ropeScaling;
+  if (rs?.type === 'linear') for (let i = 0; i < half; i++) inv[i] = Math.fround(inv[i]! / rs.factor);
+  if (rs?.type === 'llama3') {
+    const old = rs.originalMaxPositionEmbeddings!;
+    const lowWave = old / rs.lowFreqFactor!;
+    const highWave = old / rs.highFreqFactor!;
+    for (let i = 0; i < half; i++) {
+      const f = inv[i]!;
+      const wave = (2 * Math.PI) / f;
+      let g = wave > lowWave ? f / rs.factor : f;
+      if (!(wave < highWave) && !(wave > lowWave)) {
+        const smooth = (old / wave - rs.lowFreqFactor!) / (rs.highFreqFactor! - rs.lowFreqFactor!);
+        g = (1 - smooth) * (g / rs.factor) + smooth * g;
+      }
+      inv[i] = Math.fround(g);
+    }
+  }
+  return inv;
+}
+
