@@ -1,0 +1,162 @@
+/**
+ * Generation: greedy decoding or sampling (temperature, top-k, top-p, seeded),
+ * with the KV cache, hooks active on every step, left-padded batches, and an
+ * async iterator that streams tokens as they are produced.
+ */
+import { CandorError } from '../tensor/errors.js';
+import { noGrad } from '../tensor/autograd.js';
+import { Rng } from '../tensor/random.js';
+import type { HookSpec } from './hooks.js';
+import type { HookedTransformer } from './transformer.js';
+
+export class GenerateError extends CandorError {
+  override name = 'GenerateError';
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default) = greedy */
+  temperature?: number;
+  /** keep the k most likely tokens (0 = off) */
+  topK?: number;
+  /** keep the smallest set of tokens whose probability reaches p (1 = off) */
+  topP?: number;
+  seed?: number;
+  /** stop a sequence at any of these ids (default: the model's EOS; [] never stops) */
+  stopTokens?: readonly number[];
+  /** hooks applied on the prompt and on every generated token */
+  fwdHooks?: readonly HookSpec[];
+  /** token used after a sequence stopped, and for left padding (default: pad, else EOS, else 0) */
+  padTokenId?: number;
+}
+
+export interface GenerateStep {
+  /** 0-based index of the generated token */
+  step: number;
+  /** the new token of each sequence (the pad id for sequences that already stopped) */
+  tokens: number[];
+  /** which sequences have stopped, after this step */
+  done: boolean[];
+}
+
+export interface GenerateResult {
+  /** per sequence: the generated ids (up to and including a stop token) */
+  newTokens: number[][];
+  /** per sequence: prompt (without padding) followed by newTokens */
+  sequences: number[][];
+}
+
+/** Choose the next token from one row of logits. */
+export function sampleToken(logits: ArrayLike<number>, offset: number, V: number, opts: GenerateOptions, rng: Rng): number {
+  const temperature = opts.temperature ?? 0;
+  if (temperature <= 0) {
+    let best = 0;
+    let bv = -Infinity;
+    for (let i = 0; i < V; i++) {
+      const v = logits[offset + i]!;
+      if (v > bv) {
+        bv = v;
+        best = i;
+      }
+    }
+    return best;
+  }
+  const order = Array.from({ length: V }, (_, i) => i);
+  const scaled = new Float64Array(V);
+  for (let i = 0; i < V; i++) scaled[i] = logits[offset + i]! / temperature;
+  order.sort((a, b) => scaled[b]! - scaled[a]! || a - b);
+  let keep = V;
+  if (opts.topK !== undefined && opts.topK > 0) keep = Math.min(keep, opts.topK);
+  const m = scaled[order[0]!]!;
+  const probs = new Float64Array(keep);
+  let z = 0;
+  for (let i = 0; i < keep; i++) z += probs[i] = Math.exp(scaled[order[i]!]! - m);
+  for (let i = 0; i < keep; i++) probs[i]! /= z;
+  const topP = opts.topP ?? 1;
+  if (topP < 1) {
+    let c = 0;
+    let n = 0;
+    while (n < keep) {
+      c += probs[n]!;
+      n++;
+      if (c >= topP) break;
+    }
+    keep = Math.max(1, n);
+    let z2 = 0;
+    for (let i = 0; i < keep; i++) z2 += probs[i]!;
+    for (let i = 0; i < keep; i++) probs[i]! /= z2;
+  }
+  let u = rng.uniform();
+  for (let i = 0; i < keep; i++) {
+    u -= probs[i]!;
+    if (u < 0) return order[i]!;
+  }
+  return order[keep - 1]!;
+}
+
+function prepare(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions) {
+  if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new GenerateError('generate: every prompt needs at least one token');
+  const maxNew = opts.maxNewTokens ?? 32;
+  if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GenerateError(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
+  const pad = opts.padTokenId ?? model.cfg.padTokenId ?? model.cfg.eosTokenId ?? 0;
+  const stops = new Set(opts.stopTokens ?? (model.cfg.eosTokenId !== null ? [model.cfg.eosTokenId] : []));
+  const T = Math.max(...prompts.map((p) => p.length));
+  const ids: number[][] = prompts.map((p) => [...new Array(T - p.length).fill(pad), ...p]);
+  const mask: number[][] = prompts.map((p) => [...new Array(T - p.length).fill(0), ...new Array(p.length).fill(1)]);
+  const cache = model.newCache(prompts.length, T + maxNew);
+  if (T + maxNew > cache.capacity) throw new GenerateError(`generate: ${T} prompt tokens + ${maxNew} new ones exceed the model's ${cache.capacity} positions`);
+  return { maxNew, pad, stops, ids, mask, cache, rng: new Rng(opts.seed ?? 0) };
+}
+
+/** Stream generated tokens, one step at a time. */
+export async function* streamTokens(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<GenerateStep> {
+  const { maxNew, pad, stops, ids, mask, cache, rng } = prepare(model, prompts, opts);
+  const B = prompts.length;
+  const V = model.cfg.dVocab;
+  const done = new Array<boolean>(B).fill(false);
+  let input: number[][] = ids;
+  let inputMask: number[][] = mask;
+  for (let step = 0; step < maxNew; step++) {
+    const tokens = noGrad(() => {
+      const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
+      const d = logits!.data;
+      const out: number[] = [];
+      for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
+      return out;
+    });
+    for (let b = 0; b < B; b++) if (!done[b] && stops.has(tokens[b]!)) done[b] = true;
+    yield { step, tokens, done: [...done] };
+    if (done.every(Boolean)) return;
+    input = tokens.map((t) => [t]);
+    inputMask = tokens.map(() => [1]);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+/** Generate for a batch of prompts (token id lists of any lengths; they are left-padded). */
+export function generate(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): GenerateResult {
+  const { maxNew, pad, stops, ids, mask, cache, rng } = prepare(model, prompts, opts);
+  const B = prompts.length;
+  const V = model.cfg.dVocab;
+  const done = new Array<boolean>(B).fill(false);
+  const newTokens: number[][] = prompts.map(() => []);
+  let input: number[][] = ids;
+  let inputMask: number[][] = mask;
+  for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
+    const tokens = noGrad(() => {
+      const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
+      const d = logits!.data;
+      const out: number[] = [];
+      for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
+      return out;
+    });
+    for (let b = 0; b < B; b++) {
+      if (done[b]) continue;
+      newTokens[b]!.push(tokens[b]!);
+      if (stops.has(tokens[b]!)) done[b] = true;
+    }
+    input = tokens.map((t) => [t]);
+    inputMask = tokens.map(() => [1]);
+  }
+  return { newTokens, sequences: prompts.map((p, b) => [...p, ...newTokens[b]!]) };
+}
