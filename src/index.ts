@@ -1,6 +1,22 @@
 /** candor: the library entry point. */
 export * from './tensor/index.js';
+export { measureGemm } from './tensor/kernels/measure.js';
 export { openSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.js';
 export type { SafetensorsFile, TensorEntry, WriteOptions } from './io/safetensors.js';
 export { saveParameters, loadParameters, ParameterLoadError } from './io/params.js';
-export { measureGemm } from './tensor/kernels/measure.js';
+export { loadTokenizer, loadLlama2cTokenizer, TokenizerError } from './io/tokenizer.js';
+export type { Tokenizer, ChatMessage } from './io/tokenizer.js';
+export { resolveModelSource, HubError } from './io/hub.js';
+export { readLlama2c, Llama2cError } from './io/llama2c.js';
+export { configFromHF, ModelConfigError, SUPPORTED_FAMILIES } from './model/config.js';
+export type { ModelConfig, Family } from './model/config.js';
+export { HookedTransformer, ActivationCache, ModelInputError } from './model/transformer.js';
+export type { ForwardOptions, CacheOptions, RunResult, TokenInput } from './model/transformer.js';
+export { BLOCK_HOOKS, blockHook, parseHookName } from './model/hooks.js';
+export type { HookName, BlockHookName, HookFn, HookSelector, HookSpec, HookContext } from './model/hooks.js';
+export { KVCache, KVCacheError } from './model/cache.js';
+export { loadModel, loadModelSync, ModelLoadError } from './model/load.js';
+export { saveModel, hfStateDict, ModelSaveError } from './model/save.js';
+export { randomModel } from './model/random.js';
+export { generate, streamTokens, sampleToken, GenerateError } from './model/generate.js';
+export type { GenerateOptions, GenerateResult, GenerateStep } from './model/generate.js';

@@ -114,7 +114,7 @@ function openWeights(dir: string): WeightSource {
   };
 }
 
-function readConfig(dir: string): ModelConfig {
+function readConfig(dir: string): { cfg: ModelConfig; raw: Record<string, unknown> } {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) throw new ModelLoadError(`${dir}: config.json is missing. Fix: a Hugging Face model folder needs config.json beside its weights.`);
   let cfg: Record<string, unknown>;
@@ -123,11 +123,11 @@ function readConfig(dir: string): ModelConfig {
   } catch (e) {
     throw new ModelLoadError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  return configFromHF(cfg, file);
+  return { cfg: configFromHF(cfg, file), raw: cfg };
 }
 
 function loadHFFolder(dir: string, opts: LoadOptions): HookedTransformer {
-  const cfg = readConfig(dir);
+  const { cfg, raw } = readConfig(dir);
   const src = openWeights(dir);
   let weights: ModelWeights;
   try {
@@ -136,6 +136,7 @@ function loadHFFolder(dir: string, opts: LoadOptions): HookedTransformer {
     src.close();
   }
   const model = new HookedTransformer(cfg, weights);
+  model.hfConfig = raw;
   if (!opts.noTokenizer && existsSync(join(dir, 'tokenizer.json'))) model.tokenizer = loadTokenizer(dir);
   return model;
 }

@@ -110,6 +110,8 @@ export class HookedTransformer {
   tokenizer: import('../io/tokenizer.js').Tokenizer | null = null;
   /** where the model came from (folder or file) */
   source: string | null = null;
+  /** the Hugging Face config.json object it was loaded from (saved back by saveModel) */
+  hfConfig: Record<string, unknown> | null = null;
 
   constructor(readonly cfg: ModelConfig, readonly weights: ModelWeights) {
     if (weights.blocks.length !== cfg.nLayers) throw new ShapeError(`HookedTransformer: ${weights.blocks.length} blocks of weights for ${cfg.nLayers} layers`);

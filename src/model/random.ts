@@ -1,0 +1,49 @@
+/**
+ * Randomly initialised models of any supported family, from a Hugging Face
+ * style config object (for tests, benchmarks and training from scratch).
+ */
+import { Rng, randn } from '../tensor/random.js';
+import { Tensor } from '../tensor/tensor.js';
+import { configFromHF } from './config.js';
+import type { BlockWeights, ModelWeights } from './weights.js';
+import { HookedTransformer } from './transformer.js';
+
+export interface RandomInit {
+  seed?: number;
+  /** standard deviation of projection weights (default 0.02) */
+  std?: number;
+  /** standard deviation of biases (default 0) and of norm weights around their identity value (default 0) */
+  biasStd?: number;
+  normStd?: number;
+}
+
+/** A model with random weights for a Hugging Face config object (model_type and sizes). */
+export function randomModel(hfConfig: Record<string, unknown>, init: RandomInit = {}): HookedTransformer {
+  const cfg = configFromHF(hfConfig, 'config');
+  const rng = new Rng(init.seed ?? 0);
+  const std = init.std ?? 0.02;
+  const w = (shape: number[]) => randn(shape, rng, std);
+  const bias = (n: number, on: boolean): Tensor | null => (on ? randn([n], rng, init.biasStd ?? 0) : null);
+  // Gemma stores norm weights as offsets from 1
+  const norm = (on: boolean) => (on ? { w: randn([cfg.dModel], rng, init.normStd ?? 0, cfg.normOffset === 1 ? 0 : 1), b: cfg.norm === 'layer' ? randn([cfg.dModel], rng, init.biasStd ?? 0) : null } : null);
+  const D = cfg.dModel;
+  const blocks: BlockWeights[] = [];
+  for (let l = 0; l < cfg.nLayers; l++) {
+    blocks.push({
+      ln1: norm(true)!, ln2: norm(true)!, postAttnNorm: norm(cfg.sandwichNorms), postMlpNorm: norm(cfg.sandwichNorms),
+      wq: w([cfg.nHeads * cfg.dHead, D]), wk: w([cfg.nKVHeads * cfg.dHead, D]), wv: w([cfg.nKVHeads * cfg.dHead, D]),
+      bq: bias(cfg.nHeads * cfg.dHead, cfg.qkvBias), bk: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias), bv: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias),
+      wo: w([D, cfg.nHeads * cfg.dHead]), bo: bias(D, cfg.oBias),
+      wIn: w([cfg.dMlp, D]), bIn: bias(cfg.dMlp, cfg.mlpBias), wGate: cfg.gated ? w([cfg.dMlp, D]) : null,
+      wOut: w([D, cfg.dMlp]), bOut: bias(D, cfg.mlpBias),
+    });
+  }
+  const embed = w([cfg.dVocab, D]);
+  const weights: ModelWeights = {
+    embed, posEmbed: cfg.positional === 'learned' ? w([cfg.nCtx, D]) : null, blocks, lnFinal: norm(true)!,
+    unembed: cfg.tiedEmbeddings ? embed : w([cfg.dVocab, D]),
+  };
+  const model = new HookedTransformer(cfg, weights);
+  model.hfConfig = { ...hfConfig };
+  return model;
+}
