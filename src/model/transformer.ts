@@ -117,6 +117,17 @@ export class HookedTransformer {
     if (weights.blocks.length !== cfg.nLayers) throw new ShapeError(`HookedTransformer: ${weights.blocks.length} blocks of weights for ${cfg.nLayers} layers`);
   }
 
+  /** The tokenizer, or a ModelInputError saying how to get one. */
+  requireTokenizer(): import('../io/tokenizer.js').Tokenizer {
+    if (this.tokenizer === null) {
+      throw new ModelInputError(
+        `${this.source ?? 'this model'}: no tokenizer (tokenizer.json is missing from the model folder, or no llama2.c tokenizer .bin was found). ` +
+          'Fix: copy tokenizer.json (and tokenizer_config.json) from the original model into the folder, or pass token ids instead of text.',
+      );
+    }
+    return this.tokenizer;
+  }
+
   /** Every hook point of this model, in the order a forward pass visits them. */
   hookNames(): HookName[] {
     const names: HookName[] = ['hook_embed'];
