@@ -125,3 +125,21 @@ test('sliceAssign: values and gradients to base and value', () => {
   assertGrad('sliceAssign', ([b, v]) => T.sliceAssign(b!, 1, 1, 3, v!), [r([2, 4, 3]), r([2, 2, 3])]);
   assertGrad('sliceAssign broadcast value', ([b, v]) => T.sliceAssign(b!, 2, 0, 2, v!), [r([2, 3, 4]), r([2])]);
 });
+
+test('attentionSoftmax equals the unfused scale → softcap → mask → softmax, and its gradient checks', () => {
+  const B = 2, H = 2, Q = 3, K = 5, past = 2, window = 3;
+  const keyMask = Int32Array.from([0, 1, 1, 1, 1, 0, 0, 0, 0, 1]); // second sequence: its first queries see only padding
+  const spec = { past, window, keyMask };
+  const blocked = T.empty([B, 1, Q, K], 'int32');
+  for (let b = 0; b < B; b++) for (let i = 0; i < Q; i++) for (let j = 0; j < K; j++) {
+    const q = past + i;
+    blocked.data[(b * Q + i) * K + j] = j > q || j <= q - window || keyMask[b * K + j] === 0 ? 1 : 0;
+  }
+  const unfused = (x: T.Tensor) => T.softmax(T.maskedFill(T.scale(T.tanh(T.scale(T.scale(x, 0.7), 1 / 4)), 4), blocked, -3.4e38));
+  const x = r([B, H, Q, K], { scale: 3 });
+  const a = T.attentionSoftmax(x, 0.7, 4, spec).toArray();
+  const b = unfused(x).toArray();
+  a.forEach((v, i) => { if (Math.abs(v - b[i]!) > 1e-12) throw new Error(`fused ${v} vs unfused ${b[i]} at ${i}`); });
+  assertGrad('attentionSoftmax', ([s]) => T.attentionSoftmax(s!, 0.7, 4, spec), [r([B, H, Q, K], { scale: 3 })]);
+  assertGrad('attentionSoftmax, no softcap or padding', ([s]) => T.attentionSoftmax(s!, 0.25, null, { past: 0, window: null, keyMask: null }), [r([1, 2, 4, 4], { scale: 3 })]);
+});

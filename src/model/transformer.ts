@@ -13,7 +13,7 @@ import { grad as autogradGrad, isGradEnabled, record } from '../tensor/autograd.
 import { scope } from '../tensor/pool.js';
 import { Tensor, empty, ids as idsTensor, keep } from '../tensor/tensor.js';
 import { add, gelu, mul, relu, scale, silu, tanh } from '../tensor/ops/basic.js';
-import { embedding, layerNorm, maskedFill, rmsNorm, rotary, softmax } from '../tensor/ops/nn.js';
+import { attentionSoftmax, embedding, layerNorm, maskedFill, rmsNorm, rotary, softmax, type AttentionMaskSpec } from '../tensor/ops/nn.js';
 import { linear, matmul } from '../tensor/ops/matmul.js';
 import { permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
 import { sum } from '../tensor/ops/reduce.js';
@@ -61,6 +61,12 @@ export class ActivationCache extends Map<HookName, Tensor> {
     if (t === undefined) throw new ModelInputError(`activation '${name}' is not in the cache (cached: ${[...this.keys()].slice(0, 6).join(', ')}${this.size > 6 ? ', …' : ''})`);
     return t;
   }
+}
+
+/** A layer's attention mask: the spec the fused softmax reads, and the [B|1, 1, T, keys] tensor the unfused path builds on demand. */
+interface LayerMask {
+  spec: AttentionMaskSpec;
+  tensor: () => Tensor;
 }
 
 interface RunState {
@@ -336,11 +342,13 @@ export class HookedTransformer {
     }
 
     const rope = cfg.positional === 'rotary' ? this.rotaryTables(positions, B, T, padded) : null;
-    const masks = new Map<number | null, Tensor>();
-    const maskFor = (window: number | null): Tensor => {
+    const masks = new Map<number | null, LayerMask>();
+    const maskFor = (window: number | null): LayerMask => {
       let m = masks.get(window);
       if (m === undefined) {
-        m = this.attentionMask(fullMask, padded, B, T, past, window);
+        let t: Tensor | null = null;
+        const spec: AttentionMaskSpec = { past, window, keyMask: padded ? fullMask : null };
+        m = { spec, tensor: () => (t ??= keep(this.attentionMask(fullMask, padded, B, T, past, window))) };
         masks.set(window, m);
       }
       return m;
@@ -437,7 +445,7 @@ export class HookedTransformer {
 
   private block(
     run: RunState, l: number, bw: BlockWeights, x: Tensor,
-    rope: { cos: Tensor; sin: Tensor } | null, mask: Tensor, cache: KVCache | null, past: number,
+    rope: { cos: Tensor; sin: Tensor } | null, mask: LayerMask, cache: KVCache | null, past: number,
   ): Tensor {
     const cfg = this.cfg;
     const residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
@@ -463,7 +471,7 @@ export class HookedTransformer {
 
   private attention(
     run: RunState, l: number, bw: BlockWeights, h: Tensor,
-    rope: { cos: Tensor; sin: Tensor } | null, mask: Tensor, cache: KVCache | null, past: number,
+    rope: { cos: Tensor; sin: Tensor } | null, mask: LayerMask, cache: KVCache | null, past: number,
   ): Tensor {
     const cfg = this.cfg;
     const [B, T] = h.shape as [number, number];
@@ -491,11 +499,17 @@ export class HookedTransformer {
     // grouped-query attention without copying keys: split query heads into (kv head, repeat)
     const qg = permute(reshape(q, [B, T, KV, rep, dh]), [0, 2, 3, 1, 4]); // [B, KV, rep, T, dh]
     const kg = unsqueeze(permute(kAll, [0, 2, 3, 1]), 2); // [B, KV, 1, dh, Tk]
-    let scores = reshape(matmul(qg, kg), [B, H, T, Tk]);
-    scores = scale(scores, cfg.attnScale);
-    if (cfg.attnSoftcap !== null) scores = scale(tanh(scale(scores, 1 / cfg.attnSoftcap)), cfg.attnSoftcap);
-    scores = this.point(run, blockHook(l, 'attn.hook_attn_scores'), l, maskedFill(scores, mask, MASK_VALUE));
-    const pattern = this.point(run, blockHook(l, 'attn.hook_pattern'), l, softmax(scores));
+    const raw = reshape(matmul(qg, kg), [B, H, T, Tk]);
+    let patternIn: Tensor;
+    if (this.watched(run, blockHook(l, 'attn.hook_attn_scores'))) {
+      let scores = scale(raw, cfg.attnScale);
+      if (cfg.attnSoftcap !== null) scores = scale(tanh(scale(scores, 1 / cfg.attnSoftcap)), cfg.attnSoftcap);
+      scores = this.point(run, blockHook(l, 'attn.hook_attn_scores'), l, maskedFill(scores, mask.tensor(), MASK_VALUE));
+      patternIn = softmax(scores);
+    } else {
+      patternIn = attentionSoftmax(raw, cfg.attnScale, cfg.attnSoftcap, mask.spec);
+    }
+    const pattern = this.point(run, blockHook(l, 'attn.hook_pattern'), l, patternIn);
     const vg = unsqueeze(permute(vAll, [0, 2, 1, 3]), 2); // [B, KV, 1, Tk, dh]
     const zg = matmul(reshape(pattern, [B, KV, rep, T, Tk]), vg); // [B, KV, rep, T, dh]
     const z = this.point(run, blockHook(l, 'attn.hook_z'), l, permute(reshape(zg, [B, H, T, dh]), [0, 2, 1, 3]));

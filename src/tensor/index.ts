@@ -10,7 +10,8 @@ export {
 } from './ops/basic.js';
 export { contiguous, reshape, flatten, permute, transpose, slice, select, unsqueeze, squeeze, expand, concat, stack, indexSelect, sliceAssign } from './ops/shape.js';
 export { sum, mean, max, min, argmax, topk } from './ops/reduce.js';
-export { softmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy, maskedFill, rotary } from './ops/nn.js';
+export { softmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy, maskedFill, rotary, attentionSoftmax } from './ops/nn.js';
+export type { AttentionMaskSpec } from './ops/nn.js';
 export type { RotaryLayout } from './ops/nn.js';
 export { matmul, linear } from './ops/matmul.js';
 export { erf } from './ops/special.js';

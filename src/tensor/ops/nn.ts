@@ -434,3 +434,104 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, layout: RotaryLayout
     return [gi];
   });
 }
+
+// ---------------------------------------------------------------------------
+// fused attention softmax
+
+/** Which keys each query may see: causal (with `past` cached positions before the queries), an optional sliding window, and a per-sequence key mask. */
+export interface AttentionMaskSpec {
+  /** absolute position of query 0 (cached positions before it) */
+  past: number;
+  /** query at absolute position q sees keys j with q − window < j ≤ q; null = all earlier keys */
+  window: number | null;
+  /** [batch × keys], 1 for real tokens and 0 for padding; null = no padding */
+  keyMask: Int32Array | null;
+}
+
+/**
+ * softmax(mask(softcap(scale · scores))) over the last axis of scores
+ * [batch, heads, queries, keys], in one pass that never computes masked
+ * entries. A query with no visible key gets a uniform row, as the unfused
+ * computation with a finite mask value does. Differentiable in scores.
+ */
+export function attentionSoftmax(scores: Tensor, scaleBy: number, softcap: number | null, mask: AttentionMaskSpec): Tensor {
+  if (scores.ndim !== 4) throw new ShapeError(`attentionSoftmax: scores must be [batch, heads, queries, keys], got ${fmtShape(scores.shape)}`);
+  const c = floatInput('attentionSoftmax', scores);
+  const [B, H, Q, K] = scores.shape as [number, number, number, number];
+  if (mask.keyMask !== null && mask.keyMask.length !== B * K) throw new ShapeError(`attentionSoftmax: keyMask has ${mask.keyMask.length} entries, expected ${B}×${K}`);
+  const x = c.data as FloatArray;
+  const xo = c.offset;
+  const out = empty(scores.shape, scores.dtype);
+  const o = out.data as FloatArray;
+  const { past, window, keyMask } = mask;
+  const lo = new Int32Array(Q);
+  const hi = new Int32Array(Q);
+  for (let i = 0; i < Q; i++) {
+    hi[i] = Math.min(K - 1, past + i);
+    lo[i] = window === null ? 0 : Math.max(0, past + i - window + 1);
+  }
+  const capInv = softcap === null ? 0 : 1 / softcap;
+  const dead = new Uint8Array(B * H * Q);
+  for (let b = 0; b < B; b++) {
+    const km = keyMask === null ? -1 : b * K;
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < Q; i++) {
+        const row = ((b * H + h) * Q + i) * K;
+        const l = lo[i]!;
+        const u = hi[i]!;
+        let m = -Infinity;
+        for (let j = l; j <= u; j++) {
+          if (km >= 0 && keyMask![km + j] === 0) continue;
+          let s = x[xo + row + j]! * scaleBy;
+          if (softcap !== null) s = softcap * Math.tanh(s * capInv);
+          o[row + j] = s;
+          if (s > m) m = s;
+        }
+        if (m === -Infinity) {
+          o.fill(1 / K, row, row + K);
+          dead[(b * H + h) * Q + i] = 1;
+          continue;
+        }
+        let z = 0;
+        for (let j = 0; j < K; j++) {
+          if (j < l || j > u || (km >= 0 && keyMask![km + j] === 0)) {
+            o[row + j] = 0;
+            continue;
+          }
+          const e = Math.exp(o[row + j]! - m);
+          o[row + j] = e;
+          z += e;
+        }
+        const inv = 1 / z;
+        for (let j = l; j <= u; j++) o[row + j]! *= inv;
+      }
+    }
+  }
+  return record(out, 'attentionSoftmax', [scores], (g) => {
+    const gc = g.isContiguous() ? g : contiguousCopy(g);
+    const gd = gc.data as FloatArray;
+    const go = gc.offset;
+    const gi = empty(scores.shape, scores.dtype);
+    const r = gi.data as FloatArray;
+    const rows = B * H * Q;
+    for (let rr = 0; rr < rows; rr++) {
+      const row = rr * K;
+      if (dead[rr] === 1) {
+        r.fill(0, row, row + K);
+        continue;
+      }
+      let dot = 0;
+      for (let j = 0; j < K; j++) dot += gd[go + row + j]! * o[row + j]!;
+      for (let j = 0; j < K; j++) {
+        const p = o[row + j]!;
+        let d = p * (gd[go + row + j]! - dot);
+        if (p !== 0 && softcap !== null) {
+          const t = Math.tanh(x[xo + row + j]! * scaleBy * capInv);
+          d *= 1 - t * t;
+        }
+        r[row + j] = d * scaleBy;
+      }
+    }
+    return [gi];
+  });
+}
