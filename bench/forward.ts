@@ -87,11 +87,11 @@ print(json.dumps(out))
 function candorTimes(model: HookedTransformer, b1: number[][], b8: number[][], reps: { b1: number; b8: number; decode: number }) {
   const out: Record<string, number | number[]> = {};
   for (const [name, ids, n] of [['prefill_b1_t128', b1, reps.b1], ['prefill_b8_t128', b8, reps.b8]] as const) {
-    T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.item);
+    T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.size);
     const ts: number[] = [];
     for (let r = 0; r < n; r++) {
       const t0 = performance.now();
-      T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.toArray().length);
+      T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.size);
       ts.push(performance.now() - t0);
     }
     out[name] = median(ts);

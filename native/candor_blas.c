@@ -130,6 +130,29 @@ static int parse(napi_env env, napi_callback_info info, int batched, Gemm *g) {
 }
 
 static void gemm(const Gemm *g, int64_t M, const float *A, int64_t lda, const float *B, float *C, int64_t ldc) {
+  /*
+   * A single row or column is a matrix-vector product. OpenBLAS's sgemm packs
+   * the whole of B for it (reading the weights twice per decoded token), so
+   * these go to sgemv. beta == 0 must not read C: zero it first.
+   */
+  if (M == 1 || g->N == 1) {
+    int64_t n = M == 1 ? g->N : M, inc = M == 1 ? 1 : ldc;
+    if (g->beta == 0.0f)
+      for (int64_t i = 0; i < n; i++) C[i * inc] = 0.0f;
+    float beta = g->beta == 0.0f ? 0.0f : g->beta;
+    if (M == 1) {
+      /* y[N] = op(B)ᵀ · a, a = row of op(A) */
+      int incx = g->ta ? (int)lda : 1;
+      if (g->tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g->N, (int)g->K, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
+      else cblas_sgemv(CblasRowMajor, CblasTrans, (int)g->K, (int)g->N, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
+    } else {
+      /* y[M] = op(A) · b, b = column of op(B) */
+      int incx = g->tb ? 1 : (int)g->B.ld;
+      if (g->ta) cblas_sgemv(CblasRowMajor, CblasTrans, (int)g->K, (int)M, g->alpha, A, (int)lda, B, incx, beta, C, (int)ldc);
+      else cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)g->K, g->alpha, A, (int)lda, B, incx, beta, C, (int)ldc);
+    }
+    return;
+  }
   cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
               (int)M, (int)g->N, (int)g->K, g->alpha, A, (int)lda, B, (int)g->B.ld, g->beta, C, (int)ldc);
 }
@@ -213,6 +236,9 @@ static napi_value Corename(napi_env env, napi_callback_info info) {
   return string_result(env, openblas_get_corename());
 }
 
+/* candor_ops.c: vectorised elementwise, norm and softmax kernels */
+void candor_register_ops(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -223,5 +249,6 @@ NAPI_MODULE_INIT() {
     {"corename", NULL, Corename, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  candor_register_ops(env, exports);
   return exports;
 }

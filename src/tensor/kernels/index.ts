@@ -3,11 +3,12 @@
  * at install time; otherwise the portable TypeScript kernel. The environment
  * variable CANDOR_KERNEL=native|portable overrides the choice.
  */
-import type { GemmKernel } from './types.js';
+import type { GemmKernel, VectorKernel } from './types.js';
 import { portableKernel } from './portable.js';
-import { loadNativeKernel } from './native.js';
+import { loadNativeKernel, loadNativeVector } from './native.js';
 
-export type { GemmKernel } from './types.js';
+export type { GemmKernel, VectorKernel } from './types.js';
+export { UNARY_OPS, BINARY_OPS } from './types.js';
 export type KernelName = 'native' | 'portable';
 
 export class KernelUnavailableError extends Error {
@@ -15,6 +16,7 @@ export class KernelUnavailableError extends Error {
 }
 
 let active: GemmKernel | null = null;
+let activeVector: VectorKernel | null = null;
 let nativeProbe: { kernel: GemmKernel | null; error: string | null } | null = null;
 
 function probeNative(): { kernel: GemmKernel | null; error: string | null } {
@@ -52,13 +54,21 @@ export function kernel(): GemmKernel {
     } else {
       active = probeNative().kernel ?? portableKernel;
     }
+    activeVector = active.name === 'native' ? loadNativeVector() : null;
   }
   return active;
+}
+
+/** Vectorised elementwise kernels when the native kernel is active, else null (ops use their TypeScript loops). */
+export function vectorKernel(): VectorKernel | null {
+  if (active === null) kernel();
+  return activeVector;
 }
 
 /** Switch kernels at run time (tests and benchmarks compare them). */
 export function setKernel(name: KernelName): GemmKernel {
   active = select(name);
+  activeVector = active.name === 'native' ? loadNativeVector() : null;
   return active;
 }
 

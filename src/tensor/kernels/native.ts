@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GemmKernel } from './types.js';
+import type { GemmKernel, VectorKernel } from './types.js';
 
 /** The addon's exports (argument checking happens in C). */
-interface CandorBlasAddon {
+interface CandorBlasAddon extends Partial<VectorKernel> {
   sgemm: GemmKernel['sgemm'];
   sgemmBatched: GemmKernel['sgemmBatched'];
   getThreads(): number;
@@ -26,7 +26,7 @@ const FIX = 'Fix: install OpenBLAS (apt-get install libopenblas-dev) and run `np
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 export const nativeAddonPath = join(packageRoot, 'build', 'candor_blas.node');
 
-let loaded: { kernel: GemmKernel; addon: CandorBlasAddon } | { error: string } | null = null;
+let loaded: { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } | null = null;
 
 function describeAddon(addon: CandorBlasAddon): string {
   const version = /OpenBLAS\s+([\d.]+)/.exec(addon.config())?.[1] ?? '(unknown version)';
@@ -34,7 +34,7 @@ function describeAddon(addon: CandorBlasAddon): string {
   return `OpenBLAS ${version} (${addon.corename()}), ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
-function load(): { kernel: GemmKernel; addon: CandorBlasAddon } | { error: string } {
+function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } {
   if (!existsSync(nativeAddonPath)) {
     return { error: `${nativeAddonPath} does not exist (the addon was not built at install time: it needs a C compiler, Node's headers and OpenBLAS). ${FIX}` };
   }
@@ -58,7 +58,19 @@ function load(): { kernel: GemmKernel; addon: CandorBlasAddon } | { error: strin
     threads: () => addon.getThreads(),
     describe: () => describeAddon(addon),
   };
-  return { kernel, addon };
+  // an addon built before the vector kernels existed still serves GEMM
+  const v = addon;
+  const vector: VectorKernel | null =
+    v.unary && v.binary && v.layerNorm && v.rmsNorm && v.softmax && v.attentionSoftmax && v.copy
+      ? { unary: v.unary, binary: v.binary, layerNorm: v.layerNorm, rmsNorm: v.rmsNorm, softmax: v.softmax, attentionSoftmax: v.attentionSoftmax, copy: v.copy }
+      : null;
+  return { kernel, addon, vector };
+}
+
+/** The addon's vectorised elementwise kernels, or null. */
+export function loadNativeVector(): VectorKernel | null {
+  loaded ??= load();
+  return 'error' in loaded ? null : loaded.vector;
 }
 
 /** The native kernel, or why it is not available. Loads the addon once. */

@@ -43,3 +43,25 @@ export interface GemmKernel {
   /** One line on what this kernel is (library, version, core type). */
   describe(): string;
 }
+
+/**
+ * Vectorised float32 kernels for the non-GEMM work of a forward pass, from the
+ * native addon (native/candor_ops.c). Ops use them for contiguous float32
+ * data when the native kernel is active; otherwise their TypeScript loops,
+ * which compute the same functions.
+ */
+export interface VectorKernel {
+  /** out[i] = f(x[i]); op codes in UNARY_OPS */
+  unary(op: number, out: Float32Array, outOff: number, x: Float32Array, xOff: number, n: number, p: number): void;
+  /** out[i] = a[i] ∘ b[i mod m] (n a multiple of m); op codes in BINARY_OPS */
+  binary(op: number, out: Float32Array, outOff: number, a: Float32Array, aOff: number, b: Float32Array, bOff: number, n: number, m: number): void;
+  layerNorm(out: Float32Array, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, b: Float32Array | null, bOff: number, eps: number, mean: Float64Array, rstd: Float64Array): void;
+  rmsNorm(out: Float32Array, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, eps: number, offset: number, rstd: Float64Array): void;
+  softmax(out: Float32Array, x: Float32Array, xOff: number, rows: number, n: number): void;
+  attentionSoftmax(out: Float32Array, x: Float32Array, xOff: number, B: number, H: number, Q: number, K: number, scale: number, softcap: number, past: number, window: number, keyMask: Int32Array | null, dead: Int32Array): void;
+  /** out (contiguous) ← x read through up to 4 strided dimensions */
+  copy(out: Float32Array, x: Float32Array, xOff: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): void;
+}
+
+export const UNARY_OPS = { copy: 0, scale: 1, addScalar: 2, exp: 3, tanh: 4, geluTanh: 5, geluExact: 6, silu: 7, sigmoid: 8, relu: 9, neg: 10, square: 11, sqrt: 12, rsqrt: 13, log: 14, abs: 15 } as const;
+export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3 } as const;

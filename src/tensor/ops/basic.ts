@@ -12,6 +12,10 @@ import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { record } from '../autograd.js';
 import { Tensor, empty, shapeSize, type AnyArray, type DType } from '../tensor.js';
 import { erf } from './special.js';
+import { vectorKernel, UNARY_OPS, BINARY_OPS } from '../kernels/index.js';
+
+/** Below this many elements the TypeScript loop beats a call into the native kernels. */
+const NATIVE_MIN = 1024;
 
 // ---------------------------------------------------------------------------
 // broadcasting
@@ -81,8 +85,9 @@ function contiguousStridesOf(shape: readonly number[]): number[] {
 // ---------------------------------------------------------------------------
 // compiled loops
 
-type UnaryLoop = (o: AnyArray, a: AnyArray, ao: number, as: number[], shape: number[], p: number) => void;
-type BinaryLoop = (o: AnyArray, a: AnyArray, ao: number, as: number[], b: AnyArray, bo: number, bs: number[], shape: number[], p: number) => void;
+/** A compiled loop, and the native kernel op computing the same function (if any). */
+type UnaryLoop = ((o: AnyArray, a: AnyArray, ao: number, as: number[], shape: number[], p: number) => void) & { native?: number };
+type BinaryLoop = ((o: AnyArray, a: AnyArray, ao: number, as: number[], b: AnyArray, bo: number, bs: number[], shape: number[], p: number) => void) & { native?: number };
 
 const helpers = { erf, tanh: Math.tanh, exp: Math.exp, log: Math.log, sqrt: Math.sqrt, abs: Math.abs, max: Math.max, min: Math.min };
 const helperNames = Object.keys(helpers);
@@ -101,7 +106,7 @@ const ODOMETER = (ptrs: string[], strides: string[]) => `
     if (d < 0) return;`;
 
 /** Compile `o = f(x)` where the expression uses x and the parameter p. */
-export function compileUnary(expr: string): UnaryLoop {
+export function compileUnary(expr: string, native?: number): UnaryLoop {
   const body = `
   const nd = shape.length;
   if (nd === 0) { const x = a[ao]; o[0] = ${expr}; return; }
@@ -113,11 +118,13 @@ export function compileUnary(expr: string): UnaryLoop {
     else { for (let j = 0; j < n; j++) { const x = a[pa + j * sa]; o[po + j] = ${expr}; } }
     ${ODOMETER(['pa'], ['as'])}
   }`;
-  return new Function(...helperNames, `"use strict"; return function unary(o, a, ao, as, shape, p) {${body}\n};`)(...helperValues) as UnaryLoop;
+  const loop = new Function(...helperNames, `"use strict"; return function unary(o, a, ao, as, shape, p) {${body}\n};`)(...helperValues) as UnaryLoop;
+  if (native !== undefined) loop.native = native;
+  return loop;
 }
 
 /** Compile `o = f(x, y)` where the expression uses x, y and the parameter p. */
-export function compileBinary(expr: string): BinaryLoop {
+export function compileBinary(expr: string, native?: number): BinaryLoop {
   const body = `
   const nd = shape.length;
   if (nd === 0) { const x = a[ao], y = b[bo]; o[0] = ${expr}; return; }
@@ -131,7 +138,9 @@ export function compileBinary(expr: string): BinaryLoop {
     else { for (let j = 0; j < n; j++) { const x = a[pa + j * sa], y = b[pb + j * sb]; o[po + j] = ${expr}; } }
     ${ODOMETER(['pa', 'pb'], ['as', 'bs'])}
   }`;
-  return new Function(...helperNames, `"use strict"; return function binary(o, a, ao, as, b, bo, bs, shape, p) {${body}\n};`)(...helperValues) as BinaryLoop;
+  const loop = new Function(...helperNames, `"use strict"; return function binary(o, a, ao, as, b, bo, bs, shape, p) {${body}\n};`)(...helperValues) as BinaryLoop;
+  if (native !== undefined) loop.native = native;
+  return loop;
 }
 
 /** Run a compiled unary loop: a new contiguous tensor of a's shape. */
@@ -139,6 +148,24 @@ export function mapUnary(loop: UnaryLoop, a: Tensor, p = 0, dtype: DType = a.dty
   const out = empty(a.shape, dtype);
   if (out.size === 0) return out;
   const c = coalesce(a.shape, [[...a.strides]]);
+  if (loop.native !== undefined && dtype === 'float32' && a.dtype === 'float32' && out.size >= NATIVE_MIN) {
+    const v = vectorKernel();
+    if (v !== null && c.shape.length === 1 && c.strides[0]![0] === 1) {
+      v.unary(loop.native, out.data as Float32Array, 0, a.data as Float32Array, a.offset, out.size, p);
+      return out;
+    }
+    if (v !== null && loop.native === UNARY_OPS.copy && c.shape.length <= 4) {
+      const d = [1, 1, 1, 1];
+      const s = [0, 0, 0, 0];
+      const k = 4 - c.shape.length;
+      c.shape.forEach((n, i) => {
+        d[k + i] = n;
+        s[k + i] = c.strides[0]![i]!;
+      });
+      v.copy(out.data as Float32Array, a.data as Float32Array, a.offset, d[0]!, d[1]!, d[2]!, d[3]!, s[0]!, s[1]!, s[2]!, s[3]!);
+      return out;
+    }
+  }
   loop(out.data, a.data, a.offset, c.strides[0]!, c.shape, p);
   return out;
 }
@@ -150,15 +177,30 @@ export function mapBinary(op: string, loop: BinaryLoop, a: Tensor, b: Tensor, p 
   const out = empty(shape, a.dtype);
   if (out.size === 0) return out;
   const c = coalesce(shape, [broadcastStrides(a, shape), broadcastStrides(b, shape)]);
+  if (loop.native !== undefined && a.dtype === 'float32' && out.size >= NATIVE_MIN && nativeBinary(loop.native, out, a, b, c)) return out;
   loop(out.data, a.data, a.offset, c.strides[0]!, b.data, b.offset, c.strides[1]!, c.shape, p);
   return out;
+}
+
+/** Same-shape contiguous operands, or a contiguous left operand with a row-broadcast right one. */
+function nativeBinary(op: number, out: Tensor, a: Tensor, b: Tensor, c: { shape: number[]; strides: number[][] }): boolean {
+  const v = vectorKernel();
+  if (v === null) return false;
+  const [sa, sb] = c.strides as [number[], number[]];
+  const n = out.size;
+  let m: number;
+  if (c.shape.length === 1 && sa[0] === 1 && sb[0] === 1) m = n;
+  else if (c.shape.length === 2 && sa[0] === c.shape[1] && sa[1] === 1 && sb[0] === 0 && sb[1] === 1) m = c.shape[1]!;
+  else return false;
+  v.binary(op, out.data as Float32Array, 0, a.data as Float32Array, a.offset, b.data as Float32Array, b.offset, n, m);
+  return true;
 }
 
 // ---------------------------------------------------------------------------
 // copies, accumulation and broadcast reduction
 
-const copyLoop = compileUnary('x');
-const addLoop = compileBinary('x + y');
+const copyLoop = compileUnary('x', UNARY_OPS.copy);
+const addLoop = compileBinary('x + y', BINARY_OPS.add);
 
 /** A contiguous copy (always a new buffer). */
 export function contiguousCopy(t: Tensor): Tensor {
@@ -249,25 +291,25 @@ function requireFloat(op: string, t: Tensor): void {
 }
 
 const L = {
-  sub: compileBinary('x - y'),
-  mul: compileBinary('x * y'),
-  div: compileBinary('x / y'),
-  neg: compileUnary('-x'),
-  scale: compileUnary('x * p'),
-  addScalar: compileUnary('x + p'),
-  exp: compileUnary('exp(x)'),
-  log: compileUnary('log(x)'),
-  tanh: compileUnary('tanh(x)'),
-  sqrt: compileUnary('sqrt(x)'),
-  rsqrt: compileUnary('1 / sqrt(x)'),
-  square: compileUnary('x * x'),
-  abs: compileUnary('abs(x)'),
+  sub: compileBinary('x - y', BINARY_OPS.sub),
+  mul: compileBinary('x * y', BINARY_OPS.mul),
+  div: compileBinary('x / y', BINARY_OPS.div),
+  neg: compileUnary('-x', UNARY_OPS.neg),
+  scale: compileUnary('x * p', UNARY_OPS.scale),
+  addScalar: compileUnary('x + p', UNARY_OPS.addScalar),
+  exp: compileUnary('exp(x)', UNARY_OPS.exp),
+  log: compileUnary('log(x)', UNARY_OPS.log),
+  tanh: compileUnary('tanh(x)', UNARY_OPS.tanh),
+  sqrt: compileUnary('sqrt(x)', UNARY_OPS.sqrt),
+  rsqrt: compileUnary('1 / sqrt(x)', UNARY_OPS.rsqrt),
+  square: compileUnary('x * x', UNARY_OPS.square),
+  abs: compileUnary('abs(x)', UNARY_OPS.abs),
   pow: compileUnary('x ** p'),
-  sigmoid: compileUnary('1 / (1 + exp(-x))'),
-  relu: compileUnary('x > 0 ? x : 0'),
-  silu: compileUnary('x / (1 + exp(-x))'),
-  geluExact: compileUnary('0.5 * x * (1 + erf(x * 0.7071067811865476))'),
-  geluTanh: compileUnary('0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))'),
+  sigmoid: compileUnary('1 / (1 + exp(-x))', UNARY_OPS.sigmoid),
+  relu: compileUnary('x > 0 ? x : 0', UNARY_OPS.relu),
+  silu: compileUnary('x / (1 + exp(-x))', UNARY_OPS.silu),
+  geluExact: compileUnary('0.5 * x * (1 + erf(x * 0.7071067811865476))', UNARY_OPS.geluExact),
+  geluTanh: compileUnary('0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))', UNARY_OPS.geluTanh),
   // backward kernels: x = the op's input (or output, as noted), y = incoming gradient
   gDivB: compileBinary('-x * y'), // x = out/b ... see div
   gLog: compileBinary('y / x'),

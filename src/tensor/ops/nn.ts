@@ -8,6 +8,7 @@ import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { record } from '../autograd.js';
 import { Tensor, empty, zeros, shapeSize, type AnyArray, type FloatArray } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousCopy } from './basic.js';
+import { vectorKernel } from '../kernels/index.js';
 
 function normAxis(op: string, axis: number, ndim: number): number {
   const a = axis < 0 ? axis + ndim : axis;
@@ -37,7 +38,9 @@ function softmaxCore(op: string, x: Tensor, axis: number, logOut: boolean): Tens
   const s = c.data as FloatArray;
   const o = out.data as FloatArray;
   const base = c.offset;
-  for (let a = 0; a < outer; a++) {
+  const v = !logOut && inner === 1 && x.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+  if (v !== null) v.softmax(o as Float32Array, s as Float32Array, base, outer, n);
+  else for (let a = 0; a < outer; a++) {
     for (let j = 0; j < inner; j++) {
       const b0 = a * n * inner + j;
       let m = -Infinity;
@@ -110,15 +113,19 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const rows = c.size / d;
   const xs = c.data as FloatArray;
   const xo = c.offset;
-  const w = weight === null ? null : (floatInput('layerNorm', weight).data as FloatArray);
-  const wo = weight === null ? 0 : weight.offset;
-  const b = bias === null ? null : (floatInput('layerNorm', bias).data as FloatArray);
-  const bo = bias === null ? 0 : bias.offset;
+  const wc = weight === null ? null : floatInput('layerNorm', weight);
+  const w = wc === null ? null : (wc.data as FloatArray);
+  const wo = wc === null ? 0 : wc.offset;
+  const bc = bias === null ? null : floatInput('layerNorm', bias);
+  const b = bc === null ? null : (bc.data as FloatArray);
+  const bo = bc === null ? 0 : bc.offset;
   const out = empty(x.shape, x.dtype);
   const o = out.data as FloatArray;
   const rstd = new Float64Array(rows);
   const meanv = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
+  const v = x.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+  if (v !== null) v.layerNorm(o as Float32Array, xs as Float32Array, xo, rows, d, w as Float32Array | null, wo, b as Float32Array | null, bo, eps, meanv, rstd);
+  else for (let r = 0; r < rows; r++) {
     const base = xo + r * d;
     let m = 0;
     for (let j = 0; j < d; j++) m += xs[base + j]!;
@@ -190,12 +197,15 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6, offset = 0
   const rows = c.size / d;
   const xs = c.data as FloatArray;
   const xo = c.offset;
-  const w = weight === null ? null : (floatInput('rmsNorm', weight).data as FloatArray);
-  const wo = weight === null ? 0 : weight.offset;
+  const wc = weight === null ? null : floatInput('rmsNorm', weight);
+  const w = wc === null ? null : (wc.data as FloatArray);
+  const wo = wc === null ? 0 : wc.offset;
   const out = empty(x.shape, x.dtype);
   const o = out.data as FloatArray;
   const rstd = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
+  const v = x.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+  if (v !== null) v.rmsNorm(o as Float32Array, xs as Float32Array, xo, rows, d, w as Float32Array | null, wo, eps, offset, rstd);
+  else for (let r = 0; r < rows; r++) {
     const base = xo + r * d;
     let ss = 0;
     for (let j = 0; j < d; j++) ss += xs[base + j]! * xs[base + j]!;
@@ -471,8 +481,10 @@ export function attentionSoftmax(scores: Tensor, scaleBy: number, softcap: numbe
     lo[i] = window === null ? 0 : Math.max(0, past + i - window + 1);
   }
   const capInv = softcap === null ? 0 : 1 / softcap;
-  const dead = new Uint8Array(B * H * Q);
-  for (let b = 0; b < B; b++) {
+  const dead = new Int32Array(B * H * Q);
+  const vk = scores.dtype === 'float32' ? vectorKernel() : null;
+  if (vk !== null) vk.attentionSoftmax(o as Float32Array, x as Float32Array, xo, B, H, Q, K, scaleBy, softcap ?? 0, past, window ?? -1, keyMask, dead);
+  else for (let b = 0; b < B; b++) {
     const km = keyMask === null ? -1 : b * K;
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < Q; i++) {

@@ -1,0 +1,362 @@
+/*
+ * candor_ops.c: vectorisable float32 kernels for the non-GEMM work of a
+ * forward pass (activations, bias and residual adds, norms, softmax), used by
+ * the tensor ops when the native kernel is active. The portable TypeScript
+ * loops compute the same functions; float64 tensors always use those.
+ *
+ * Every entry point checks that offsets and extents fit inside its arrays.
+ * Sums (norm statistics, softmax denominators) accumulate in double.
+ *
+ * exp: range reduction to r = x − k·ln2 with |r| ≤ ln2/2, then the Taylor
+ * polynomial of degree 7 (truncation error < 6e-9 relative, below float32's
+ * epsilon), scaled by 2^k built in the exponent bits. Written branch-free so
+ * the compiler vectorises the loops that use it.
+ */
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CHECK(cond, msg) do { if (!(cond)) { napi_throw_range_error(env, NULL, "candor_ops: " msg); return NULL; } } while (0)
+
+static inline float exp_f(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float k = __builtin_roundf(x * 1.44269504088896341f);
+  float r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  union { int32_t i; float f; } u;
+  u.i = ((int32_t)k + 127) << 23;
+  return p * u.f;
+}
+
+/* ---- argument helpers ---- */
+
+static int arg_f32(napi_env env, napi_value v, float **p, size_t *len) {
+  napi_typedarray_type t;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok || t != napi_float32_array) return 0;
+  *p = data;
+  return 1;
+}
+static int arg_f64(napi_env env, napi_value v, double **p, size_t *len) {
+  napi_typedarray_type t;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok || t != napi_float64_array) return 0;
+  *p = data;
+  return 1;
+}
+static int arg_i32(napi_env env, napi_value v, int32_t **p, size_t *len) {
+  napi_typedarray_type t;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return 0;
+  *p = data;
+  return 1;
+}
+static int arg_num(napi_env env, napi_value v, double *d) { return napi_get_value_double(env, v, d) == napi_ok; }
+static int is_null(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+static int fits(double off, double n, size_t len) { return off >= 0 && n >= 0 && off + n <= (double)len; }
+
+
+/* One loop per function: restrict pointers and nothing else in the loop, so each vectorises. */
+#define MAP(name, expr) static void name(float *restrict o, const float *restrict x, size_t n, float p) { (void)p; for (size_t i = 0; i < n; i++) { const float v = x[i]; o[i] = (expr); } }
+MAP(k_scale, v * p)
+MAP(k_adds, v + p)
+MAP(k_exp, exp_f(v))
+MAP(k_tanh, tanhf(v))
+/* 0.5·x·(1 + tanh(u)) = x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³) */
+MAP(k_gelu_tanh, v / (1.0f + exp_f(-1.5957691216057308f * (v + 0.044715f * v * v * v))))
+MAP(k_gelu_erf, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)))
+MAP(k_silu, v / (1.0f + exp_f(-v)))
+MAP(k_sigmoid, 1.0f / (1.0f + exp_f(-v)))
+MAP(k_relu, v > 0.0f ? v : 0.0f)
+MAP(k_neg, -v)
+MAP(k_square, v * v)
+MAP(k_sqrt, sqrtf(v))
+MAP(k_rsqrt, 1.0f / sqrtf(v))
+MAP(k_log, logf(v))
+MAP(k_abs, fabsf(v))
+
+static void unary_kernel(int code, float *restrict o, const float *restrict x, size_t n, float p) {
+  static void (*const table[])(float *restrict, const float *restrict, size_t, float) = {
+    NULL, k_scale, k_adds, k_exp, k_tanh, k_gelu_tanh, k_gelu_erf, k_silu, k_sigmoid, k_relu, k_neg, k_square, k_sqrt, k_rsqrt, k_log, k_abs,
+  };
+  table[code](o, x, n, p);
+}
+
+#define ZIP(name, expr) static void name(float *restrict o, const float *restrict a, const float *restrict b, size_t m) { for (size_t j = 0; j < m; j++) o[j] = (expr); }
+ZIP(k_add, a[j] + b[j])
+ZIP(k_sub, a[j] - b[j])
+ZIP(k_mul, a[j] * b[j])
+ZIP(k_div, a[j] / b[j])
+
+/* ---- unary(op, out, outOff, x, xOff, n, p) ---- */
+
+enum { U_COPY, U_SCALE, U_ADDS, U_EXP, U_TANH, U_GELU_TANH, U_GELU_ERF, U_SILU, U_SIGMOID, U_RELU, U_NEG, U_SQUARE, U_SQRT, U_RSQRT, U_LOG, U_ABS };
+
+static napi_value Unary(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  float *o, *x;
+  size_t lo, lx;
+  double op, oo, xo, n, p;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 7, "unary takes 7 arguments");
+  CHECK(arg_num(env, a[0], &op) && arg_f32(env, a[1], &o, &lo) && arg_num(env, a[2], &oo) && arg_f32(env, a[3], &x, &lx) &&
+        arg_num(env, a[4], &xo) && arg_num(env, a[5], &n) && arg_num(env, a[6], &p), "unary: bad argument types");
+  CHECK(fits(oo, n, lo) && fits(xo, n, lx), "unary: extent out of range");
+  float *out = o + (size_t)oo;
+  const float *in = x + (size_t)xo;
+  const size_t N = (size_t)n;
+  const float P = (float)p;
+  const int code = (int)op;
+  CHECK(code >= U_COPY && code <= U_ABS, "unary: unknown op");
+  if (code == U_COPY) memmove(out, in, N * sizeof(float));
+  else if (out == in) {
+    /* in place: go through a small buffer so the kernels keep their no-alias contract */
+    float buf[1024];
+    for (size_t i = 0; i < N; i += 1024) {
+      size_t m = N - i < 1024 ? N - i : 1024;
+      memcpy(buf, in + i, m * sizeof(float));
+      unary_kernel(code, out + i, buf, m, P);
+    }
+  } else unary_kernel(code, out, in, N, P);
+  return NULL;
+}
+
+/* ---- binary(op, out, outOff, a, aOff, b, bOff, n, m): out[i] = a[i] ∘ b[i mod m] ---- */
+
+enum { B_ADD, B_SUB, B_MUL, B_DIV };
+
+static napi_value Binary(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value a[9];
+  float *o, *x, *y;
+  size_t lo, lx, ly;
+  double op, oo, xo, yo, n, m;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 9, "binary takes 9 arguments");
+  CHECK(arg_num(env, a[0], &op) && arg_f32(env, a[1], &o, &lo) && arg_num(env, a[2], &oo) && arg_f32(env, a[3], &x, &lx) &&
+        arg_num(env, a[4], &xo) && arg_f32(env, a[5], &y, &ly) && arg_num(env, a[6], &yo) && arg_num(env, a[7], &n) &&
+        arg_num(env, a[8], &m), "binary: bad argument types");
+  CHECK(m >= 1 && fmod(n, m) == 0, "binary: n must be a multiple of m");
+  CHECK(fits(oo, n, lo) && fits(xo, n, lx) && fits(yo, m, ly), "binary: extent out of range");
+  float *out = o + (size_t)oo;
+  const float *in = x + (size_t)xo, *b = y + (size_t)yo;
+  const size_t N = (size_t)n, M = (size_t)m;
+  const int code = (int)op;
+  CHECK(code >= B_ADD && code <= B_DIV, "binary: unknown op");
+  static void (*const table[])(float *restrict, const float *restrict, const float *restrict, size_t) = {k_add, k_sub, k_mul, k_div};
+  float buf[1024];
+  for (size_t r = 0; r < N; r += M) {
+    /* an output overlapping an input (in-place accumulation) goes through a buffer */
+    for (size_t j = 0; j < M; j += 1024) {
+      size_t k = M - j < 1024 ? M - j : 1024;
+      float *dst = out + r + j;
+      const float *s1 = in + r + j, *s2 = b + j;
+      if (dst == s1 || dst == s2) {
+        table[code](buf, s1, s2, k);
+        memcpy(dst, buf, k * sizeof(float));
+      } else table[code](dst, s1, s2, k);
+    }
+  }
+  return NULL;
+}
+
+/* ---- norms: layerNorm(out, x, xOff, rows, d, w|null, wOff, b|null, bOff, eps, mean f64, rstd f64) ---- */
+
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value a[12];
+  float *o, *x, *w = NULL, *b = NULL;
+  double *mean, *rstd;
+  size_t lo, lx, lw = 0, lb = 0, lm, lr;
+  double xo, rows, d, wo, bo, eps;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 12, "layerNorm takes 12 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) &&
+        arg_num(env, a[4], &d) && (is_null(env, a[5]) || arg_f32(env, a[5], &w, &lw)) && arg_num(env, a[6], &wo) &&
+        (is_null(env, a[7]) || arg_f32(env, a[7], &b, &lb)) && arg_num(env, a[8], &bo) && arg_num(env, a[9], &eps) &&
+        arg_f64(env, a[10], &mean, &lm) && arg_f64(env, a[11], &rstd, &lr), "layerNorm: bad argument types");
+  CHECK(fits(0, rows * d, lo) && fits(xo, rows * d, lx) && (!w || fits(wo, d, lw)) && (!b || fits(bo, d, lb)) && lm >= rows && lr >= rows, "layerNorm: extent out of range");
+  const size_t R = (size_t)rows, D = (size_t)d;
+  for (size_t r = 0; r < R; r++) {
+    const float *restrict s = x + (size_t)xo + r * D;
+    float *restrict dst = o + r * D;
+    double sum = 0, sq = 0;
+    for (size_t j = 0; j < D; j++) sum += s[j];
+    const double mu = sum / D;
+    for (size_t j = 0; j < D; j++) { double t = s[j] - mu; sq += t * t; }
+    const double rs = 1.0 / sqrt(sq / D + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    const float m = (float)mu, q = (float)rs;
+    if (w && b) { const float *ww = w + (size_t)wo, *bb = b + (size_t)bo; for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j] + bb[j]; }
+    else if (w) { const float *ww = w + (size_t)wo; for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j]; }
+    else for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q;
+  }
+  return NULL;
+}
+
+/* rmsNorm(out, x, xOff, rows, d, w|null, wOff, eps, offset, rstd f64) */
+static napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value a[10];
+  float *o, *x, *w = NULL;
+  double *rstd;
+  size_t lo, lx, lw = 0, lr;
+  double xo, rows, d, wo, eps, off;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 10, "rmsNorm takes 10 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) &&
+        arg_num(env, a[4], &d) && (is_null(env, a[5]) || arg_f32(env, a[5], &w, &lw)) && arg_num(env, a[6], &wo) &&
+        arg_num(env, a[7], &eps) && arg_num(env, a[8], &off) && arg_f64(env, a[9], &rstd, &lr), "rmsNorm: bad argument types");
+  CHECK(fits(0, rows * d, lo) && fits(xo, rows * d, lx) && (!w || fits(wo, d, lw)) && lr >= rows, "rmsNorm: extent out of range");
+  const size_t R = (size_t)rows, D = (size_t)d;
+  const float fo = (float)off;
+  for (size_t r = 0; r < R; r++) {
+    const float *restrict s = x + (size_t)xo + r * D;
+    float *restrict dst = o + r * D;
+    double sq = 0;
+    for (size_t j = 0; j < D; j++) sq += (double)s[j] * s[j];
+    const double rs = 1.0 / sqrt(sq / D + eps);
+    rstd[r] = rs;
+    const float q = (float)rs;
+    if (w) { const float *ww = w + (size_t)wo; for (size_t j = 0; j < D; j++) dst[j] = s[j] * q * (fo + ww[j]); }
+    else for (size_t j = 0; j < D; j++) dst[j] = s[j] * q;
+  }
+  return NULL;
+}
+
+/* softmax over rows of n: softmax(out, x, xOff, rows, n) */
+static void softmax_row(float *restrict dst, const float *restrict s, size_t n) {
+  float m = -INFINITY;
+  for (size_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+  for (size_t j = 0; j < n; j++) dst[j] = exp_f(s[j] - m);
+  double z = 0;
+  for (size_t j = 0; j < n; j++) z += dst[j];
+  const float inv = (float)(1.0 / z);
+  for (size_t j = 0; j < n; j++) dst[j] *= inv;
+}
+
+static napi_value Softmax(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  float *o, *x;
+  size_t lo, lx;
+  double xo, rows, n;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 5, "softmax takes 5 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) && arg_num(env, a[4], &n), "softmax: bad argument types");
+  CHECK(fits(0, rows * n, lo) && fits(xo, rows * n, lx) && n >= 1, "softmax: extent out of range");
+  for (size_t r = 0; r < (size_t)rows; r++) softmax_row(o + r * (size_t)n, x + (size_t)xo + r * (size_t)n, (size_t)n);
+  return NULL;
+}
+
+/*
+ * attentionSoftmax(out, x, xOff, B, H, Q, K, scale, softcap (0 = none), past, window (-1 = none), keyMask Int32Array|null, dead Uint8Array-as-Int32Array)
+ * Same semantics as the TypeScript op: visible keys of query i are
+ * max(0, past+i−window+1) ≤ j ≤ min(K−1, past+i) with keyMask[b][j] = 1; rows
+ * with no visible key become uniform and are flagged in dead[].
+ */
+static napi_value AttentionSoftmax(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value a[13];
+  float *o, *x;
+  int32_t *km = NULL, *dead;
+  size_t lo, lx, lk = 0, ld;
+  double xo, B, H, Q, K, scale, cap, past, window;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 13, "attentionSoftmax takes 13 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &B) &&
+        arg_num(env, a[4], &H) && arg_num(env, a[5], &Q) && arg_num(env, a[6], &K) && arg_num(env, a[7], &scale) &&
+        arg_num(env, a[8], &cap) && arg_num(env, a[9], &past) && arg_num(env, a[10], &window) &&
+        (is_null(env, a[11]) || arg_i32(env, a[11], &km, &lk)) && arg_i32(env, a[12], &dead, &ld), "attentionSoftmax: bad argument types");
+  const double total = B * H * Q * K;
+  CHECK(fits(0, total, lo) && fits(xo, total, lx) && (!km || lk >= B * K) && ld >= B * H * Q && K >= 1, "attentionSoftmax: extent out of range");
+  const size_t nb = (size_t)B, nh = (size_t)H, nq = (size_t)Q, nk = (size_t)K;
+  const float sc = (float)scale, fc = (float)cap, inv_cap = cap > 0 ? (float)(1.0 / cap) : 0.0f;
+  for (size_t b = 0; b < nb; b++)
+    for (size_t h = 0; h < nh; h++)
+      for (size_t i = 0; i < nq; i++) {
+        const size_t row = ((b * nh + h) * nq + i) * nk;
+        const float *restrict s = x + (size_t)xo + row;
+        float *restrict dst = o + row;
+        long qa = (long)past + (long)i;
+        long hi = qa < (long)nk - 1 ? qa : (long)nk - 1;
+        long lo_ = window < 0 ? 0 : qa - (long)window + 1;
+        if (lo_ < 0) lo_ = 0;
+        const int32_t *mrow = km ? km + b * nk : NULL;
+        float m = -INFINITY;
+        for (long j = lo_; j <= hi; j++) {
+          if (mrow && mrow[j] == 0) continue;
+          float v = s[j] * sc;
+          if (cap > 0) v = fc * tanhf(v * inv_cap);
+          dst[j] = v;
+          m = v > m ? v : m;
+        }
+        dead[(b * nh + h) * nq + i] = m == -INFINITY;
+        if (m == -INFINITY) {
+          for (size_t j = 0; j < nk; j++) dst[j] = 1.0f / (float)nk;
+          continue;
+        }
+        for (long j = 0; j < lo_; j++) dst[j] = 0.0f;
+        for (long j = hi + 1; j < (long)nk; j++) dst[j] = 0.0f;
+        double z = 0;
+        if (mrow) {
+          for (long j = lo_; j <= hi; j++) dst[j] = mrow[j] ? exp_f(dst[j] - m) : 0.0f;
+        } else {
+          for (long j = lo_; j <= hi; j++) dst[j] = exp_f(dst[j] - m);
+        }
+        for (long j = lo_; j <= hi; j++) z += dst[j];
+        const float inv = (float)(1.0 / z);
+        for (long j = lo_; j <= hi; j++) dst[j] *= inv;
+      }
+  return NULL;
+}
+
+/*
+ * copy(out, x, xOff, shape[4], strides[4]): out (contiguous) ← x read with up
+ * to four strided dimensions (leading sizes 1 when fewer).
+ */
+static napi_value CopyStrided(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value a[11];
+  float *o, *x;
+  size_t lo, lx;
+  double xo, d[4], st[4];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 11, "copy takes 11 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo), "copy: bad argument types");
+  for (int i = 0; i < 4; i++) CHECK(arg_num(env, a[3 + i], &d[i]) && arg_num(env, a[7 + i], &st[i]) && d[i] >= 1 && st[i] >= 0, "copy: bad shape or stride");
+  double last = xo;
+  for (int i = 0; i < 4; i++) last += (d[i] - 1) * st[i];
+  CHECK(fits(0, d[0] * d[1] * d[2] * d[3], lo) && xo >= 0 && last < (double)lx, "copy: extent out of range");
+  const size_t n0 = (size_t)d[0], n1 = (size_t)d[1], n2 = (size_t)d[2], n3 = (size_t)d[3];
+  const size_t s0 = (size_t)st[0], s1 = (size_t)st[1], s2 = (size_t)st[2], s3 = (size_t)st[3];
+  float *restrict dst = o;
+  const float *src = x + (size_t)xo;
+  for (size_t i = 0; i < n0; i++)
+    for (size_t j = 0; j < n1; j++)
+      for (size_t k = 0; k < n2; k++) {
+        const float *restrict s = src + i * s0 + j * s1 + k * s2;
+        if (s3 == 1) { memcpy(dst, s, n3 * sizeof(float)); dst += n3; }
+        else for (size_t l = 0; l < n3; l++) *dst++ = s[l * s3];
+      }
+  return NULL;
+}
+
+void candor_register_ops(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"unary", NULL, Unary, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"binary", NULL, Binary, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"rmsNorm", NULL, RmsNorm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"softmax", NULL, Softmax, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"attentionSoftmax", NULL, AttentionSoftmax, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"copy", NULL, CopyStrided, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
