@@ -68,9 +68,10 @@ static int fits(double off, double n, size_t len) { return off >= 0 && n >= 0 &&
 
 
 /* One loop per function: restrict pointers and nothing else in the loop, so each vectorises. */
-#define MAP(name, expr) static void name(float *restrict o, const float *restrict x, size_t n, float p) { (void)p; for (size_t i = 0; i < n; i++) { const float v = x[i]; o[i] = (expr); } }
-MAP(k_scale, v * p)
-MAP(k_adds, v + p)
+/* p is double so that scale and addScalar round once, exactly as the TypeScript loops do */
+#define MAP(name, expr) static void name(float *restrict o, const float *restrict x, size_t n, double p) { (void)p; for (size_t i = 0; i < n; i++) { const float v = x[i]; o[i] = (float)(expr); } }
+MAP(k_scale, (double)v * p)
+MAP(k_adds, (double)v + p)
 MAP(k_exp, exp_f(v))
 MAP(k_tanh, tanhf(v))
 /* 0.5·x·(1 + tanh(u)) = x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³) */
@@ -86,8 +87,8 @@ MAP(k_rsqrt, 1.0f / sqrtf(v))
 MAP(k_log, logf(v))
 MAP(k_abs, fabsf(v))
 
-static void unary_kernel(int code, float *restrict o, const float *restrict x, size_t n, float p) {
-  static void (*const table[])(float *restrict, const float *restrict, size_t, float) = {
+static void unary_kernel(int code, float *restrict o, const float *restrict x, size_t n, double p) {
+  static void (*const table[])(float *restrict, const float *restrict, size_t, double) = {
     NULL, k_scale, k_adds, k_exp, k_tanh, k_gelu_tanh, k_gelu_erf, k_silu, k_sigmoid, k_relu, k_neg, k_square, k_sqrt, k_rsqrt, k_log, k_abs,
   };
   table[code](o, x, n, p);
@@ -116,7 +117,7 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   float *out = o + (size_t)oo;
   const float *in = x + (size_t)xo;
   const size_t N = (size_t)n;
-  const float P = (float)p;
+  const double P = p;
   const int code = (int)op;
   CHECK(code >= U_COPY && code <= U_ABS, "unary: unknown op");
   if (code == U_COPY) memmove(out, in, N * sizeof(float));

@@ -1,0 +1,112 @@
+/**
+ * The native vector kernels (native/candor_ops.c) against the TypeScript
+ * loops that compute the same functions: every activation, broadcast adds,
+ * norms, softmax, attention softmax with masks, strided copies, and in-place
+ * aliasing. Skipped where the native kernel is not built.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.js';
+import { loadNativeKernel } from '../src/tensor/kernels/native.js';
+import { kernelStatus, setKernel, vectorKernel, UNARY_OPS } from '../src/tensor/kernels/index.js';
+
+const native = 'kernel' in loadNativeKernel();
+const SKIP = native ? false : 'the native kernel is not built here (no OpenBLAS at install): nothing to compare';
+
+/** Run fn on the native kernel and on the portable one; return both results as arrays. */
+function both(fn: () => T.Tensor): [number[], number[]] {
+  const before = kernelStatus().active;
+  try {
+    setKernel('native');
+    assert.ok(vectorKernel() !== null, 'the native addon exposes its vector kernels');
+    const a = T.noGrad(() => fn().toArray());
+    setKernel('portable');
+    assert.equal(vectorKernel(), null);
+    const b = T.noGrad(() => fn().toArray());
+    return [a, b];
+  } finally {
+    setKernel(before);
+  }
+}
+
+function close(name: string, [a, b]: [number[], number[]], rtol: number, atol: number): void {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(b[i]!)) {
+      assert.ok(Number.isNaN(a[i]!), `${name}[${i}]: ${a[i]} vs NaN`);
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
+  }
+  assert.ok(worst <= 1, `${name}: native differs from the TypeScript loop by ${worst.toFixed(2)}× the tolerance`);
+}
+
+const rng = new T.Rng(21);
+const x = T.randn([37, 129], rng, 3); // 4773 elements: above the native threshold, odd sizes
+const pos = T.addScalar(T.abs(x), 0.01);
+
+test('unary activations agree with the TypeScript loops', { skip: SKIP }, () => {
+  const cases: [string, () => T.Tensor, number][] = [
+    ['copy of a transposed view', () => T.contiguous(T.transpose(x)), 0],
+    ['scale', () => T.scale(x, -1.7), 1e-7],
+    ['addScalar', () => T.addScalar(x, 0.3), 1e-7],
+    ['exp', () => T.exp(T.scale(x, 0.5)), 3e-7],
+    ['tanh', () => T.tanh(x), 3e-7],
+    ['gelu tanh', () => T.gelu(x, 'tanh'), 1e-6],
+    ['gelu exact', () => T.gelu(x, 'exact'), 1e-6],
+    ['silu', () => T.silu(x), 1e-6],
+    ['sigmoid', () => T.sigmoid(x), 1e-6],
+    ['relu', () => T.relu(x), 0],
+    ['neg', () => T.neg(x), 0],
+    ['square', () => T.square(x), 1e-7],
+    ['sqrt', () => T.sqrt(pos), 1e-7],
+    ['rsqrt', () => T.rsqrt(pos), 1e-7],
+    ['log', () => T.log(pos), 1e-7],
+    ['abs', () => T.abs(x), 0],
+  ];
+  for (const [name, fn, rtol] of cases) close(name, both(fn), rtol, 1e-7);
+  assert.equal(Object.keys(UNARY_OPS).length, cases.length, 'every native unary op is covered');
+});
+
+test('binary ops: same shape, row broadcast, and in-place accumulation', { skip: SKIP }, () => {
+  const y = T.randn([37, 129], rng);
+  const row = T.randn([129], rng);
+  for (const [name, fn] of [
+    ['add', () => T.add(x, y)], ['sub', () => T.sub(x, y)], ['mul', () => T.mul(x, y)], ['div', () => T.div(x, T.addScalar(T.abs(y), 0.5))],
+    ['bias add', () => T.add(x, row)], ['row mul', () => T.mul(x, row)],
+  ] as const) close(name, both(fn), 1e-7, 1e-7);
+  // backward through add accumulates gradients in place (addInto): same values on both kernels
+  const grads = both(() => {
+    const w = T.randn([37, 129], new T.Rng(5)).requireGrad();
+    return T.enableGrad(() => {
+      T.backward(T.sum(T.mul(T.add(w, w), T.add(w, row))));
+      return w.grad!;
+    });
+  });
+  close('accumulated gradient', grads, 1e-6, 1e-6);
+});
+
+test('norms, softmax and attention softmax with causal, window and padding masks', { skip: SKIP }, () => {
+  const w = T.randn([129], rng, 0.1, 1);
+  const b = T.randn([129], rng, 0.1);
+  close('layerNorm', both(() => T.layerNorm(x, w, b, 1e-5)), 1e-5, 1e-6);
+  close('rmsNorm', both(() => T.rmsNorm(x, w, 1e-6)), 1e-5, 1e-6);
+  close('rmsNorm (1+w)', both(() => T.rmsNorm(x, w, 1e-6, 1)), 1e-5, 1e-6);
+  close('softmax', both(() => T.softmax(x)), 1e-5, 1e-9);
+  const scores = T.randn([2, 3, 20, 36], rng, 4);
+  const keyMask = new Int32Array(2 * 36).fill(1);
+  for (let j = 0; j < 30; j++) keyMask[36 + j] = 0; // second sequence: 30 pad keys, some queries see none
+  close('attentionSoftmax causal', both(() => T.attentionSoftmax(scores, 0.125, null, { past: 16, window: null, keyMask: null })), 1e-5, 1e-9);
+  close('attentionSoftmax window + softcap + padding', both(() => T.attentionSoftmax(scores, 0.125, 5, { past: 16, window: 7, keyMask })), 1e-5, 1e-9);
+});
+
+test('the native kernels refuse extents outside their arrays', { skip: SKIP }, () => {
+  setKernel('native');
+  const v = vectorKernel()!;
+  const a = new Float32Array(8);
+  assert.throws(() => v.unary(UNARY_OPS.exp, a, 0, a, 4, 8, 0), /extent out of range/);
+  assert.throws(() => v.binary(0, a, 0, a, 0, a, 6, 8, 4), /extent out of range/);
+  assert.throws(() => v.copy(a, a, 0, 1, 1, 3, 3, 0, 0, 4, 1), /extent out of range/);
+  assert.throws(() => v.unary(99, a, 0, a, 0, 8, 0), /unknown op/);
+});
