@@ -108,55 +108,58 @@ function prepare(model: HookedTransformer, prompts: readonly (readonly number[])
   return { maxNew, pad, stops, ids, mask, cache, rng: new Rng(opts.seed ?? 0) };
 }
 
-/** Stream generated tokens, one step at a time. */
-export async function* streamTokens(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<GenerateStep> {
+/** A decoding loop: each call to next() runs one forward step and returns each sequence's new token. */
+function decoder(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions) {
   const { maxNew, pad, stops, ids, mask, cache, rng } = prepare(model, prompts, opts);
   const B = prompts.length;
   const V = model.cfg.dVocab;
   const done = new Array<boolean>(B).fill(false);
   let input: number[][] = ids;
   let inputMask: number[][] = mask;
-  for (let step = 0; step < maxNew; step++) {
-    const tokens = noGrad(() => {
-      const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
-      const d = logits!.data;
-      const out: number[] = [];
-      for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
-      return out;
+  let step = 0;
+  return {
+    done,
+    more: () => step < maxNew && !done.every(Boolean),
+    next(): number[] {
+      const tokens = noGrad(() => {
+        const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
+        const d = logits!.data;
+        const out: number[] = [];
+        for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
+        return out;
+      });
+      step++;
+      input = tokens.map((t) => [t]);
+      inputMask = tokens.map(() => [1]);
+      return tokens;
+    },
+    stops,
+  };
+}
+
+/** Stream generated tokens, one step at a time. */
+export async function* streamTokens(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<GenerateStep> {
+  const dec = decoder(model, prompts, opts);
+  for (let step = 0; dec.more(); step++) {
+    const tokens = dec.next();
+    tokens.forEach((t, b) => {
+      if (!dec.done[b] && dec.stops.has(t)) dec.done[b] = true;
     });
-    for (let b = 0; b < B; b++) if (!done[b] && stops.has(tokens[b]!)) done[b] = true;
-    yield { step, tokens, done: [...done] };
-    if (done.every(Boolean)) return;
-    input = tokens.map((t) => [t]);
-    inputMask = tokens.map(() => [1]);
+    yield { step, tokens, done: [...dec.done] };
     await new Promise<void>((r) => setImmediate(r));
   }
 }
 
 /** Generate for a batch of prompts (token id lists of any lengths; they are left-padded). */
 export function generate(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): GenerateResult {
-  const { maxNew, pad, stops, ids, mask, cache, rng } = prepare(model, prompts, opts);
-  const B = prompts.length;
-  const V = model.cfg.dVocab;
-  const done = new Array<boolean>(B).fill(false);
+  const dec = decoder(model, prompts, opts);
   const newTokens: number[][] = prompts.map(() => []);
-  let input: number[][] = ids;
-  let inputMask: number[][] = mask;
-  for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
-    const tokens = noGrad(() => {
-      const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
-      const d = logits!.data;
-      const out: number[] = [];
-      for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
-      return out;
+  while (dec.more()) {
+    dec.next().forEach((t, b) => {
+      if (dec.done[b]) return;
+      newTokens[b]!.push(t);
+      if (dec.stops.has(t)) dec.done[b] = true;
     });
-    for (let b = 0; b < B; b++) {
-      if (done[b]) continue;
-      newTokens[b]!.push(tokens[b]!);
-      if (stops.has(tokens[b]!)) done[b] = true;
-    }
-    input = tokens.map((t) => [t]);
-    inputMask = tokens.map(() => [1]);
   }
   return { newTokens, sequences: prompts.map((p, b) => [...p, ...newTokens[b]!]) };
 }

@@ -145,10 +145,15 @@ export function expand(t: Tensor, shape: readonly number[]): Tensor {
 
 /** dst += src elementwise, dst a (possibly strided) view of an owned zeroed buffer. */
 function addStrided(dst: Tensor, src: Tensor): void {
-  if (dst.isContiguous()) {
-    addInto(dst, src);
-    return;
-  }
+  if (dst.isContiguous()) addInto(dst, src);
+  else walkPair(dst, src, (d, i, v) => (d[i] = d[i]! + v));
+}
+
+/**
+ * Visit the elements of dst (a strided view) and src (any layout, same shape)
+ * in row-major order, calling f(dst.data, dstIndex, srcValue).
+ */
+function walkPair(dst: Tensor, src: Tensor, f: (d: Tensor['data'], i: number, v: number) => void): void {
   const d = dst.data;
   const s = src.data;
   const nd = dst.ndim;
@@ -157,7 +162,7 @@ function addStrided(dst: Tensor, src: Tensor): void {
   let pd = dst.offset;
   let ps = src.offset;
   for (;;) {
-    d[pd]! += s[ps]!;
+    f(d, pd, s[ps]!);
     let k = nd - 1;
     for (; k >= 0; k--) {
       idx[k]!++;
@@ -293,26 +298,7 @@ export function sliceAssign(base: Tensor, axis: number, start: number, end: numb
   });
 }
 
-/** dst ← src elementwise (dst a strided view, src contiguous of the same shape). */
+/** dst ← src elementwise (dst a strided view). */
 function copyStrided(dst: Tensor, src: Tensor): void {
-  const d = dst.data;
-  const s = src.data;
-  const nd = dst.ndim;
-  if (dst.size === 0) return;
-  const idx = new Array<number>(nd).fill(0);
-  let pd = dst.offset;
-  let ps = src.offset;
-  for (;;) {
-    d[pd] = s[ps]!;
-    ps++;
-    let k = nd - 1;
-    for (; k >= 0; k--) {
-      idx[k]!++;
-      pd += dst.strides[k]!;
-      if (idx[k]! < dst.shape[k]!) break;
-      pd -= dst.strides[k]! * dst.shape[k]!;
-      idx[k] = 0;
-    }
-    if (k < 0) return;
-  }
+  walkPair(dst, src, (d, i, v) => (d[i] = v));
 }
