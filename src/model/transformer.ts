@@ -41,6 +41,12 @@ export interface ForwardOptions {
   bwdHooks?: readonly HookSpec[];
   /** which positions get logits: every one (default), only the last, or none */
   logits?: 'all' | 'last' | 'none';
+  /**
+   * Start at block `layer` with this residual stream [batch, pos, d_model] as
+   * its hook_resid_pre, skipping the embeddings and earlier blocks (their hook
+   * points are not visited). The tokens still set positions and masks.
+   */
+  startAt?: { layer: number; residual: Tensor };
 }
 
 export interface CacheOptions extends ForwardOptions {
@@ -332,13 +338,25 @@ export class HookedTransformer {
       }
     }
 
-    // embeddings
-    let x = embedding(w.embed, ids);
-    if (cfg.embedScale !== 1) x = scale(x, cfg.embedScale);
-    x = this.point(run, 'hook_embed', null, x);
-    if (w.posEmbed !== null) {
-      const pe = this.point(run, 'hook_pos_embed', null, embedding(w.posEmbed, idsTensor(positions, [B, T])));
-      x = add(x, pe);
+    // embeddings (unless starting later, from a given residual stream)
+    const start = opts.startAt;
+    let x: Tensor;
+    if (start !== undefined) {
+      if (!(Number.isInteger(start.layer) && start.layer >= 0 && start.layer <= cfg.nLayers)) throw new ModelInputError(`startAt.layer ${start.layer} must be in [0, ${cfg.nLayers}]`);
+      const r = start.residual;
+      if (r.ndim !== 3 || r.shape[0] !== B || r.shape[1] !== T || r.shape[2] !== cfg.dModel) {
+        throw new ModelInputError(`startAt.residual has shape ${fmtShape(r.shape)}; it must be [${B}, ${T}, ${cfg.dModel}] for these tokens`);
+      }
+      if (cache !== null) throw new ModelInputError('startAt cannot be combined with a KV cache');
+      x = r;
+    } else {
+      x = embedding(w.embed, ids);
+      if (cfg.embedScale !== 1) x = scale(x, cfg.embedScale);
+      x = this.point(run, 'hook_embed', null, x);
+      if (w.posEmbed !== null) {
+        const pe = this.point(run, 'hook_pos_embed', null, embedding(w.posEmbed, idsTensor(positions, [B, T])));
+        x = add(x, pe);
+      }
     }
 
     const rope = cfg.positional === 'rotary' ? this.rotaryTables(positions, B, T, padded) : null;
@@ -355,7 +373,7 @@ export class HookedTransformer {
     };
 
     let resid = x;
-    for (let l = 0; l < cfg.nLayers; l++) {
+    for (let l = start?.layer ?? 0; l < cfg.nLayers; l++) {
       const mask = maskFor(cfg.slidingWindow[l] ?? null);
       const input = resid;
       resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past));
