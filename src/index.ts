@@ -20,3 +20,8 @@ export { saveModel, hfStateDict, ModelSaveError } from './model/save.js';
 export { randomModel } from './model/random.js';
 export { generate, streamTokens, sampleToken, GenerateError } from './model/generate.js';
 export type { GenerateOptions, GenerateResult, GenerateStep } from './model/generate.js';
+export * from './methods/metrics.js';
+export * from './methods/lens.js';
+export * from './methods/tuned-lens.js';
+export * from './methods/dla.js';
+export * from './methods/patching.js';

@@ -1,0 +1,185 @@
+/** candor lens | attribute | patch | trace: the localisation instruments on the command line. */
+import type { HookedTransformer } from '../model/transformer.js';
+import { loadModel } from '../model/load.js';
+import { logitLens, type LensSite } from '../methods/lens.js';
+import { directLogitAttribution, topContributions } from '../methods/dla.js';
+import { activationPatching, attributionPatching, correlation, resultGrid, type PatchResult, type PatchSite, PATCH_SITES } from '../methods/patching.js';
+import type { MetricSpec } from '../methods/metrics.js';
+import { Progress, UsageError, idList, intOption, printJson, required, type Command } from './common.js';
+import { heatmap, table } from './render.js';
+
+const modelOptions = { model: { type: 'string' }, tokenizer: { type: 'string' }, chat: { type: 'boolean', default: false } } as const;
+
+async function open(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
+  return loadModel(required(values, 'model', cmd), { tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined });
+}
+
+/** Token ids of a prompt given as --<name> TEXT or --<name>-ids 1,2,3. */
+export function promptIds(model: HookedTransformer, values: Record<string, unknown>, name: string, cmd: Command): number[] {
+  const text = values[name];
+  const ids = values[`${name}-ids`];
+  if ((text === undefined) === (ids === undefined)) throw new UsageError(`${cmd.name}: give exactly one of --${name} and --${name}-ids.\n${cmd.usage}`);
+  if (typeof ids === 'string') return idList(ids, `${name}-ids`);
+  const tok = model.requireTokenizer();
+  if (values.chat) return tok.encode(tok.applyChatTemplate([{ role: 'user', content: text as string }], { addGenerationPrompt: true }), { addSpecialTokens: false });
+  return tok.encode(text as string, { addSpecialTokens: true });
+}
+
+/** One token id from --<name> TEXT (must be a single token) or --<name>-id N. */
+export function tokenArg(model: HookedTransformer, values: Record<string, unknown>, name: string, cmd: Command, optional = false): number | null {
+  const text = values[name];
+  const id = values[`${name}-id`];
+  if (text === undefined && id === undefined) {
+    if (optional) return null;
+    throw new UsageError(`${cmd.name}: --${name} TOKEN or --${name}-id N is required.\n${cmd.usage}`);
+  }
+  if (typeof id === 'string') {
+    const n = Number(id);
+    if (!(Number.isInteger(n) && n >= 0 && n < model.cfg.dVocab)) throw new UsageError(`--${name}-id must be a token id in [0, ${model.cfg.dVocab}), got ${id}`);
+    return n;
+  }
+  const tok = model.requireTokenizer();
+  const exact = tok.tokenToId(text as string);
+  if (exact !== null) return exact;
+  const ids = tok.encode(text as string, { addSpecialTokens: false });
+  if (ids.length !== 1) throw new UsageError(`--${name} ${JSON.stringify(text)} is ${ids.length} tokens (${ids.join(', ')}) for this tokenizer; give a single token (mind a leading space) or use --${name}-id`);
+  return ids[0]!;
+}
+
+function labels(model: HookedTransformer, ids: readonly number[]): string[] {
+  const tok = model.tokenizer;
+  return ids.map((t, i) => (tok ? `${i}:${tok.decode([t]).trim().slice(0, 6)}` : `${i}:${t}`));
+}
+
+function tokenText(model: HookedTransformer, t: number): string {
+  return model.tokenizer ? JSON.stringify(model.tokenizer.decode([t])) : String(t);
+}
+
+export const lensCommand: Command = {
+  name: 'lens',
+  summary: 'logit lens (or tuned lens): what each layer would predict',
+  usage: 'Usage: candor lens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--target TOKEN | --target-id N]\n                   [--positions -1] [--sites resid_post,resid_pre,resid_mid] [--top-k 5] [--tuned PATH] [--json]',
+  options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, positions: { type: 'string' }, sites: { type: 'string' }, 'top-k': { type: 'string' }, tuned: { type: 'string' } },
+  async run(values) {
+    const model = await open(values, lensCommand);
+    const ids = promptIds(model, values, 'prompt', lensCommand);
+    const target = tokenArg(model, values, 'target', lensCommand, true);
+    const positions = typeof values.positions === 'string' ? values.positions.split(',').map(Number) : undefined;
+    const sites = (typeof values.sites === 'string' ? values.sites.split(',') : ['resid_post']) as LensSite[];
+    for (const s of sites) if (!['resid_pre', 'resid_mid', 'resid_post'].includes(s)) throw new UsageError(`--sites: unknown site '${s}' (resid_pre, resid_mid, resid_post)`);
+    let translator;
+    if (typeof values.tuned === 'string') {
+      const { TunedLens } = await import('../methods/tuned-lens.js');
+      const lens = TunedLens.load(values.tuned, model);
+      translator = (l: number, r: import('../tensor/tensor.js').Tensor) => lens.translate(l, r);
+    }
+    const r = logitLens(model, ids, { positions, sites, targets: target === null ? [] : [target], topK: intOption(values, 'top-k', 5), translator });
+    if (values.json) {
+      printJson({ input_ids: ids, ...r });
+      return 0;
+    }
+    for (const p of r.positions) {
+      const rows = r.entries.filter((e) => e.position === p).map((e) => [
+        `${e.layer} ${e.site}`,
+        e.top.map((t) => `${tokenText(model, t.token)} ${t.prob.toFixed(2)}`).join('  '),
+        ...(target === null ? [] : [`${e.targets[0]!.prob.toFixed(3)} (#${e.targets[0]!.rank})`]),
+      ]);
+      const f = r.final.find((e) => e.position === p)!;
+      rows.push(['output', f.top.map((t) => `${tokenText(model, t.token)} ${t.prob.toFixed(2)}`).join('  '), ...(target === null ? [] : [`${f.targets[0]!.prob.toFixed(3)} (#${f.targets[0]!.rank})`])]);
+      console.log(`\nposition ${p} (${labels(model, ids)[p]})${r.translated ? ', tuned lens' : ', logit lens'}`);
+      console.log(table(['layer', `top ${intOption(values, 'top-k', 5)}`, ...(target === null ? [] : [`P(${tokenText(model, target)})`])], rows));
+    }
+    return 0;
+  },
+};
+
+export const attributeCommand: Command = {
+  name: 'attribute',
+  summary: 'direct logit attribution to embeddings, layers, heads and neurons',
+  usage: 'Usage: candor attribute --model M (--prompt TEXT [--chat] | --prompt-ids ...) (--target TOKEN | --target-id N)\n                        [--baseline TOKEN | --baseline-id N] [--position -1] [--top 15] [--json]\n\nExplains logit[target] − logit[baseline] (or logit[target]) at the position.',
+  options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, baseline: { type: 'string' }, 'baseline-id': { type: 'string' }, position: { type: 'string' }, top: { type: 'string' } },
+  async run(values) {
+    const model = await open(values, attributeCommand);
+    const ids = promptIds(model, values, 'prompt', attributeCommand);
+    const a = tokenArg(model, values, 'target', attributeCommand)!;
+    const b = tokenArg(model, values, 'baseline', attributeCommand, true);
+    const position = values.position === undefined ? -1 : Number(values.position);
+    const r = directLogitAttribution(model, ids, { tokens: b === null ? [a] : [a, b], position });
+    if (values.json) {
+      printJson({ input_ids: ids, ...r, neurons: r.neurons?.map((n) => Array.from(n)) ?? null });
+      return 0;
+    }
+    const what = b === null ? `logit ${tokenText(model, a)}` : `logit ${tokenText(model, a)} − logit ${tokenText(model, b)}`;
+    console.log(`${what} at position ${r.position}: ${r.total.toFixed(4)} (parts sum to ${r.sum.toFixed(4)})`);
+    for (const n of r.notes) console.log(`note: ${n}`);
+    console.log(heatmap(r.attn.map((v, l) => [v, r.mlp[l]!]), r.attn.map((_, l) => `L${l}`), ['attn', 'mlp'], { title: '\nby layer' }));
+    console.log('\nlargest parts');
+    console.log(table(['component', 'contribution'], topContributions(r, intOption(values, 'top', 15))));
+    return 0;
+  },
+};
+
+function metricFrom(model: HookedTransformer, values: Record<string, unknown>, cmd: Command): MetricSpec {
+  const kind = (values.metric as string | undefined) ?? 'logit_diff';
+  const position = values.position === undefined ? undefined : Number(values.position);
+  switch (kind) {
+    case 'logit_diff':
+      return { kind, a: tokenArg(model, values, 'target', cmd)!, b: tokenArg(model, values, 'baseline', cmd)!, position };
+    case 'prob':
+      return { kind, token: tokenArg(model, values, 'target', cmd)!, position };
+    case 'kl':
+      return { kind, position };
+    default:
+      throw new UsageError(`--metric must be logit_diff, prob or kl; got ${JSON.stringify(kind)}`);
+  }
+}
+
+function showGrid(model: HookedTransformer, r: PatchResult, ids: readonly number[], title: string): void {
+  const grid = resultGrid(r) as number[] | number[][] | number[][][];
+  const rowLabels = r.labels[0]!.map((l) => `L${l}`);
+  if (r.axes.length === 1) console.log(heatmap([grid as number[]], ['all'], rowLabels, { title }));
+  else if (r.axes.length === 2) {
+    const cols = r.axes[1] === 'position' ? labels(model, ids) : r.labels[1]!.map((i) => `${r.axes[1] === 'head' ? 'H' : 'N'}${i}`);
+    console.log(heatmap(grid as number[][], rowLabels, cols, { title, scale: 1 }));
+  } else {
+    // per position: one heatmap per layer, rows = heads/neurons
+    (grid as number[][][]).forEach((perItem, i) => console.log(heatmap(perItem, r.labels[1]!.map((h) => `${r.axes[1] === 'head' ? 'H' : 'N'}${h}`), labels(model, ids), { title: `${title}, layer ${r.labels[0]![i]}`, scale: 1 })));
+  }
+}
+
+export const patchCommand: Command = {
+  name: 'patch',
+  summary: 'activation patching (or its gradient estimate) from a source prompt into a destination prompt',
+  usage: 'Usage: candor patch --model M (--source TEXT | --source-ids ...) (--dest TEXT | --dest-ids ...) [--chat]\n                    [--metric logit_diff|prob|kl] [--target TOKEN|--target-id N] [--baseline TOKEN|--baseline-id N] [--position -1]\n                    [--site resid_pre|attn_out|mlp_out|heads|neurons] [--per-position] [--whole-layer] [--layers 0,1]\n                    [--attribution] [--compare] [--batch-size 32] [--json]\n\nValues are normalised: 0 = the destination run, 1 = the source run. --attribution gives the first-order\nestimate from one forward pass on each prompt and one backward pass; --compare also runs activation\npatching and reports the correlation.',
+  options: {
+    ...modelOptions, source: { type: 'string' }, 'source-ids': { type: 'string' }, dest: { type: 'string' }, 'dest-ids': { type: 'string' },
+    metric: { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, baseline: { type: 'string' }, 'baseline-id': { type: 'string' }, position: { type: 'string' },
+    site: { type: 'string' }, 'per-position': { type: 'boolean', default: false }, 'whole-layer': { type: 'boolean', default: false }, layers: { type: 'string' },
+    attribution: { type: 'boolean', default: false }, compare: { type: 'boolean', default: false }, 'batch-size': { type: 'string' },
+  },
+  async run(values) {
+    const model = await open(values, patchCommand);
+    const source = promptIds(model, values, 'source', patchCommand);
+    const dest = promptIds(model, values, 'dest', patchCommand);
+    const metric = metricFrom(model, values, patchCommand);
+    const site = ((values.site as string | undefined) ?? 'resid_pre') as PatchSite;
+    if (!PATCH_SITES.includes(site)) throw new UsageError(`--site must be one of ${PATCH_SITES.join(', ')}`);
+    const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : undefined;
+    const act = () => {
+      let bar: Progress | null = null;
+      const onProgress = (done: number, total: number) => (bar ??= new Progress('patching', total, values.json === true)).update(done);
+      return activationPatching(model, source, dest, { metric, site, layers, perPosition: values['per-position'] === true, wholeLayer: values['whole-layer'] === true, batchSize: intOption(values, 'batch-size', 32), onProgress });
+    };
+    const result = values.attribution ? attributionPatching(model, source, dest, { metric, sites: [site], perPosition: values['per-position'] === true }).get(site)! : act();
+    const compared = values.attribution && values.compare ? act() : null;
+    const r2 = compared === null ? null : correlation(result.values, compared.values);
+    if (values.json) {
+      printJson({ source_ids: source, dest_ids: dest, ...result, values: resultGrid(result), raw: resultGrid(result, 'raw'), ...(compared ? { activation_values: resultGrid(compared), correlation: r2 } : {}) });
+      return 0;
+    }
+    console.log(`${result.metric}: source ${result.source.toFixed(4)}, destination ${result.dest.toFixed(4)}; ${result.method} patching of ${site} (0 = destination, 1 = source)`);
+    showGrid(model, result, dest, '');
+    if (compared) console.log(`\ncorrelation with activation patching: ${r2!.toFixed(3)}`);
+    return 0;
+  },
+};
