@@ -5,6 +5,7 @@
  * KL of every intermediate layer, and save → load (with typed errors for a
  * lens of another model).
  */
+import { readOut } from '../src/methods/lens.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import * as T from '../src/tensor/index.js';
 import { randomModel } from '../src/model/random.js';
 import {
-  TunedLens, TunedLensError, trainTunedLens, lensKL, tunedLensLoss, unembedResidual, klDivergence, defaultTunedLensPath,
+  TunedLens, TunedLensError, trainTunedLens, lensKL, tunedLensLoss, klDivergence, defaultTunedLensPath,
 } from '../src/methods/tuned-lens.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 
@@ -70,7 +71,7 @@ test("the read-out of the last residual is the model's own logits (RMSNorm, Laye
     const L = model.cfg.nLayers;
     const ids = [[1, 5, 9, 3, 7, 2], [4, 4, 8, 1, 0, 6]];
     const { logits, cache } = T.noGrad(() => model.runWithCache(ids, { names: [`blocks.${L - 1}.hook_resid_post`] }));
-    const mine = T.noGrad(() => unembedResidual(model, cache.at(`blocks.${L - 1}.hook_resid_post`)));
+    const mine = T.noGrad(() => readOut(model, cache.at(`blocks.${L - 1}.hook_resid_post`)));
     assert.deepEqual(mine.shape, logits!.shape);
     assert.ok(maxAbsDiff(mine.toArray(), logits!.toArray()) < 1e-5, model.cfg.family);
     const kl = lensKL(model, TunedLens.identity(model), ids);

@@ -66,12 +66,17 @@ export interface LensResult {
   translated: boolean;
 }
 
-/** Logits of residual-stream vectors [..., d_model] through the model's final norm, unembedding and soft-capping. */
+/**
+ * Logits of residual-stream vectors [..., d_model] through the model's final
+ * norm, unembedding and soft-capping. The model's weights are used detached:
+ * gradients (tuned-lens training) reach the residual, never the weights.
+ */
 export function readOut(model: HookedTransformer, residual: Tensor): Tensor {
   const cfg = model.cfg;
   const n = model.weights.lnFinal;
-  const normed = cfg.norm === 'layer' ? layerNorm(residual, n.w, n.b, cfg.normEps) : rmsNorm(residual, n.w, cfg.normEps, cfg.normOffset);
-  let logits = linear(normed, model.weights.unembed);
+  const det = (t: Tensor | null): Tensor | null => (t === null ? null : t.detach());
+  const normed = cfg.norm === 'layer' ? layerNorm(residual, det(n.w), det(n.b), cfg.normEps) : rmsNorm(residual, det(n.w), cfg.normEps, cfg.normOffset);
+  let logits = linear(normed, model.weights.unembed.detach());
   if (cfg.finalSoftcap !== null) logits = scale(tanh(scale(logits, 1 / cfg.finalSoftcap)), cfg.finalSoftcap);
   return logits;
 }

@@ -20,12 +20,13 @@
  * `<name>.tuned-lens.safetensors` next to a single-file checkpoint.
  */
 import { existsSync, statSync } from 'node:fs';
+
 import { basename, dirname, extname, join } from 'node:path';
 import { CandorError, fmtShape } from '../tensor/errors.js';
 import { Tensor, tensor, type FloatArray } from '../tensor/tensor.js';
 import { grad, noGrad, enableGrad } from '../tensor/autograd.js';
-import { add, exp, mul, scale, sub, tanh } from '../tensor/ops/basic.js';
-import { layerNorm, logSoftmax, rmsNorm } from '../tensor/ops/nn.js';
+import { add, exp, mul, scale, sub } from '../tensor/ops/basic.js';
+import { logSoftmax } from '../tensor/ops/nn.js';
 import { linear } from '../tensor/ops/matmul.js';
 import { mean, sum } from '../tensor/ops/reduce.js';
 import { contiguous } from '../tensor/ops/shape.js';
@@ -34,6 +35,7 @@ import { Rng } from '../tensor/random.js';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { blockHook, type HookName } from '../model/hooks.js';
+import { readOut, type Translator } from './lens.js';
 
 export class TunedLensError extends CandorError {
   override name = 'TunedLensError';
@@ -45,7 +47,7 @@ export const TUNED_LENS_FORMAT = 'candor-tuned-lens';
 export const TUNED_LENS_FILE = 'tuned-lens.safetensors';
 
 /** A translator as the logit lens takes it: the residual after block `layer` → the residual to read out. */
-export type Translator = (layer: number, residual: Tensor) => Tensor;
+
 
 /**
  * Where a model's tuned lens conventionally lives: `tuned-lens.safetensors`
@@ -241,22 +243,6 @@ function toFloat32(t: Tensor): Tensor {
 // reading out a residual stream
 
 /**
- * The model's own read-out of a residual stream [..., d_model]: its final norm
- * (LayerNorm with weight, bias and eps, or RMSNorm with eps and offset), the
- * unembedding, and the final logit soft-cap when it has one. The model's
- * weights are used detached (no gradient reaches them).
- */
-export function unembedResidual(model: HookedTransformer, residual: Tensor): Tensor {
-  const cfg = model.cfg;
-  const n = model.weights.lnFinal;
-  const det = (t: Tensor | null): Tensor | null => (t === null ? null : t.detach());
-  const normed = cfg.norm === 'layer' ? layerNorm(residual, det(n.w), det(n.b), cfg.normEps) : rmsNorm(residual, det(n.w), cfg.normEps, cfg.normOffset);
-  let logits = linear(normed, model.weights.unembed.detach());
-  if (cfg.finalSoftcap !== null) logits = scale(tanh(scale(logits, 1 / cfg.finalSoftcap)), cfg.finalSoftcap);
-  return logits;
-}
-
-/**
  * KL(softmax(target) ‖ softmax(logits)) along the last axis, from the target's
  * log-probabilities and probabilities (constants) and the lens's logits:
  * Σ p (log p − logSoftmax(logits)). Differentiable in `logits`.
@@ -373,7 +359,7 @@ class ResidualSource {
 /** The target distribution: the model's own read-out of its last residual stream. */
 function targetOf(model: HookedTransformer, last: Tensor): { logp: Tensor; p: Tensor } {
   return noGrad(() => {
-    const logp = logSoftmax(unembedResidual(model, last));
+    const logp = logSoftmax(readOut(model, last));
     return { logp, p: exp(logp) };
   });
 }
@@ -401,7 +387,7 @@ function batchKLSums(model: HookedTransformer, lens: TunedLens, hs: readonly Ten
   return noGrad(() => {
     const target = targetOf(model, hs[L - 1]!);
     return hs.map((h, l) => {
-      const kl = klFromTarget(target, unembedResidual(model, lens.translate(l, h)));
+      const kl = klFromTarget(target, readOut(model, lens.translate(l, h)));
       let s = 0;
       for (const v of kl.toTypedArray()) s += v;
       return s;
@@ -457,7 +443,7 @@ export function tunedLensLoss(model: HookedTransformer, lens: TunedLens, texts: 
   const target = targetOf(model, hs[L - 1]!);
   let total: Tensor | null = null;
   for (let l = 0; l < L - 1; l++) {
-    const kl = mean(klFromTarget(target, unembedResidual(model, lens.translate(l, hs[l]!))));
+    const kl = mean(klFromTarget(target, readOut(model, lens.translate(l, hs[l]!))));
     total = total === null ? kl : add(total, kl);
   }
   return scale(total!, 1 / (L - 1));
@@ -574,7 +560,7 @@ export function trainTunedLens(model: HookedTransformer, texts: Seqs, opts: Trai
         for (let l = 0; l < L - 1; l++) {
           const A = lens.A[l]!;
           const b = lens.b[l]!;
-          const kl = scale(mean(klFromTarget(target, unembedResidual(model, lens.translate(l, hs[l]!)))), 1 / (L - 1));
+          const kl = scale(mean(klFromTarget(target, readOut(model, lens.translate(l, hs[l]!)))), 1 / (L - 1));
           loss += kl.item();
           const [gA, gb] = grad(kl, [A, b]);
           A.grad = contiguous(gA!);
