@@ -58,7 +58,7 @@ function tokenText(model: HookedTransformer, t: number): string {
 export const lensCommand: Command = {
   name: 'lens',
   summary: 'logit lens (or tuned lens): what each layer would predict',
-  usage: 'Usage: candor lens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--target TOKEN | --target-id N]\n                   [--positions -1] [--sites resid_post,resid_pre,resid_mid] [--top-k 5] [--tuned PATH] [--json]',
+  usage: 'Usage: candor lens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--target TOKEN | --target-id N]\n                   [--positions=-1,-2] [--sites resid_post,resid_pre,resid_mid] [--top-k 5] [--tuned PATH] [--json]\n\nNegative positions count from the end; write them with = (--positions=-1).',
   options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, positions: { type: 'string' }, sites: { type: 'string' }, 'top-k': { type: 'string' }, tuned: { type: 'string' } },
   async run(values) {
     const model = await open(values, lensCommand);
@@ -183,3 +183,48 @@ export const patchCommand: Command = {
     return 0;
   },
 };
+
+export const traceCommand: Command = {
+  name: 'trace',
+  summary: 'causal tracing: corrupt subject tokens with noise, restore clean states layer by layer',
+  usage: 'Usage: candor trace --model M (--prompt TEXT [--chat] | --prompt-ids ...) (--corrupt 1,2 | --subject TEXT)\n                    [--target TOKEN | --target-id N] [--kind resid|mlp|attn] [--window 10] [--samples 10] [--noise 3] [--seed 0] [--json]\n\n--subject finds the subject\'s tokens in the prompt; --corrupt gives their positions. The grid is the indirect effect:\nP(target | corrupted, restored) − P(target | corrupted), per layer and position.',
+  options: {
+    ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, corrupt: { type: 'string' }, subject: { type: 'string' },
+    target: { type: 'string' }, 'target-id': { type: 'string' }, kind: { type: 'string' }, window: { type: 'string' }, samples: { type: 'string' }, noise: { type: 'string' }, seed: { type: 'string' },
+  },
+  async run(values) {
+    const { causalTrace } = await import('../methods/tracing.js');
+    const model = await open(values, traceCommand);
+    const ids = promptIds(model, values, 'prompt', traceCommand);
+    let corrupt: number[];
+    if (typeof values.corrupt === 'string') corrupt = idList(values.corrupt, 'corrupt');
+    else if (typeof values.subject === 'string') {
+      const sub = model.requireTokenizer().encode(values.subject, { addSpecialTokens: false });
+      const at = findSublist(ids, sub);
+      if (at < 0) throw new UsageError(`--subject ${JSON.stringify(values.subject)} (tokens ${sub.join(',')}) does not occur in the prompt's tokens; pass --corrupt with positions instead`);
+      corrupt = sub.map((_, i) => at + i);
+    } else throw new UsageError(`trace: --corrupt POSITIONS or --subject TEXT is required.\n${traceCommand.usage}`);
+    const kind = ((values.kind as string | undefined) ?? 'resid') as 'resid' | 'mlp' | 'attn';
+    if (!['resid', 'mlp', 'attn'].includes(kind)) throw new UsageError('--kind must be resid, mlp or attn');
+    let bar: Progress | null = null;
+    const r = causalTrace(model, ids, {
+      corrupt, target: tokenArg(model, values, 'target', traceCommand, true) ?? undefined, kind,
+      window: values.window === undefined ? undefined : intOption(values, 'window', 10), samples: intOption(values, 'samples', 10),
+      noiseScale: values.noise === undefined ? undefined : Number(values.noise), seed: intOption(values, 'seed', 0),
+      onProgress: (done, total) => (bar ??= new Progress('tracing', total, values.json === true)).update(done),
+    });
+    if (values.json) {
+      printJson({ input_ids: ids, corrupt, ...r });
+      return 0;
+    }
+    console.log(`target ${tokenText(model, r.target)}: clean P ${r.cleanProb.toFixed(4)}, corrupted P ${r.corruptedProb.toFixed(4)} (noise std ${r.noiseStd.toFixed(4)}, ${r.samples} samples); indirect effect of restoring ${kind}${kind === 'resid' ? '' : ` (window ${r.window})`}`);
+    const cols = r.positions.map((p) => `${labels(model, ids)[p]}${corrupt.includes(p) ? '*' : ''}`);
+    console.log(heatmap(r.indirect, r.layers.map((l) => `L${l}`), cols, { scale: Math.max(1e-9, r.cleanProb - r.corruptedProb) }));
+    return 0;
+  },
+};
+
+function findSublist(hay: readonly number[], needle: readonly number[]): number {
+  for (let i = 0; i + needle.length <= hay.length; i++) if (needle.every((t, j) => hay[i + j] === t)) return i;
+  return -1;
+}

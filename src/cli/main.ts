@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { CandorError } from '../tensor/errors.js';
 import { UsageError, parse, type Command } from './common.js';
 import { doctorCommand, generateCommand, infoCommand, logitsCommand } from './commands.js';
-import { attributeCommand, lensCommand, patchCommand } from './localisation.js';
+import { attributeCommand, lensCommand, patchCommand, traceCommand } from './localisation.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand];
+const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
