@@ -25,3 +25,4 @@ export * from './methods/lens.js';
 export * from './methods/tuned-lens.js';
 export * from './methods/dla.js';
 export * from './methods/patching.js';
+export * from './methods/tracing.js';
