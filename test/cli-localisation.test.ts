@@ -67,3 +67,15 @@ test('trace --json: a [layer][position] grid of indirect effects', () => {
   // position 0 ('the') precedes the corrupted token: nothing to restore there
   for (const row of grid) assert.ok(Math.abs(row[0]!) < 1e-6);
 });
+
+test('lens --train fits a tuned lens beside the model; --tuned default reads it back', async () => {
+  const { writeFileSync, existsSync } = await import('node:fs');
+  const texts = join(dir, 'texts.txt');
+  writeFileSync(texts, ['the capital is paris .', 'hello world .', 'the world is ?', 'no capital is the world', 'paris is the capital .'].join('\n'));
+  const j = json('lens', '--model', dir, '--train', texts, '--steps', '30', '--lr', '0.01');
+  assert.ok(existsSync(join(dir, 'tuned-lens.safetensors')));
+  assert.equal((j.kl_before as number[]).length, 2);
+  assert.ok((j.kl_after as number[])[0]! < (j.kl_before as number[])[0]!, 'training lowered the first layer\'s KL');
+  const tuned = json('lens', '--model', dir, '--prompt', 'the capital is ?', '--tuned', 'default');
+  assert.equal(tuned.translated, true);
+});

@@ -58,10 +58,38 @@ function tokenText(model: HookedTransformer, t: number): string {
 export const lensCommand: Command = {
   name: 'lens',
   summary: 'logit lens (or tuned lens): what each layer would predict',
-  usage: 'Usage: candor lens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--target TOKEN | --target-id N]\n                   [--positions=-1,-2] [--sites resid_post,resid_pre,resid_mid] [--top-k 5] [--tuned PATH] [--json]\n\nNegative positions count from the end; write them with = (--positions=-1).',
-  options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, positions: { type: 'string' }, sites: { type: 'string' }, 'top-k': { type: 'string' }, tuned: { type: 'string' } },
+  usage: 'Usage: candor lens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--target TOKEN | --target-id N]\n                   [--positions=-1,-2] [--sites resid_post,resid_pre,resid_mid] [--top-k 5] [--tuned PATH|default] [--json]\n       candor lens --model M --train TEXTS.txt [--steps 250] [--lr 1e-3] [--tuned PATH] [--json]\n\nNegative positions count from the end; write them with = (--positions=-1). --train fits a tuned lens on the\nlines of a text file and saves it beside the model (tuned-lens.safetensors, or --tuned PATH); --tuned default\nreads it from there.',
+  options: {
+    ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, positions: { type: 'string' },
+    sites: { type: 'string' }, 'top-k': { type: 'string' }, tuned: { type: 'string' }, train: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
+  },
   async run(values) {
     const model = await open(values, lensCommand);
+    const tl = await import('../methods/tuned-lens.js');
+    const lensPath = () => (values.tuned === undefined || values.tuned === 'default' ? tl.defaultTunedLensPath(model.source ?? '.') : (values.tuned as string));
+    if (typeof values.train === 'string') {
+      const { readFileSync } = await import('node:fs');
+      let text: string;
+      try {
+        text = readFileSync(values.train, 'utf8');
+      } catch {
+        throw new UsageError(`--train ${values.train}: cannot read the file`);
+      }
+      const tok = model.requireTokenizer();
+      const texts = text.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => tok.encode(l, { addSpecialTokens: true })).filter((t) => t.length >= 2);
+      if (texts.length === 0) throw new UsageError(`--train ${values.train}: no non-empty lines to train on`);
+      const steps = intOption(values, 'steps', 250);
+      const bar = new Progress('training tuned lens', steps, values.json === true);
+      const r = tl.trainTunedLens(model, texts, { steps, lr: values.lr === undefined ? undefined : Number(values.lr), onProgress: (step) => bar.update(step) });
+      const out = lensPath();
+      r.lens.save(out, { model: model.source ?? '', texts: String(texts.length) });
+      if (values.json) printJson({ path: out, texts: texts.length, steps, kl_before: r.klBefore, kl_after: r.klAfter });
+      else {
+        console.log(`tuned lens saved to ${out} (${texts.length} texts, ${steps} steps)`);
+        console.log(table(['layer', 'KL logit lens', 'KL tuned lens'], r.klBefore.map((k, l) => [l, k, r.klAfter[l]!])));
+      }
+      return 0;
+    }
     const ids = promptIds(model, values, 'prompt', lensCommand);
     const target = tokenArg(model, values, 'target', lensCommand, true);
     const positions = typeof values.positions === 'string' ? values.positions.split(',').map(Number) : undefined;
@@ -69,8 +97,7 @@ export const lensCommand: Command = {
     for (const s of sites) if (!['resid_pre', 'resid_mid', 'resid_post'].includes(s)) throw new UsageError(`--sites: unknown site '${s}' (resid_pre, resid_mid, resid_post)`);
     let translator;
     if (typeof values.tuned === 'string') {
-      const { TunedLens } = await import('../methods/tuned-lens.js');
-      const lens = TunedLens.load(values.tuned, model);
+      const lens = tl.TunedLens.load(lensPath(), model);
       translator = (l: number, r: import('../tensor/tensor.js').Tensor) => lens.translate(l, r);
     }
     const r = logitLens(model, ids, { positions, sites, targets: target === null ? [] : [target], topK: intOption(values, 'top-k', 5), translator });
