@@ -6,6 +6,10 @@
  * attention); attn_scores and pattern [batch, head, query_pos, key_pos];
  * result [batch, pos, head, d_model]; mlp.hook_pre/hook_pre_linear/hook_post
  * [batch, pos, d_mlp].
+ *
+ * hook_attn_out_pre_norm and hook_mlp_out_pre_norm exist only in models that
+ * normalise attention and MLP outputs before adding them to the residual
+ * stream (Gemma 2): the output of o_proj / down_proj before that norm.
  */
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -21,12 +25,14 @@ export const BLOCK_HOOKS = [
   'attn.hook_pattern',
   'attn.hook_z',
   'attn.hook_result',
+  'hook_attn_out_pre_norm',
   'hook_attn_out',
   'hook_resid_mid',
   'ln2.hook_normalized',
   'mlp.hook_pre',
   'mlp.hook_pre_linear',
   'mlp.hook_post',
+  'hook_mlp_out_pre_norm',
   'hook_mlp_out',
   'hook_resid_post',
 ] as const;

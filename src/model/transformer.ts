@@ -149,6 +149,7 @@ export class HookedTransformer {
         if (s === 'hook_resid_mid' && this.cfg.parallelResidual) continue;
         if ((s === 'attn.hook_rot_q' || s === 'attn.hook_rot_k') && this.cfg.positional !== 'rotary') continue;
         if (s === 'mlp.hook_pre_linear' && !this.cfg.gated) continue;
+        if ((s === 'hook_attn_out_pre_norm' || s === 'hook_mlp_out_pre_norm') && !this.cfg.sandwichNorms) continue;
         names.push(blockHook(l, s));
       }
     }
@@ -469,7 +470,7 @@ export class HookedTransformer {
     const residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
     const h1 = this.point(run, blockHook(l, 'ln1.hook_normalized'), l, this.norm(residPre, bw.ln1));
     let attnOut = this.attention(run, l, bw, h1, rope, mask, cache, past);
-    if (bw.postAttnNorm !== null) attnOut = this.norm(attnOut, bw.postAttnNorm);
+    if (bw.postAttnNorm !== null) attnOut = this.norm(this.point(run, blockHook(l, 'hook_attn_out_pre_norm'), l, attnOut), bw.postAttnNorm);
     attnOut = this.point(run, blockHook(l, 'hook_attn_out'), l, attnOut);
     let residPost: Tensor;
     if (cfg.parallelResidual) {
@@ -480,7 +481,7 @@ export class HookedTransformer {
       const residMid = this.point(run, blockHook(l, 'hook_resid_mid'), l, add(residPre, attnOut));
       const h2 = this.point(run, blockHook(l, 'ln2.hook_normalized'), l, this.norm(residMid, bw.ln2));
       let mlpOut = this.mlp(run, l, bw, h2);
-      if (bw.postMlpNorm !== null) mlpOut = this.norm(mlpOut, bw.postMlpNorm);
+      if (bw.postMlpNorm !== null) mlpOut = this.norm(this.point(run, blockHook(l, 'hook_mlp_out_pre_norm'), l, mlpOut), bw.postMlpNorm);
       mlpOut = this.point(run, blockHook(l, 'hook_mlp_out'), l, mlpOut);
       residPost = add(residMid, mlpOut);
     }

@@ -1,0 +1,364 @@
+/**
+ * Directions in the residual stream: difference in means between two prompt
+ * sets, selection as in the refusal-direction method (Arditi et al. 2024),
+ * directional ablation, activation addition, and weight orthogonalisation.
+ *
+ * Directional ablation removes a unit direction r̂ from every write into the
+ * residual stream — the embeddings and each layer's attention and MLP
+ * outputs — so the stream never carries it: x ← x − (x·r̂) r̂. Weight
+ * orthogonalisation bakes exactly that into the weights (embeddings, W_O and
+ * b_O, W_out and b_out), so the edited checkpoint's logits equal the
+ * hook-ablated model's. Tied embeddings are untied first, so the unembedding
+ * is unchanged. In models that normalise attention and MLP outputs before
+ * adding them (Gemma 2) no weight edit can remove r̂ after that norm; there
+ * both forms remove it from the outputs before the norm
+ * (hook_attn_out_pre_norm, hook_mlp_out_pre_norm), which is what
+ * orthogonalising o_proj and down_proj does.
+ */
+import { CandorError } from '../tensor/errors.js';
+import { noGrad } from '../tensor/autograd.js';
+import { Tensor, tensor } from '../tensor/tensor.js';
+import { add, mul, scale, sub, contiguousCopy } from '../tensor/ops/basic.js';
+import { sum } from '../tensor/ops/reduce.js';
+import { HookedTransformer } from '../model/transformer.js';
+import { blockHook, type HookName, type HookSpec } from '../model/hooks.js';
+import type { BlockWeights, ModelWeights } from '../model/weights.js';
+import { logProbs } from './metrics.js';
+
+export class DirectionError extends CandorError {
+  override name = 'DirectionError';
+}
+
+/** A unit vector (float32) along v. */
+export function unit(v: ArrayLike<number>): Float32Array {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) n += v[i]! * v[i]!;
+  n = Math.sqrt(n);
+  if (!(n > 0)) throw new DirectionError('cannot normalise a zero direction');
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i]! / n;
+  return out;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+function checkDirection(model: HookedTransformer, d: ArrayLike<number>, what = 'direction'): void {
+  if (d.length !== model.cfg.dModel) throw new DirectionError(`${what} has ${d.length} entries but the model's residual stream has ${model.cfg.dModel}`);
+}
+
+// ---------------------------------------------------------------------------
+// difference in means
+
+export interface MeanOptions {
+  /** positions counted from the end (-1 = last token); default [-1] */
+  positions?: readonly number[];
+  /** layers whose resid_pre is read (default all; nLayers = the final residual, resid_post of the last block) */
+  layers?: readonly number[];
+  /** prompts per forward pass (prompts of equal length are batched) */
+  batchSize?: number;
+}
+
+/** Mean resid_pre over prompts: [layer][position] → Float64Array(d_model). */
+export function meanResiduals(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: MeanOptions = {}): { layers: number[]; positions: number[]; means: Float64Array[][] } {
+  const L = model.cfg.nLayers;
+  const D = model.cfg.dModel;
+  const layers = [...(opts.layers ?? [...Array(L).keys()])];
+  const positions = [...(opts.positions ?? [-1])];
+  if (prompts.length === 0) throw new DirectionError('no prompts given');
+  for (const l of layers) if (!(Number.isInteger(l) && l >= 0 && l <= L)) throw new DirectionError(`layer ${l} is outside [0, ${L}]`);
+  for (const p of positions) if (!(Number.isInteger(p) && p < 0)) throw new DirectionError(`positions count from the end and must be negative (-1 = last token); got ${p}`);
+  const minLen = Math.min(...prompts.map((p) => p.length));
+  if (-Math.min(...positions) > minLen) throw new DirectionError(`position ${Math.min(...positions)} is before the start of a ${minLen}-token prompt`);
+  const name = (l: number): HookName => (l === L ? blockHook(L - 1, 'hook_resid_post') : blockHook(l, 'hook_resid_pre'));
+  const means = layers.map(() => positions.map(() => new Float64Array(D)));
+  const byLength = new Map<number, (readonly number[])[]>();
+  for (const p of prompts) byLength.set(p.length, [...(byLength.get(p.length) ?? []), p]);
+  const batch = Math.max(1, opts.batchSize ?? 16);
+  noGrad(() => {
+    for (const [T, group] of byLength) {
+      for (let i = 0; i < group.length; i += batch) {
+        const chunk = group.slice(i, i + batch);
+        const { cache } = model.runWithCache(chunk, { names: layers.map(name), logits: 'none' });
+        layers.forEach((l, li) => {
+          const a = contiguousCopy(cache.at(name(l))).data as Float32Array;
+          positions.forEach((p, pi) => {
+            const m = means[li]![pi]!;
+            for (let b = 0; b < chunk.length; b++) {
+              const off = (b * T + (T + p)) * D;
+              for (let d = 0; d < D; d++) m[d]! += a[off + d]!;
+            }
+          });
+        });
+      }
+    }
+  });
+  for (const row of means) for (const m of row) for (let d = 0; d < D; d++) m[d]! /= prompts.length;
+  return { layers, positions, means };
+}
+
+export interface DirectionCandidates {
+  layers: number[];
+  positions: number[];
+  /** [layer][position]: μ_target − μ_other (not normalised) */
+  vectors: Float32Array[][];
+  norms: number[][];
+}
+
+/** Candidate directions μ_target − μ_other at each layer's resid_pre and each position from the end. */
+export function diffInMeans(model: HookedTransformer, target: readonly (readonly number[])[], other: readonly (readonly number[])[], opts: MeanOptions = {}): DirectionCandidates {
+  const a = meanResiduals(model, target, opts);
+  const b = meanResiduals(model, other, opts);
+  const vectors = a.means.map((row, li) => row.map((m, pi) => Float32Array.from(m, (v, d) => v - b.means[li]![pi]![d]!)));
+  const norms = vectors.map((row) => row.map((v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0))));
+  return { layers: a.layers, positions: a.positions, vectors, norms };
+}
+
+// ---------------------------------------------------------------------------
+// interventions as hooks
+
+/** x − (x·r̂) r̂ along the last axis. */
+function project(x: Tensor, r: Tensor): Tensor {
+  return sub(x, mul(sum(mul(x, r), -1, true), r));
+}
+
+/** The hook points where the residual stream is written (where directional ablation acts). */
+export function residualWriteHooks(model: HookedTransformer): HookName[] {
+  const names: HookName[] = ['hook_embed'];
+  if (model.cfg.positional === 'learned') names.push('hook_pos_embed');
+  for (let l = 0; l < model.cfg.nLayers; l++) {
+    if (model.cfg.sandwichNorms) names.push(blockHook(l, 'hook_attn_out_pre_norm'), blockHook(l, 'hook_mlp_out_pre_norm'));
+    else names.push(blockHook(l, 'hook_attn_out'), blockHook(l, 'hook_mlp_out'));
+  }
+  return names;
+}
+
+/** Hooks that remove a direction from every write into the residual stream (at every layer and position). */
+export function ablationHooks(model: HookedTransformer, direction: ArrayLike<number>): HookSpec[] {
+  checkDirection(model, direction);
+  const r = tensor(unit(direction), [model.cfg.dModel]);
+  const names = new Set(residualWriteHooks(model));
+  return [[(n: HookName) => names.has(n), (x: Tensor) => project(x, r)]];
+}
+
+/** A hook that adds coefficient · vector to the residual stream entering `layer` (every position). */
+export function additionHooks(model: HookedTransformer, layer: number, vector: ArrayLike<number>, coefficient = 1): HookSpec[] {
+  checkDirection(model, vector, 'vector');
+  if (!(Number.isInteger(layer) && layer >= 0 && layer < model.cfg.nLayers)) throw new DirectionError(`layer ${layer} is outside [0, ${model.cfg.nLayers})`);
+  const v = scale(tensor(Float32Array.from(vector), [model.cfg.dModel]), coefficient);
+  return [[blockHook(layer, 'hook_resid_pre'), (x: Tensor) => add(x, v)]];
+}
+
+// ---------------------------------------------------------------------------
+// weight orthogonalisation
+
+/** W ← (I − r̂r̂ᵀ) W for W [d_model, k] (rows index the residual stream). */
+function orthOut(w: Tensor, r: Float32Array): Tensor {
+  const [D, K] = w.shape as [number, number];
+  const src = contiguousCopy(w).data as Float32Array;
+  const out = new Float32Array(D * K);
+  const proj = new Float64Array(K); // r̂ᵀ W
+  for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) proj[k]! += r[d]! * src[d * K + k]!;
+  for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) out[d * K + k] = src[d * K + k]! - r[d]! * proj[k]!;
+  return tensor(out, [D, K]);
+}
+
+/** Each row e ← e − (e·r̂) r̂ for rows of width d_model (embeddings, biases). */
+function orthRows(w: Tensor, r: Float32Array): Tensor {
+  const D = r.length;
+  const src = contiguousCopy(w).data as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i += D) {
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += src[i + d]! * r[d]!;
+    for (let d = 0; d < D; d++) out[i + d] = src[i + d]! - dot * r[d]!;
+  }
+  return tensor(out, [...w.shape]);
+}
+
+/**
+ * A new model whose weights cannot write `direction` into the residual
+ * stream: its logits equal the hook-ablated model's (ablationHooks). Save it
+ * with saveModel to get a checkpoint in the input's format.
+ */
+export function orthogonalizeWeights(model: HookedTransformer, direction: ArrayLike<number>): HookedTransformer {
+  checkDirection(model, direction);
+  const r = unit(direction);
+  const w = model.weights;
+  const blocks: BlockWeights[] = w.blocks.map((b) => ({
+    ...b,
+    wo: orthOut(b.wo, r),
+    bo: b.bo === null ? null : orthRows(b.bo, r),
+    wOut: orthOut(b.wOut, r),
+    bOut: b.bOut === null ? null : orthRows(b.bOut, r),
+  }));
+  const weights: ModelWeights = {
+    embed: orthRows(w.embed, r),
+    posEmbed: w.posEmbed === null ? null : orthRows(w.posEmbed, r),
+    blocks,
+    lnFinal: w.lnFinal,
+    // the unembedding keeps the original matrix (untied if it was tied)
+    unembed: w.unembed,
+  };
+  const cfg = { ...model.cfg, tiedEmbeddings: false };
+  const out = new HookedTransformer(cfg, weights);
+  out.tokenizer = model.tokenizer;
+  out.source = model.source;
+  out.hfConfig = model.hfConfig === null ? null : { ...model.hfConfig, tie_word_embeddings: false };
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// selection (refusal-direction method)
+
+/** Log-odds that the next token is one of `tokens`: log P − log(1 − P), from a logits row. */
+export function tokenSetLogOdds(tokens: readonly number[]): (row: Float32Array) => number {
+  return (row) => {
+    const lp = logProbs(row);
+    let p = 0;
+    for (const t of tokens) p += Math.exp(lp[t]!);
+    p = Math.min(Math.max(p, 1e-12), 1 - 1e-12);
+    return Math.log(p) - Math.log(1 - p);
+  };
+}
+
+export interface SelectionOptions {
+  /** behaviour score of a last-position logits row (e.g. refusal log-odds): higher = more of the behaviour */
+  score: (row: Float32Array) => number;
+  /** validation prompts that show the behaviour (e.g. harmful requests) */
+  targetVal: readonly (readonly number[])[];
+  /** validation prompts that do not (e.g. harmless requests) */
+  otherVal: readonly (readonly number[])[];
+  /** largest allowed mean KL on otherVal when ablating (default 0.1) */
+  klMax?: number;
+  /** layers in the last fraction of the model are not eligible (default 0.2) */
+  excludeLastFraction?: number;
+  /** adding the direction must raise the mean score on otherVal above this (default 0) */
+  induceMin?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CandidateScore {
+  layer: number;
+  position: number;
+  /** mean score on targetVal with the direction ablated (lower = the behaviour is removed) */
+  bypass: number;
+  /** mean score on otherVal with the direction added at its layer (higher = the behaviour is induced) */
+  induce: number;
+  /** mean KL(unablated ‖ ablated) at the last position on otherVal */
+  kl: number;
+  eligible: boolean;
+  reason: string | null;
+}
+
+export interface Selection {
+  table: CandidateScore[];
+  /** the chosen candidate: eligible with the lowest bypass score */
+  best: (CandidateScore & { direction: Float32Array; vector: Float32Array }) | null;
+  /** mean scores without intervention */
+  baseline: { target: number; other: number };
+}
+
+/** Last-position logits rows of prompts under hooks (prompts of equal length share a pass). */
+export function lastRows(model: HookedTransformer, prompts: readonly (readonly number[])[], hooks: readonly HookSpec[] = []): Float32Array[] {
+  const V = model.cfg.dVocab;
+  const out: Float32Array[] = new Array(prompts.length);
+  const byLength = new Map<number, number[]>();
+  prompts.forEach((p, i) => byLength.set(p.length, [...(byLength.get(p.length) ?? []), i]));
+  noGrad(() => {
+    for (const idx of byLength.values()) {
+      for (let s = 0; s < idx.length; s += 16) {
+        const chunk = idx.slice(s, s + 16);
+        const { logits } = model.forward(chunk.map((i) => prompts[i]!), { fwdHooks: hooks, logits: 'last' });
+        const d = contiguousCopy(logits!).data as Float32Array;
+        chunk.forEach((i, r) => (out[i] = d.slice(r * V, (r + 1) * V)));
+      }
+    }
+  });
+  return out;
+}
+
+function meanOf(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** KL(P ‖ Q) of two logits rows. */
+export function klRows(p: Float32Array, q: Float32Array): number {
+  const lp = logProbs(p);
+  const lq = logProbs(q);
+  let kl = 0;
+  for (let i = 0; i < p.length; i++) kl += Math.exp(lp[i]!) * (lp[i]! - lq[i]!);
+  return kl;
+}
+
+/** Score every candidate and choose one, as the refusal-direction method does. */
+export function selectDirection(model: HookedTransformer, candidates: DirectionCandidates, opts: SelectionOptions): Selection {
+  const L = model.cfg.nLayers;
+  const klMax = opts.klMax ?? 0.1;
+  const cutoff = Math.floor((1 - (opts.excludeLastFraction ?? 0.2)) * L);
+  const induceMin = opts.induceMin ?? 0;
+  const baseTarget = lastRows(model, opts.targetVal);
+  const baseOther = lastRows(model, opts.otherVal);
+  const baseline = { target: meanOf(baseTarget.map(opts.score)), other: meanOf(baseOther.map(opts.score)) };
+  const table: CandidateScore[] = [];
+  const total = candidates.layers.length * candidates.positions.length;
+  let done = 0;
+  let best: Selection['best'] = null;
+  candidates.layers.forEach((layer, li) => {
+    candidates.positions.forEach((position, pi) => {
+      const vec = candidates.vectors[li]![pi]!;
+      const norm = candidates.norms[li]![pi]!;
+      let row: CandidateScore;
+      if (!(norm > 0) || layer >= L) {
+        row = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false, reason: layer >= L ? 'no layer to add at' : 'zero difference' };
+      } else {
+        const abl = ablationHooks(model, vec);
+        const bypass = meanOf(lastRows(model, opts.targetVal, abl).map(opts.score));
+        const ablOther = lastRows(model, opts.otherVal, abl);
+        const kl = meanOf(ablOther.map((q, i) => klRows(baseOther[i]!, q)));
+        const induce = meanOf(lastRows(model, opts.otherVal, additionHooks(model, layer, vec)).map(opts.score));
+        let reason: string | null = null;
+        if (layer >= cutoff) reason = `in the last ${Math.round((opts.excludeLastFraction ?? 0.2) * 100)}% of layers`;
+        else if (!(kl < klMax)) reason = `KL ${kl.toFixed(3)} ≥ ${klMax} on the other set`;
+        else if (!(induce > induceMin)) reason = `adding it does not induce the behaviour (score ${induce.toFixed(3)})`;
+        row = { layer, position, bypass, induce, kl, eligible: reason === null, reason };
+        if (row.eligible && (best === null || bypass < best.bypass)) best = { ...row, direction: unit(vec), vector: vec };
+      }
+      table.push(row);
+      opts.onProgress?.(++done, total);
+    });
+  });
+  return { table, best, baseline };
+}
+
+/** Projection of each prompt's residual stream on a unit direction, per layer (resid_pre) and position. */
+export function projections(model: HookedTransformer, prompts: readonly (readonly number[])[], direction: ArrayLike<number>, opts: MeanOptions = {}): number[][][] {
+  checkDirection(model, direction);
+  const r = unit(direction);
+  const L = model.cfg.nLayers;
+  const D = model.cfg.dModel;
+  const layers = [...(opts.layers ?? [...Array(L).keys()])];
+  const name = (l: number): HookName => (l === L ? blockHook(L - 1, 'hook_resid_post') : blockHook(l, 'hook_resid_pre'));
+  return prompts.map((p) =>
+    noGrad(() => {
+      const { cache } = model.runWithCache([p], { names: layers.map(name), logits: 'none' });
+      return layers.map((l) => {
+        const a = contiguousCopy(cache.at(name(l))).data as Float32Array;
+        return Array.from({ length: p.length }, (_, t) => {
+          let s = 0;
+          for (let d = 0; d < D; d++) s += a[t * D + d]! * r[d]!;
+          return s;
+        });
+      });
+    }),
+  );
+}

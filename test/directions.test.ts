@@ -1,0 +1,118 @@
+/**
+ * Directions: difference in means recovers a planted direction; directional
+ * ablation removes it from the residual stream; activation addition adds it;
+ * weight orthogonalisation equals hook ablation on every family (random
+ * weights and the Hugging Face fixtures) and the written checkpoint loads back;
+ * selection picks the direction that carries a planted behaviour.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as T from '../src/tensor/index.js';
+import { randomModel } from '../src/model/random.js';
+import { saveModel } from '../src/model/save.js';
+import { loadModelSync } from '../src/model/load.js';
+import type { HookedTransformer } from '../src/model/transformer.js';
+import type { HookSpec } from '../src/model/hooks.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, orthogonalizeWeights, projections, selectDirection, tokenSetLogOdds, unit } from '../src/methods/directions.js';
+import { FAMILY_CONFIGS } from './helpers/families.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'candor-dir-'));
+const hfTiny = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures', 'hf-tiny');
+
+function logits(model: HookedTransformer, ids: number[][], hooks: HookSpec[] = []): number[] {
+  return T.noGrad(() => model.forward(ids, { fwdHooks: hooks }).logits!.toArray());
+}
+function maxDiff(a: number[], b: number[]): number {
+  return Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+}
+
+function checkOrthogonalisation(name: string, model: HookedTransformer): void {
+  const rng = new T.Rng(9);
+  const dir = T.randn([model.cfg.dModel], rng).toArray();
+  const V = model.cfg.dVocab;
+  const ids = [Array.from({ length: 9 }, (_, i) => (i * 37 + 5) % V), Array.from({ length: 9 }, (_, i) => (i * 11 + 2) % V)];
+  const hooked = logits(model, ids, ablationHooks(model, dir));
+  const edited = orthogonalizeWeights(model, dir);
+  const baked = logits(edited, ids);
+  assert.ok(maxDiff(hooked, baked) <= 1e-4, `${name}: orthogonalised weights differ from hook ablation by ${maxDiff(hooked, baked)}`);
+  assert.ok(maxDiff(hooked, logits(model, ids)) > 1e-3, `${name}: the ablation changes the logits at all`);
+  const out = join(tmp, `orth-${name}`);
+  saveModel(edited, out);
+  const back = loadModelSync(out);
+  assert.ok(maxDiff(hooked, logits(back, ids)) <= 1e-4, `${name}: the written checkpoint loads back with the same logits`);
+}
+
+for (const [family, cfg] of Object.entries(FAMILY_CONFIGS)) {
+  test(`${family}: weight orthogonalisation equals hook ablation; the checkpoint loads back`, () => {
+    checkOrthogonalisation(family, randomModel(cfg, { seed: 4, std: 0.2, biasStd: 0.05, normStd: 0.1 }));
+  });
+}
+
+test('weight orthogonalisation equals hook ablation on every Hugging Face fixture', { skip: existsSync(hfTiny) ? false : "../shared/fixtures is absent (a user's clone)" }, () => {
+  for (const fixture of readdirSync(hfTiny).filter((f) => existsSync(join(hfTiny, f, 'config.json')))) checkOrthogonalisation(fixture, loadModelSync(join(hfTiny, fixture)));
+});
+
+/** A llama-type model where token 7 carries a planted direction u in its embedding. */
+function planted(strength = 8): { model: HookedTransformer; u: Float32Array } {
+  const model = randomModel({ model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 5, intermediate_size: 48, vocab_size: 40, max_position_embeddings: 32 }, { seed: 21, std: 0.2, normStd: 0.05 });
+  const u = unit(T.randn([32], new T.Rng(5)).toArray());
+  const E = model.weights.embed.data;
+  for (let d = 0; d < 32; d++) E[7 * 32 + d]! += strength * u[d]!;
+  return { model, u };
+}
+const rngP = new T.Rng(3);
+const withMarker = Array.from({ length: 24 }, () => [...Array.from({ length: 5 }, () => 8 + rngP.int(30)), 7]);
+const without = Array.from({ length: 24 }, () => [...Array.from({ length: 5 }, () => 8 + rngP.int(30)), 8 + rngP.int(30)]);
+
+test('difference in means recovers a planted direction (|cos| ≥ 0.95)', () => {
+  const { model, u } = planted();
+  const c = diffInMeans(model, withMarker, without, { positions: [-1, -2] });
+  assert.deepEqual(c.layers, [0, 1, 2, 3, 4]);
+  const cosLast = Math.abs(cosine(c.vectors[0]![0]!, u));
+  assert.ok(cosLast >= 0.95, `layer 0, last position: |cos| ${cosLast.toFixed(3)}`);
+  // the token before the marker is the same kind in both sets: no planted signal there
+  assert.ok(Math.abs(cosine(c.vectors[0]![1]!, u)) < 0.5);
+});
+
+test('ablation removes the direction from the residual stream; addition adds exactly the vector', () => {
+  const { model, u } = planted();
+  const before = projections(model, withMarker.slice(0, 3), u);
+  assert.ok(Math.abs(before[0]![0]![5]!) > 1, 'the marker carries the direction');
+  const hooks = ablationHooks(model, u);
+  for (const ids of withMarker.slice(0, 3)) {
+    const { cache } = T.noGrad(() => model.runWithCache([ids], { fwdHooks: hooks, names: (n) => n.endsWith('hook_resid_post') }));
+    for (const a of cache.values()) {
+      const proj = T.sum(T.mul(a, T.tensor(u, [32])), -1).toArray();
+      assert.ok(proj.every((p) => Math.abs(p) < 1e-4), `after ablation the stream has no component along the direction (max ${Math.max(...proj.map(Math.abs))})`);
+    }
+  }
+  const v = T.scale(T.tensor(u, [32]), 3).toArray();
+  const plain = T.noGrad(() => model.runWithCache([without[0]!], { names: ['blocks.2.hook_resid_pre'] })).cache.at('blocks.2.hook_resid_pre');
+  const added = T.noGrad(() => model.runWithCache([without[0]!], { names: ['blocks.2.hook_resid_pre'], fwdHooks: additionHooks(model, 2, v) })).cache.at('blocks.2.hook_resid_pre');
+  const delta = T.sub(added, plain).toArray();
+  delta.forEach((x, i) => assert.ok(Math.abs(x - v[i % 32]!) < 1e-5));
+});
+
+test('selection picks the direction that carries a planted behaviour, outside the last 20% of layers', () => {
+  const { model, u } = planted();
+  // the behaviour: token 3's logit reads the planted direction strongly
+  const U = model.weights.unembed.data;
+  for (let d = 0; d < 32; d++) U[3 * 32 + d] = 6 * u[d]!;
+  const score = tokenSetLogOdds([3]);
+  const c = diffInMeans(model, withMarker.slice(0, 16), without.slice(0, 16), { positions: [-1] });
+  // token 3 reads only u, so ablating u also moves token 3 on the other prompts (KL ≈ 1.2 at layer 0): a looser bound for this toy
+  const sel = selectDirection(model, c, { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 2 });
+  assert.ok(sel.best !== null, 'a candidate was chosen');
+  assert.ok(sel.best!.layer < 4, 'the last 20% of layers (layer 4 of 5) is excluded');
+  assert.ok(sel.table.filter((r) => r.layer === 4).every((r) => !r.eligible));
+  assert.ok(Math.abs(cosine(sel.best!.direction, u)) >= 0.95, `chosen direction |cos| ${cosine(sel.best!.direction, u)}`);
+  // with a tight KL bound the best candidate is refused for it
+  const strict = selectDirection(model, c, { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 1 });
+  assert.match(strict.table[0]!.reason ?? '', /KL/);
+  assert.ok(sel.best!.bypass < sel.baseline.target - 1, `ablation lowers the behaviour (${sel.baseline.target} → ${sel.best!.bypass})`);
+  assert.ok(sel.best!.induce > sel.baseline.other + 1, `addition induces it (${sel.baseline.other} → ${sel.best!.induce})`);
+});
