@@ -26,3 +26,5 @@ export * from './methods/tuned-lens.js';
 export * from './methods/dla.js';
 export * from './methods/patching.js';
 export * from './methods/tracing.js';
+export * from './methods/directions.js';
+export type { Gauge } from './model/generate.js';

@@ -116,3 +116,18 @@ test('selection picks the direction that carries a planted behaviour, outside th
   assert.ok(sel.best!.bypass < sel.baseline.target - 1, `ablation lowers the behaviour (${sel.baseline.target} → ${sel.best!.bypass})`);
   assert.ok(sel.best!.induce > sel.baseline.other + 1, `addition induces it (${sel.baseline.other} → ${sel.best!.induce})`);
 });
+
+test('steering while generating, with a live gauge of the direction', async () => {
+  const { model, u } = planted();
+  const { generate, streamTokens } = await import('../src/model/generate.js');
+  const gauge = { name: 'u', hook: 'blocks.2.hook_resid_pre' as const, vector: u };
+  const prompt = without[0]!;
+  const plain = generate(model, [prompt], { maxNewTokens: 4, stopTokens: [], gauges: [gauge] });
+  const steered = generate(model, [prompt], { maxNewTokens: 4, stopTokens: [], gauges: [gauge], fwdHooks: additionHooks(model, 2, u, 3) });
+  assert.equal(plain.gauges.u![0]!.length, 4, 'one reading per generated token');
+  // the first reading is at the prompt's last position: the addition shows up exactly
+  assert.ok(Math.abs(steered.gauges.u![0]![0]! - plain.gauges.u![0]![0]! - 3) < 1e-4);
+  const live: number[] = [];
+  for await (const step of streamTokens(model, [prompt], { maxNewTokens: 4, stopTokens: [], gauges: [gauge] })) live.push(step.gauges.u![0]!);
+  assert.deepEqual(live, plain.gauges.u![0]);
+});

@@ -6,7 +6,22 @@
 import { CandorError } from '../tensor/errors.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Rng } from '../tensor/random.js';
-import type { HookSpec } from './hooks.js';
+import type { HookName, HookSpec } from './hooks.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { contiguousCopy } from '../tensor/ops/basic.js';
+
+/**
+ * A live readout while generating: the projection of the activation at a hook
+ * point (the newest position) on a vector, plus a bias, optionally through a
+ * sigmoid (a probe's probability). One value per sequence and step.
+ */
+export interface Gauge {
+  name: string;
+  hook: HookName;
+  vector: ArrayLike<number>;
+  bias?: number;
+  squash?: 'sigmoid' | 'none';
+}
 import type { HookedTransformer } from './transformer.js';
 
 export class GenerateError extends CandorError {
@@ -28,6 +43,8 @@ export interface GenerateOptions {
   fwdHooks?: readonly HookSpec[];
   /** token used after a sequence stopped, and for left padding (default: pad, else EOS, else 0) */
   padTokenId?: number;
+  /** readouts taken on every step (the prompt's last position, then each new token) */
+  gauges?: readonly Gauge[];
 }
 
 export interface GenerateStep {
@@ -37,11 +54,15 @@ export interface GenerateStep {
   tokens: number[];
   /** which sequences have stopped, after this step */
   done: boolean[];
+  /** per gauge, per sequence: the readout at the position that produced this token */
+  gauges: Record<string, number[]>;
 }
 
 export interface GenerateResult {
   /** per sequence: the generated ids (up to and including a stop token) */
   newTokens: number[][];
+  /** per gauge, per sequence: one readout per generated token */
+  gauges: Record<string, number[][]>;
   /** per sequence: prompt (without padding) followed by newTokens */
   sequences: number[][];
 }
@@ -117,12 +138,33 @@ function decoder(model: HookedTransformer, prompts: readonly (readonly number[])
   let input: number[][] = ids;
   let inputMask: number[][] = mask;
   let step = 0;
+  const readings: Record<string, number[]> = {};
+  const gaugeHooks: HookSpec[] = (opts.gauges ?? []).map((g) => {
+    if (g.vector.length === 0) throw new GenerateError(`gauge '${g.name}' has an empty vector`);
+    return [
+      g.hook,
+      (act: Tensor) => {
+        const a = contiguousCopy(act).data as Float32Array;
+        const [rows, T] = act.shape as [number, number];
+        const width = act.size / (rows * T);
+        if (width !== g.vector.length) throw new GenerateError(`gauge '${g.name}': the vector has ${g.vector.length} entries but ${g.hook} has ${width} per position`);
+        readings[g.name] = Array.from({ length: rows }, (_, b) => {
+          let s = g.bias ?? 0;
+          const off = (b * T + T - 1) * width;
+          for (let d = 0; d < width; d++) s += a[off + d]! * g.vector[d]!;
+          return g.squash === 'sigmoid' ? 1 / (1 + Math.exp(-s)) : s;
+        });
+      },
+    ] as HookSpec;
+  });
+  const hooks = [...(opts.fwdHooks ?? []), ...gaugeHooks];
   return {
+    readings,
     done,
     more: () => step < maxNew && !done.every(Boolean),
     next(): number[] {
       const tokens = noGrad(() => {
-        const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: opts.fwdHooks, logits: 'last' });
+        const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: hooks, logits: 'last' });
         const d = logits!.data;
         const out: number[] = [];
         for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
@@ -145,7 +187,7 @@ export async function* streamTokens(model: HookedTransformer, prompts: readonly 
     tokens.forEach((t, b) => {
       if (!dec.done[b] && dec.stops.has(t)) dec.done[b] = true;
     });
-    yield { step, tokens, done: [...dec.done] };
+    yield { step, tokens, done: [...dec.done], gauges: { ...dec.readings } };
     await new Promise<void>((r) => setImmediate(r));
   }
 }
@@ -154,12 +196,14 @@ export async function* streamTokens(model: HookedTransformer, prompts: readonly 
 export function generate(model: HookedTransformer, prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): GenerateResult {
   const dec = decoder(model, prompts, opts);
   const newTokens: number[][] = prompts.map(() => []);
+  const gauges: Record<string, number[][]> = Object.fromEntries((opts.gauges ?? []).map((g) => [g.name, prompts.map(() => [])]));
   while (dec.more()) {
     dec.next().forEach((t, b) => {
       if (dec.done[b]) return;
       newTokens[b]!.push(t);
+      for (const [name, r] of Object.entries(dec.readings)) gauges[name]![b]!.push(r[b]!);
       if (dec.stops.has(t)) dec.done[b] = true;
     });
   }
-  return { newTokens, sequences: prompts.map((p, b) => [...p, ...newTokens[b]!]) };
+  return { newTokens, gauges, sequences: prompts.map((p, b) => [...p, ...newTokens[b]!]) };
 }
