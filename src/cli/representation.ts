@@ -1,0 +1,188 @@
+/** candor direction | steer (and probe, neurons): the representation instruments on the command line. */
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HookedTransformer } from '../model/transformer.js';
+import { loadModel } from '../model/load.js';
+import { saveModel } from '../model/save.js';
+import { generate, streamTokens, type Gauge } from '../model/generate.js';
+import type { HookName, HookSpec } from '../model/hooks.js';
+import { ablationHooks, additionHooks, diffInMeans, orthogonalizeWeights, selectDirection, tokenSetLogOdds, unit } from '../methods/directions.js';
+import { loadDirection, saveDirection } from '../io/direction-file.js';
+import { Progress, UsageError, idList, intOption, numOption, printJson, required, type Command } from './common.js';
+import { promptIds, tokenArg } from './localisation.js';
+import { table } from './render.js';
+
+async function open(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
+  return loadModel(required(values, 'model', cmd), { tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined });
+}
+
+/** Prompts from a file, one per line (blank lines skipped), tokenised (as a user turn with --chat). */
+export function promptFile(model: HookedTransformer, path: string, chat: boolean, what: string): number[][] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`--${what} ${path}: cannot read the file (one prompt per line)`);
+  }
+  const tok = model.requireTokenizer();
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  if (lines.length < 2) throw new UsageError(`--${what} ${path}: needs at least 2 prompts, one per line`);
+  return lines.map((l) => (chat ? tok.encode(tok.applyChatTemplate([{ role: 'user', content: l }], { addGenerationPrompt: true }), { addSpecialTokens: false }) : tok.encode(l, { addSpecialTokens: true })));
+}
+
+function tokenList(model: HookedTransformer, values: Record<string, unknown>): number[] {
+  if (typeof values['score-token-ids'] === 'string') return idList(values['score-token-ids'], 'score-token-ids');
+  if (typeof values['score-tokens'] !== 'string') throw new UsageError('direction find: --score-tokens "I,Sorry" (tokens that start the behaviour, e.g. a refusal) or --score-token-ids is required');
+  const tok = model.requireTokenizer();
+  return values['score-tokens'].split(',').map((t) => {
+    const exact = tok.tokenToId(t);
+    if (exact !== null) return exact;
+    const ids = tok.encode(t, { addSpecialTokens: false });
+    if (ids.length !== 1) throw new UsageError(`--score-tokens: ${JSON.stringify(t)} is ${ids.length} tokens; give single tokens or --score-token-ids`);
+    return ids[0]!;
+  });
+}
+
+function decode(model: HookedTransformer, ids: number[]): string {
+  return model.tokenizer ? model.tokenizer.decode(ids, { skipSpecialTokens: true }) : ids.join(' ');
+}
+
+const common = { model: { type: 'string' }, tokenizer: { type: 'string' }, chat: { type: 'boolean', default: false } } as const;
+
+export const directionCommand: Command = {
+  name: 'direction',
+  summary: 'find, ablate, add, orthogonalise or export a residual-stream direction (e.g. refusal)',
+  usage: `Usage:
+  candor direction find --model M --target FILE --other FILE (--score-tokens "I,Sorry" | --score-token-ids 1,2) [--chat]
+                        [--positions=-1,-2] [--val-fraction 0.25] [--kl-max 0.1] [--out direction.safetensors] [--json]
+  candor direction ablate --model M --direction FILE (--prompt TEXT [--chat] | --prompt-ids ...) [--max-new-tokens 40] [--json]
+  candor direction add --model M --direction FILE [--layer L] [--coeff 1] (--prompt TEXT | --prompt-ids ...) [--json]
+  candor direction orthogonalize --model M --direction FILE --out DIR [--json]
+  candor direction export-gguf --model M --direction FILE --out FILE.gguf [--layers 3,4] [--coeff 1] [--json]
+
+find: difference in means between the two prompt sets (one prompt per line) at each layer and position,
+then the candidate whose ablation most lowers the score on held-out target prompts, whose addition raises it
+on held-out other prompts, with KL below --kl-max and outside the last 20% of layers. The score is the
+log-odds that the next token is one of the score tokens.`,
+  options: {
+    ...common, target: { type: 'string' }, other: { type: 'string' }, 'score-tokens': { type: 'string' }, 'score-token-ids': { type: 'string' }, positions: { type: 'string' },
+    'val-fraction': { type: 'string' }, 'kl-max': { type: 'string' }, out: { type: 'string' }, direction: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
+    'max-new-tokens': { type: 'string' }, layer: { type: 'string' }, coeff: { type: 'string' }, layers: { type: 'string' },
+  },
+  async run(values, positionals) {
+    const action = positionals[0];
+    const actions = ['find', 'ablate', 'add', 'orthogonalize', 'export-gguf'];
+    if (action === undefined || !actions.includes(action)) throw new UsageError(`direction: give an action (${actions.join(', ')}).\n${directionCommand.usage}`);
+    const model = await open(values, directionCommand);
+    const json = values.json === true;
+    if (action === 'find') {
+      const target = promptFile(model, required(values, 'target', directionCommand), values.chat === true, 'target');
+      const other = promptFile(model, required(values, 'other', directionCommand), values.chat === true, 'other');
+      const score = tokenSetLogOdds(tokenList(model, values));
+      const positions = typeof values.positions === 'string' ? values.positions.split(',').map(Number) : [-1];
+      const frac = numOption(values, 'val-fraction', 0.25);
+      const split = <X>(xs: X[]): [X[], X[]] => {
+        const n = Math.max(1, Math.round(xs.length * frac));
+        return [xs.slice(0, xs.length - n), xs.slice(xs.length - n)];
+      };
+      const [tTrain, tVal] = split(target);
+      const [oTrain, oVal] = split(other);
+      const cands = diffInMeans(model, tTrain, oTrain, { positions });
+      let bar: Progress | null = null;
+      const sel = selectDirection(model, cands, { score, targetVal: tVal, otherVal: oVal, klMax: numOption(values, 'kl-max', 0.1), onProgress: (d, t) => (bar ??= new Progress('scoring candidates', t, json)).update(d) });
+      const out = typeof values.out === 'string' ? values.out : 'direction.safetensors';
+      if (sel.best !== null) saveDirection(out, { direction: sel.best.direction, vector: sel.best.vector, layer: sel.best.layer, position: sel.best.position, metadata: { model: model.source ?? '' } });
+      if (json) {
+        printJson({ out: sel.best === null ? null : out, baseline: sel.baseline, best: sel.best === null ? null : { ...sel.best, direction: undefined, vector: undefined }, table: sel.table });
+        return sel.best === null ? 1 : 0;
+      }
+      console.log(`score without intervention: target ${sel.baseline.target.toFixed(3)}, other ${sel.baseline.other.toFixed(3)}`);
+      console.log(table(['layer', 'pos', 'ablated target', 'added other', 'KL other', 'eligible'], sel.table.map((r) => [r.layer, r.position, r.bypass, r.induce, r.kl, r.eligible ? 'yes' : (r.reason ?? 'no')])));
+      if (sel.best === null) {
+        console.log('no eligible candidate: none passed the KL, layer and induction filters');
+        return 1;
+      }
+      console.log(`\nchosen: layer ${sel.best.layer}, position ${sel.best.position}; saved to ${out}`);
+      return 0;
+    }
+    const d = loadDirection(required(values, 'direction', directionCommand), model.cfg.dModel);
+    if (action === 'orthogonalize') {
+      const out = required(values, 'out', directionCommand);
+      const edited = orthogonalizeWeights(model, d.direction);
+      saveModel(edited, out);
+      if (model.source !== null) for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja']) if (existsSync(join(model.source, f))) copyFileSync(join(model.source, f), join(out, f));
+      if (json) printJson({ out, layer: d.layer });
+      else console.log(`wrote ${out}: the direction can no longer be written into the residual stream (embeddings, attention and MLP outputs orthogonalised)`);
+      return 0;
+    }
+    if (action === 'export-gguf') {
+      const { writeControlVector } = await import('../io/gguf.js');
+      const out = required(values, 'out', directionCommand);
+      const coeff = numOption(values, 'coeff', 1);
+      const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : [d.layer];
+      const dirs = new Map<number, Float32Array>(layers.map((l) => [l, Float32Array.from(d.vector, (x) => x * coeff)]));
+      writeControlVector(out, dirs, { modelHint: model.cfg.family, dModel: model.cfg.dModel, nLayers: model.cfg.nLayers });
+      if (json) printJson({ out, layers });
+      else console.log(`wrote ${out}: a llama.cpp control vector adding ${coeff} × the direction's vector after layers ${layers.join(', ')}`);
+      return 0;
+    }
+    const ids = promptIds(model, values, 'prompt', directionCommand);
+    const n = intOption(values, 'max-new-tokens', 40);
+    const hooks = action === 'ablate' ? ablationHooks(model, d.direction) : additionHooks(model, values.layer === undefined ? d.layer : intOption(values, 'layer', d.layer), d.vector, numOption(values, 'coeff', 1));
+    const base = generate(model, [ids], { maxNewTokens: n });
+    const changed = generate(model, [ids], { maxNewTokens: n, fwdHooks: hooks });
+    if (json) printJson({ prompt_ids: ids, original: { new_token_ids: base.newTokens[0], text: decode(model, base.newTokens[0]!) }, intervened: { new_token_ids: changed.newTokens[0], text: decode(model, changed.newTokens[0]!) } });
+    else {
+      console.log(`original:   ${decode(model, base.newTokens[0]!)}`);
+      console.log(`${action === 'ablate' ? 'ablated:   ' : 'added:     '} ${decode(model, changed.newTokens[0]!)}`);
+    }
+    return 0;
+  },
+};
+
+export const steerCommand: Command = {
+  name: 'steer',
+  summary: 'generate with interventions (ablate/add directions) and a live gauge of a direction',
+  usage: `Usage: candor steer --model M (--prompt TEXT [--chat] | --prompt-ids ...) [--ablate FILE] [--add FILE[@LAYER[:COEFF]]]
+                   [--gauge FILE[@LAYER]] [--max-new-tokens 40] [--temperature T] [--seed S] [--json]
+
+--gauge prints, for every generated token, the projection of the residual stream entering LAYER (default: the
+direction's own layer) on the direction.`,
+  options: {
+    ...common, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, ablate: { type: 'string' }, add: { type: 'string', multiple: true },
+    gauge: { type: 'string', multiple: true }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' },
+  },
+  async run(values) {
+    const model = await open(values, steerCommand);
+    const ids = promptIds(model, values, 'prompt', steerCommand);
+    const hooks: HookSpec[] = [];
+    if (typeof values.ablate === 'string') hooks.push(...ablationHooks(model, loadDirection(values.ablate, model.cfg.dModel).direction));
+    for (const spec of (values.add as string[] | undefined) ?? []) {
+      const [file, rest] = spec.split('@') as [string, string | undefined];
+      const d = loadDirection(file, model.cfg.dModel);
+      const [layer, coeff] = (rest ?? '').split(':');
+      hooks.push(...additionHooks(model, layer ? Number(layer) : d.layer, d.vector, coeff ? Number(coeff) : 1));
+    }
+    const gauges: Gauge[] = ((values.gauge as string[] | undefined) ?? []).map((spec, i) => {
+      const [file, layer] = spec.split('@') as [string, string | undefined];
+      const d = loadDirection(file, model.cfg.dModel);
+      const l = layer ? Number(layer) : d.layer;
+      return { name: `g${i}`, hook: `blocks.${l}.hook_resid_pre` as HookName, vector: unit(d.direction) };
+    });
+    const opts = { maxNewTokens: intOption(values, 'max-new-tokens', 40), temperature: numOption(values, 'temperature', 0), seed: intOption(values, 'seed', 0), fwdHooks: hooks, gauges };
+    if (values.json) {
+      const r = generate(model, [ids], opts);
+      printJson({ prompt_ids: ids, new_token_ids: r.newTokens[0], text: decode(model, r.newTokens[0]!), gauges: Object.fromEntries(Object.entries(r.gauges).map(([k, v]) => [k, v[0]])) });
+      return 0;
+    }
+    const tok = model.tokenizer;
+    for await (const step of streamTokens(model, [ids], opts)) {
+      const t = step.tokens[0]!;
+      const text = tok ? tok.decode([t]) : String(t);
+      const g = gauges.map((x) => step.gauges[x.name]![0]!.toFixed(2)).join(' ');
+      process.stdout.write(gauges.length > 0 ? `${JSON.stringify(text).padEnd(14)} ${g}\n` : text);
+    }
+    if (gauges.length === 0) process.stdout.write('\n');
+    return 0;
+  },
+};
