@@ -59,6 +59,7 @@ export const directionCommand: Command = {
   candor direction add --model M --direction FILE [--layer L] [--coeff 1] (--prompt TEXT | --prompt-ids ...) [--json]
   candor direction orthogonalize --model M --direction FILE --out DIR [--json]
   candor direction export-gguf --model M --direction FILE --out FILE.gguf [--layers 3,4] [--coeff 1] [--json]
+                        (layers ≥ 2: llama.cpp cannot steer the input of layers 0 and 1)
 
 find: difference in means between the two prompt sets (one prompt per line) at each layer and position,
 then the candidate whose ablation most lowers the score on held-out target prompts, whose addition raises it
@@ -121,9 +122,11 @@ log-odds that the next token is one of the score tokens.`,
       const coeff = numOption(values, 'coeff', 1);
       const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : [d.layer];
       const dirs = new Map<number, Float32Array>(layers.map((l) => [l, Float32Array.from(d.vector, (x) => x * coeff)]));
-      writeControlVector(out, dirs, { modelHint: model.cfg.family, dModel: model.cfg.dModel, nLayers: model.cfg.nLayers });
+      // candor's directions act on blocks.{l}.hook_resid_pre, i.e. the output of block l−1, which llama.cpp calls direction.{l−1}
+      const hint: Record<string, string> = { gpt_neox: 'gptneox', llama2c: 'llama' };
+      writeControlVector(out, dirs, { modelHint: hint[model.cfg.family] ?? model.cfg.family, dModel: model.cfg.dModel, nLayers: model.cfg.nLayers, at: 'resid_pre' });
       if (json) printJson({ out, layers });
-      else console.log(`wrote ${out}: a llama.cpp control vector adding ${coeff} × the direction's vector after layers ${layers.join(', ')}`);
+      else console.log(`wrote ${out}: a llama.cpp control vector adding ${coeff} × the direction's vector to the residual stream entering layers ${layers.join(', ')}`);
       return 0;
     }
     const ids = promptIds(model, values, 'prompt', directionCommand);

@@ -662,6 +662,17 @@ export interface ControlVectorOptions {
   nLayers: number;
   /** multiplies every direction before writing (default 1); llama.cpp can scale again at load time */
   scale?: number;
+  /**
+   * Which candor hook the map's keys name (default 'resid_post'):
+   * 'resid_post' — key l is the block whose output, blocks.{l}.hook_resid_post,
+   * the vector is added to (written as direction.l, l = 1 … nLayers−1);
+   * 'resid_pre' — key l is the block whose input, blocks.{l}.hook_resid_pre,
+   * the vector is added to, i.e. the output of block l−1 (written as
+   * direction.{l−1}, l = 2 … nLayers, nLayers meaning the final residual
+   * stream as in src/methods/directions.ts). Directions found by
+   * meanResiduals / activation addition live at resid_pre.
+   */
+  at?: 'resid_post' | 'resid_pre';
 }
 
 /**
@@ -670,7 +681,8 @@ export interface ControlVectorOptions {
  * What llama.cpp does with the file (read in its source):
  * - common/common.cpp, common_control_vector_load_one: every tensor must be
  *   named `direction.<N>` with N ≥ 1 (N = 0 or an unparsable N makes the whole
- *   file invalid), F32, one-dimensional, all of the same length n_embd.
+ *   file invalid, and common_init_from_params then fails), F32,
+ *   one-dimensional, all of the same length n_embd.
  *   direction.N is added (times the strength) into a flat buffer at offset
  *   n_embd·(N−1): "layer 1 at [0]", nothing stored for layer 0. Metadata are
  *   not read at all.
@@ -704,6 +716,9 @@ export interface ControlVectorOptions {
  * direction.1 … direction.{nLayers−1}, zeros where the map has no direction,
  * with general.architecture = 'controlvector', controlvector.model_hint and
  * controlvector.layer_count = nLayers − 1 (int32), as cvector-generator writes.
+ * With `at: 'resid_pre'` the keys name blocks.{l}.hook_resid_pre instead (the
+ * residual entering block l, where candor's activation addition adds), written
+ * as direction.{l−1}.
  */
 export function writeControlVector(path: string, directions: ReadonlyMap<number, Float32Array>, opts: ControlVectorOptions): void {
   const { modelHint, dModel, nLayers } = opts;
@@ -712,21 +727,28 @@ export function writeControlVector(path: string, directions: ReadonlyMap<number,
   if (!Number.isSafeInteger(dModel) || dModel < 1) fail(path, `opts.dModel = ${dModel} must be a positive integer`);
   if (!Number.isSafeInteger(nLayers) || nLayers < 2) fail(path, `opts.nLayers = ${nLayers} must be an integer ≥ 2 (llama.cpp steers blocks 1 … nLayers−1)`);
   if (!Number.isFinite(scale)) fail(path, `opts.scale = ${scale} must be a finite number`);
+  const at = opts.at ?? 'resid_post';
+  if (at !== 'resid_post' && at !== 'resid_pre') fail(path, `opts.at = '${String(at)}' must be 'resid_post' or 'resid_pre'`);
+  const byBlock = new Map<number, Float32Array>();
   for (const [l, v] of directions) {
-    if (!Number.isInteger(l) || l < 0 || l >= nLayers) fail(path, `directions: block ${l} is not a block of a ${nLayers}-block model (0 … ${nLayers - 1})`);
-    if (l === 0) {
-      fail(path, 'directions: block 0 cannot be exported: llama.cpp adds direction.N to the output of block N and N starts at 1 (common_control_vector_load_one rejects direction.0; llama_adapter_cvec has no tensor for layer 0). Fix: steer at blocks.1.hook_resid_post or later.');
+    const what = `blocks.${l}.hook_${at}`;
+    const hi = at === 'resid_post' ? nLayers - 1 : nLayers;
+    if (!Number.isInteger(l) || l < 0 || l > hi) fail(path, `directions: ${at} of block ${l} is not a point of a ${nLayers}-block model (0 … ${hi}${at === 'resid_pre' ? `, ${nLayers} = the final residual stream` : ''})`);
+    const block = at === 'resid_post' ? l : l - 1;
+    if (block < 1) {
+      fail(path, `directions: ${what} cannot be exported: llama.cpp adds direction.N to the output of block N and N starts at 1 (common_control_vector_load_one rejects direction.0; llama_adapter_cvec has no tensor for layer 0), so the earliest point it can steer is blocks.1.hook_resid_post = blocks.2.hook_resid_pre. Fix: use a direction at a later layer.`);
     }
-    if (!(v instanceof Float32Array)) fail(path, `directions: block ${l}'s direction must be a Float32Array`);
-    if (v.length !== dModel) fail(path, `directions: block ${l}'s direction has ${v.length} values, expected dModel = ${dModel}`);
-    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) fail(path, `directions: block ${l}'s direction has a non-finite value ${v[i]} at [${i}]`);
+    if (!(v instanceof Float32Array)) fail(path, `directions: the direction at ${what} must be a Float32Array`);
+    if (v.length !== dModel) fail(path, `directions: the direction at ${what} has ${v.length} values, expected dModel = ${dModel}`);
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) fail(path, `directions: the direction at ${what} has a non-finite value ${v[i]} at [${i}]`);
+    byBlock.set(block, v);
   }
   const tensors: GGUFTensorInput[] = [];
   for (let l = 1; l < nLayers; l++) {
     const out = new Float32Array(dModel);
-    const v = directions.get(l);
+    const v = byBlock.get(l);
     if (v !== undefined) for (let i = 0; i < dModel; i++) out[i] = v[i]! * scale;
-    for (let i = 0; i < dModel; i++) if (!Number.isFinite(out[i]!)) fail(path, `block ${l}'s direction times scale ${scale} overflows float32 at [${i}]`);
+    for (let i = 0; i < dModel; i++) if (!Number.isFinite(out[i]!)) fail(path, `the direction for direction.${l} times scale ${scale} overflows float32 at [${i}]`);
     tensors.push({ name: `direction.${l}`, shape: [dModel], data: out });
   }
   writeGGUF(path, {
