@@ -28,3 +28,6 @@ export * from './methods/patching.js';
 export * from './methods/tracing.js';
 export * from './methods/directions.js';
 export type { Gauge } from './model/generate.js';
+export * from './methods/neurons.js';
+export { writeGGUF, readGGUF, writeControlVector, readControlVector, GGUFError } from './io/gguf.js';
+export { saveDirection, loadDirection, DirectionFileError } from './io/direction-file.js';

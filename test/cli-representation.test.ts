@@ -71,3 +71,21 @@ test('direction find → ablate → add → orthogonalize, and steer with a gaug
   const bad = candor('direction', 'ablate', '--model', dir, '--direction', join(dir, 'target.txt'), ...prompt);
   assert.equal(bad.code, 2);
 });
+
+test('neurons: ranking by activation difference and by effect, ablation curve, top-activating examples', () => {
+  const diff = candor('neurons', '--model', dir, '--a', join(dir, 'target.txt'), '--b', join(dir, 'other.txt'), '--top', '5', '--json');
+  assert.equal(diff.code, 0, diff.stderr);
+  const ranked = JSON.parse(diff.stdout).ranked as { layer: number; neuron: number; score: number }[];
+  assert.equal(ranked.length, 5);
+  assert.ok(Math.abs(ranked[0]!.score) >= Math.abs(ranked[4]!.score));
+  const eff = candor('neurons', '--model', dir, '--a', join(dir, 'target.txt'), '--target', 'no', '--effect', '--curve', '1,2', '--draws', '3', '--json');
+  assert.equal(eff.code, 0, eff.stderr);
+  const j = JSON.parse(eff.stdout);
+  assert.deepEqual(j.curve.ks, [1, 2]);
+  assert.equal(j.curve.random.draws.length, 3);
+  const top = ranked[0]!;
+  const ex = candor('neurons', '--model', dir, '--examples', join(dir, 'target.txt'), '--neuron', `${top.layer}:${top.neuron}`, '--k', '3');
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.match(ex.stdout, /«/);
+  assert.equal(candor('neurons', '--model', dir, '--examples', join(dir, 'target.txt'), '--neuron', 'x').code, 2);
+});

@@ -189,3 +189,64 @@ direction's own layer) on the direction.`,
     return 0;
   },
 };
+
+export const neuronsCommand: Command = {
+  name: 'neurons',
+  summary: 'rank MLP neurons by activation difference or ablation effect; top-activating examples; ablation curves',
+  usage: `Usage:
+  candor neurons --model M --a FILE --b FILE [--measure mean_diff|cohen_d|auroc] [--position last|all] [--layers 0,1] [--top 20] [--chat] [--json]
+  candor neurons --model M --a FILE (--target TOKEN | --target-id N) --effect [--mode zero_ablate|mean_ablate] [--curve 1,2,5,10] [--draws 10] [--top 20] [--json]
+  candor neurons --model M --examples FILE --neuron LAYER:INDEX [--k 10] [--json]
+
+FILEs hold one prompt (or text) per line. --a/--b ranks neurons by how differently they fire on the two sets;
+--effect ranks them by how much zeroing each one changes the target token's logit over set A, and --curve
+ablates the top k together against k random neurons.`,
+  options: {
+    ...common, a: { type: 'string' }, b: { type: 'string' }, measure: { type: 'string' }, position: { type: 'string' }, layers: { type: 'string' }, top: { type: 'string' },
+    target: { type: 'string' }, 'target-id': { type: 'string' }, effect: { type: 'boolean', default: false }, mode: { type: 'string' }, curve: { type: 'string' }, draws: { type: 'string' },
+    examples: { type: 'string' }, neuron: { type: 'string' }, k: { type: 'string' },
+  },
+  async run(values) {
+    const N = await import('../methods/neurons.js');
+    const model = await open(values, neuronsCommand);
+    const json = values.json === true;
+    const top = intOption(values, 'top', 20);
+    const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : undefined;
+    const chat = values.chat === true;
+    if (typeof values.examples === 'string') {
+      const m = /^(\d+):(\d+)$/.exec(String(values.neuron ?? ''));
+      if (m === null) throw new UsageError('--examples needs --neuron LAYER:INDEX, e.g. --neuron 3:1024');
+      const texts = promptFile(model, values.examples, chat, 'examples');
+      const ex = N.topActivatingExamples(model, texts, { layer: Number(m[1]), neuron: Number(m[2]), k: intOption(values, 'k', 10) });
+      if (json) printJson({ layer: Number(m[1]), neuron: Number(m[2]), examples: ex });
+      else console.log(N.renderTopActivating(ex, (ids) => decode(model, ids)));
+      return 0;
+    }
+    const setA = promptFile(model, required(values, 'a', neuronsCommand), chat, 'a');
+    if (values.effect) {
+      const target = tokenArg(model, values, 'target', neuronsCommand)!;
+      const score = (row: Float32Array) => row[target]!;
+      const mode = ((values.mode as string | undefined) ?? 'zero_ablate') as 'zero_ablate' | 'mean_ablate';
+      let bar: Progress | null = null;
+      const ranked = N.rankByEffect(model, setA, { score, mode, layers, onProgress: (d: number, t: number) => (bar ??= new Progress('ablating neurons', t, json)).update(d) });
+      const curve = typeof values.curve === 'string' ? N.ablationCurve(model, setA, { score, ranked: ranked.slice(0, Math.max(...idList(values.curve, 'curve'))), ks: idList(values.curve, 'curve'), randomDraws: intOption(values, 'draws', 10), seed: 0, mode }) : null;
+      if (json) {
+        printJson({ ranked: ranked.slice(0, top), curve });
+        return 0;
+      }
+      console.log(table(['neuron', 'effect on logit'], ranked.slice(0, top).map((r) => [`L${r.layer}N${r.neuron}`, r.effect])));
+      if (curve !== null) {
+        console.log(`\nablation curve (baseline ${curve.baseline.toFixed(4)}): top-k ablated together vs k random neurons`);
+        console.log(table(['k', 'top-k', 'random mean', 'random std'], curve.ks.map((k, i) => [k, curve.topK[i]!, curve.random.mean[i]!, curve.random.std[i]!])));
+      }
+      return 0;
+    }
+    const setB = promptFile(model, required(values, 'b', neuronsCommand), chat, 'b');
+    const measure = ((values.measure as string | undefined) ?? 'cohen_d') as 'mean_diff' | 'cohen_d' | 'auroc';
+    const pos = values.position === undefined ? 'last' : values.position === 'all' || values.position === 'last' ? values.position : Number(values.position);
+    const ranked = N.rankByActivationDifference(model, setA, setB, { measure, position: pos as 'last' | 'all' | number, layers });
+    if (json) printJson({ measure, ranked: ranked.slice(0, top) });
+    else console.log(table(['neuron', measure, 'mean A', 'mean B'], ranked.slice(0, top).map((r) => [`L${r.layer}N${r.neuron}`, r.score, r.meanA, r.meanB])));
+    return 0;
+  },
+};
