@@ -31,3 +31,4 @@ export type { Gauge } from './model/generate.js';
 export * from './methods/neurons.js';
 export { writeGGUF, readGGUF, writeControlVector, readControlVector, GGUFError } from './io/gguf.js';
 export { saveDirection, loadDirection, DirectionFileError } from './io/direction-file.js';
+export * from './methods/probes.js';

@@ -89,3 +89,16 @@ test('neurons: ranking by activation difference and by effect, ablation curve, t
   assert.match(ex.stdout, /«/);
   assert.equal(candor('neurons', '--model', dir, '--examples', join(dir, 'target.txt'), '--neuron', 'x').code, 2);
 });
+
+test('probe: cross-validated AUROC per layer finds the planted marker; probes are saved', () => {
+  const out = join(dir, 'probes.safetensors');
+  const r = candor('probe', '--model', dir, '--pos', join(dir, 'target.txt'), '--neg', join(dir, 'other.txt'), '--kind', 'mass_mean', '--folds', '4', '--out', out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.layers.length, 2);
+  for (const l of j.layers) assert.ok(l.auroc >= 0.95, `layer ${l.layer}: AUROC ${l.auroc}`);
+  assert.ok(existsSync(out));
+  const text = candor('probe', '--model', dir, '--pos', join(dir, 'target.txt'), '--neg', join(dir, 'other.txt'));
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /cross-validation/);
+});

@@ -250,3 +250,56 @@ ablates the top k together against k random neurons.`,
     return 0;
   },
 };
+
+export const probeCommand: Command = {
+  name: 'probe',
+  summary: 'linear probes per layer (logistic, mass-mean, CCS) with cross-validation, AUROC and saved probes',
+  usage: `Usage: candor probe --model M --pos FILE --neg FILE [--kind logistic|mass_mean|ccs] [--site resid_post|resid_pre|resid_mid|head]
+                   [--position last|-2] [--folds 5] [--test-pos FILE --test-neg FILE] [--per-head] [--whiten] [--layers 0,1]
+                   [--labels FILE] [--out probes.safetensors] [--chat] [--json]
+
+Each FILE holds one prompt per line: --pos prompts have label 1, --neg prompts label 0. Without a test set the
+scores are k-fold cross-validated. For CCS (unsupervised) --pos and --neg are the two members of each contrast
+pair, line by line, and --labels (a file of 0/1 per pair) says which pairs' positive member is true; a few of
+them fix the sign.`,
+  options: {
+    ...common, pos: { type: 'string' }, neg: { type: 'string' }, kind: { type: 'string' }, site: { type: 'string' }, position: { type: 'string' }, folds: { type: 'string' },
+    'test-pos': { type: 'string' }, 'test-neg': { type: 'string' }, 'per-head': { type: 'boolean', default: false }, whiten: { type: 'boolean', default: false },
+    layers: { type: 'string' }, labels: { type: 'string' }, out: { type: 'string' },
+  },
+  async run(values) {
+    const P = await import('../methods/probes.js');
+    const model = await open(values, probeCommand);
+    const chat = values.chat === true;
+    const kind = ((values.kind as string | undefined) ?? 'logistic') as 'logistic' | 'mass_mean' | 'ccs';
+    const pos = promptFile(model, required(values, 'pos', probeCommand), chat, 'pos');
+    const neg = promptFile(model, required(values, 'neg', probeCommand), chat, 'neg');
+    let train;
+    if (kind === 'ccs') {
+      if (pos.length !== neg.length) throw new UsageError(`probe --kind ccs: --pos and --neg must pair line by line (${pos.length} vs ${neg.length} lines)`);
+      if (typeof values.labels !== 'string') throw new UsageError('probe --kind ccs: --labels FILE (0/1 per pair) is required to fix the sign and evaluate');
+      const labels = readFileSync(values.labels, 'utf8').split(/\s+/).filter((x) => x !== '').map(Number);
+      train = { prompts: pos, contrast: neg, labels };
+    } else train = { prompts: [...pos, ...neg], labels: [...pos.map(() => 1), ...neg.map(() => 0)] };
+    let test;
+    if (typeof values['test-pos'] === 'string' && typeof values['test-neg'] === 'string') {
+      const tp = promptFile(model, values['test-pos'], chat, 'test-pos');
+      const tn = promptFile(model, values['test-neg'], chat, 'test-neg');
+      test = { prompts: [...tp, ...tn], labels: [...tp.map(() => 1), ...tn.map(() => 0)] };
+    }
+    const position = values.position === undefined || values.position === 'last' ? 'last' : Number(values.position);
+    const r = P.probeLayers(model, {
+      train, test, kind, site: ((values.site as string | undefined) ?? 'resid_post') as 'resid_post', position, folds: intOption(values, 'folds', 5),
+      perHead: values['per-head'] === true, whiten: values.whiten === true, layers: typeof values.layers === 'string' ? idList(values.layers, 'layers') : undefined,
+    });
+    if (typeof values.out === 'string') P.saveProbes(values.out, r.probes, { model: model.source ?? '' });
+    if (values.json) {
+      printJson({ kind: r.kind, site: r.site, position: r.position, evaluation: r.evaluation, folds: r.folds, layers: r.layers, out: values.out ?? null });
+      return 0;
+    }
+    console.log(`${r.kind} probes on ${r.site} at position ${r.position}; ${r.evaluation === 'cv' ? `${r.folds}-fold cross-validation` : 'held-out test set'}`);
+    console.log(table(['layer', ...(values['per-head'] ? ['head'] : []), 'accuracy', '±', 'AUROC', '±'], r.layers.map((l) => [l.layer, ...(values['per-head'] ? [l.head ?? ''] : []), l.accuracy, l.accuracyStd, l.auroc, l.aurocStd])));
+    if (typeof values.out === 'string') console.log(`probes saved to ${values.out}`);
+    return 0;
+  },
+};
