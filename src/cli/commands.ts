@@ -1,19 +1,10 @@
 /** The commands: each parses its options, calls the library, prints. */
-import { loadModel } from '../model/load.js';
 import { generate, streamTokens } from '../model/generate.js';
 import { describeModel, logitsAndResiduals } from '../model/info.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { doctor, formatDoctor } from './doctor.js';
-import { UsageError, idList, intOption, numOption, printJson, required, type Command } from './common.js';
+import { UsageError, idList, intOption, numOption, openModel, printJson, required, type Command } from './common.js';
 
-async function openModel(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
-  const source = required(values, 'model', cmd);
-  const tok = typeof values.tokenizer === 'string' ? values.tokenizer : undefined;
-  return loadModel(source, {
-    tokenizerPath: tok,
-    onProgress: values.json ? undefined : (e) => process.stderr.write(`downloading ${e.file}: ${(e.loaded / 2 ** 20).toFixed(1)}${e.total ? `/${(e.total / 2 ** 20).toFixed(1)}` : ''} MiB\n`),
-  });
-}
 
 export function doctorCommand(version: string): Command {
   return {

@@ -1,6 +1,8 @@
 /** Shared pieces of the command line: argument parsing, output, progress. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CandorError } from '../tensor/errors.js';
+import { loadModel } from '../model/load.js';
+import type { HookedTransformer } from '../model/transformer.js';
 
 export class UsageError extends CandorError {
   override name = 'UsageError';
@@ -75,4 +77,13 @@ export class Progress {
       process.stderr.write(`${this.label}: ${done}/${this.total}${eta > 0 ? ` (ETA ${eta.toFixed(0)}s)` : ''}${note ? ` ${note}` : ''}\n`);
     }
   }
+}
+
+/** The model named by --model (folder, llama2.c file or Hub id), with --tokenizer for llama2.c files; downloads report progress unless --json. */
+export async function openModel(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
+  const source = required(values, 'model', cmd);
+  return loadModel(source, {
+    tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined,
+    onProgress: values.json ? undefined : (e) => process.stderr.write(`downloading ${e.file}: ${(e.loaded / 2 ** 20).toFixed(1)}${e.total ? `/${(e.total / 2 ** 20).toFixed(1)}` : ''} MiB\n`),
+  });
 }

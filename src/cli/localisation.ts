@@ -1,18 +1,14 @@
 /** candor lens | attribute | patch | trace: the localisation instruments on the command line. */
 import type { HookedTransformer } from '../model/transformer.js';
-import { loadModel } from '../model/load.js';
 import { logitLens, type LensSite } from '../methods/lens.js';
 import { directLogitAttribution, topContributions } from '../methods/dla.js';
 import { activationPatching, attributionPatching, correlation, resultGrid, type PatchResult, type PatchSite, PATCH_SITES } from '../methods/patching.js';
 import type { MetricSpec } from '../methods/metrics.js';
-import { Progress, UsageError, idList, intOption, printJson, required, type Command } from './common.js';
+import { Progress, UsageError, idList, intOption, openModel, printJson, required, type Command } from './common.js';
 import { heatmap, table } from './render.js';
 
 const modelOptions = { model: { type: 'string' }, tokenizer: { type: 'string' }, chat: { type: 'boolean', default: false } } as const;
 
-async function open(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
-  return loadModel(required(values, 'model', cmd), { tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined });
-}
 
 /** Token ids of a prompt given as --<name> TEXT or --<name>-ids 1,2,3. */
 export function promptIds(model: HookedTransformer, values: Record<string, unknown>, name: string, cmd: Command): number[] {
@@ -64,7 +60,7 @@ export const lensCommand: Command = {
     sites: { type: 'string' }, 'top-k': { type: 'string' }, tuned: { type: 'string' }, train: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
   },
   async run(values) {
-    const model = await open(values, lensCommand);
+    const model = await openModel(values, lensCommand);
     const tl = await import('../methods/tuned-lens.js');
     const lensPath = () => (values.tuned === undefined || values.tuned === 'default' ? tl.defaultTunedLensPath(model.source ?? '.') : (values.tuned as string));
     if (typeof values.train === 'string') {
@@ -126,7 +122,7 @@ export const attributeCommand: Command = {
   usage: 'Usage: candor attribute --model M (--prompt TEXT [--chat] | --prompt-ids ...) (--target TOKEN | --target-id N)\n                        [--baseline TOKEN | --baseline-id N] [--position -1] [--top 15] [--json]\n\nExplains logit[target] − logit[baseline] (or logit[target]) at the position.',
   options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, baseline: { type: 'string' }, 'baseline-id': { type: 'string' }, position: { type: 'string' }, top: { type: 'string' } },
   async run(values) {
-    const model = await open(values, attributeCommand);
+    const model = await openModel(values, attributeCommand);
     const ids = promptIds(model, values, 'prompt', attributeCommand);
     const a = tokenArg(model, values, 'target', attributeCommand)!;
     const b = tokenArg(model, values, 'baseline', attributeCommand, true);
@@ -185,7 +181,7 @@ export const patchCommand: Command = {
     attribution: { type: 'boolean', default: false }, compare: { type: 'boolean', default: false }, 'batch-size': { type: 'string' },
   },
   async run(values) {
-    const model = await open(values, patchCommand);
+    const model = await openModel(values, patchCommand);
     const source = promptIds(model, values, 'source', patchCommand);
     const dest = promptIds(model, values, 'dest', patchCommand);
     const metric = metricFrom(model, values, patchCommand);
@@ -221,7 +217,7 @@ export const traceCommand: Command = {
   },
   async run(values) {
     const { causalTrace } = await import('../methods/tracing.js');
-    const model = await open(values, traceCommand);
+    const model = await openModel(values, traceCommand);
     const ids = promptIds(model, values, 'prompt', traceCommand);
     let corrupt: number[];
     if (typeof values.corrupt === 'string') corrupt = idList(values.corrupt, 'corrupt');

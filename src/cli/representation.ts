@@ -2,19 +2,15 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HookedTransformer } from '../model/transformer.js';
-import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import { generate, streamTokens, type Gauge } from '../model/generate.js';
 import type { HookName, HookSpec } from '../model/hooks.js';
 import { ablationHooks, additionHooks, diffInMeans, orthogonalizeWeights, selectDirection, tokenSetLogOdds, unit } from '../methods/directions.js';
 import { loadDirection, saveDirection } from '../io/direction-file.js';
-import { Progress, UsageError, idList, intOption, numOption, printJson, required, type Command } from './common.js';
+import { Progress, UsageError, idList, intOption, numOption, openModel, printJson, required, type Command } from './common.js';
 import { promptIds, tokenArg } from './localisation.js';
 import { table } from './render.js';
 
-async function open(values: Record<string, unknown>, cmd: Command): Promise<HookedTransformer> {
-  return loadModel(required(values, 'model', cmd), { tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined });
-}
 
 /** Prompts from a file, one per line (blank lines skipped), tokenised (as a user turn with --chat). */
 export function promptFile(model: HookedTransformer, path: string, chat: boolean, what: string): number[][] {
@@ -74,7 +70,7 @@ log-odds that the next token is one of the score tokens.`,
     const action = positionals[0];
     const actions = ['find', 'ablate', 'add', 'orthogonalize', 'export-gguf'];
     if (action === undefined || !actions.includes(action)) throw new UsageError(`direction: give an action (${actions.join(', ')}).\n${directionCommand.usage}`);
-    const model = await open(values, directionCommand);
+    const model = await openModel(values, directionCommand);
     const json = values.json === true;
     if (action === 'find') {
       const target = promptFile(model, required(values, 'target', directionCommand), values.chat === true, 'target');
@@ -156,7 +152,7 @@ direction's own layer) on the direction.`,
     gauge: { type: 'string', multiple: true }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' },
   },
   async run(values) {
-    const model = await open(values, steerCommand);
+    const model = await openModel(values, steerCommand);
     const ids = promptIds(model, values, 'prompt', steerCommand);
     const hooks: HookSpec[] = [];
     if (typeof values.ablate === 'string') hooks.push(...ablationHooks(model, loadDirection(values.ablate, model.cfg.dModel).direction));
@@ -208,7 +204,7 @@ ablates the top k together against k random neurons.`,
   },
   async run(values) {
     const N = await import('../methods/neurons.js');
-    const model = await open(values, neuronsCommand);
+    const model = await openModel(values, neuronsCommand);
     const json = values.json === true;
     const top = intOption(values, 'top', 20);
     const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : undefined;
@@ -269,7 +265,7 @@ them fix the sign.`,
   },
   async run(values) {
     const P = await import('../methods/probes.js');
-    const model = await open(values, probeCommand);
+    const model = await openModel(values, probeCommand);
     const chat = values.chat === true;
     const kind = ((values.kind as string | undefined) ?? 'logistic') as 'logistic' | 'mass_mean' | 'ccs';
     const pos = promptFile(model, required(values, 'pos', probeCommand), chat, 'pos');
