@@ -1,7 +1,6 @@
 /** The commands: each parses its options, calls the library, prints. */
 import { generate, streamTokens } from '../model/generate.js';
 import { describeModel, logitsAndResiduals } from '../model/info.js';
-import type { HookedTransformer } from '../model/transformer.js';
 import { doctor, formatDoctor } from './doctor.js';
 import { UsageError, idList, intOption, numOption, openModel, printJson, required, type Command } from './common.js';
 
