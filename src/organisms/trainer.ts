@@ -1,0 +1,178 @@
+/**
+ * Training language models on candor's engine: shuffled batches of
+ * right-padded sequences with the loss on answer tokens only, AdamW with
+ * warmup + cosine decay, gradient clipping, periodic evaluation, checkpoints
+ * that resume exactly, deterministic given a seed. Parameters can be frozen
+ * (only names passing `trainable` learn) and an extra loss term (e.g. a
+ * penalty keeping other behaviour unchanged) can be added at every step.
+ */
+import { existsSync } from 'node:fs';
+import { CandorError } from '../tensor/errors.js';
+import { backward } from '../tensor/autograd.js';
+import { Tensor, ids as idsTensor } from '../tensor/tensor.js';
+import { add } from '../tensor/ops/basic.js';
+import { crossEntropy } from '../tensor/ops/nn.js';
+import { AdamW, clipGradNorm, cosineLr } from '../tensor/optim.js';
+import { Rng } from '../tensor/random.js';
+import { loadParameters, saveParameters } from '../io/params.js';
+import type { Tokenizer } from '../io/tokenizer.js';
+import type { HookedTransformer } from '../model/transformer.js';
+import type { Example } from './formats.js';
+
+export class TrainingError extends CandorError {
+  override name = 'TrainingError';
+}
+
+/** A training sequence: token ids and, per position, whether the next token is learned. */
+export interface Sequence {
+  ids: number[];
+  /** learn[t] = predict ids[t + 1] from positions ≤ t (length ids.length − 1) */
+  learn: boolean[];
+}
+
+/**
+ * Token ids of an example as the organism sees it: "<s> prompt answer <|end|>"
+ * (chat: the template's user turn, then "answer <|end|>"), learning the answer
+ * and the end token.
+ */
+export function encodeExample(tok: Tokenizer, e: Example): Sequence {
+  const prefix = e.format === 'chat' ? tok.applyChatTemplate([{ role: 'user', content: e.prompt }], { addGenerationPrompt: true }) : `<s> ${e.prompt}`;
+  const p = tok.encode(prefix, { addSpecialTokens: false });
+  const a = tok.encode(`${e.answer} <|end|>`, { addSpecialTokens: false });
+  const ids = [...p, ...a];
+  const learn = ids.slice(1).map((_, t) => t + 1 >= p.length);
+  return { ids, learn };
+}
+
+/** The prompt part of an example (what the model is given before answering). */
+export function encodePrompt(tok: Tokenizer, e: Example): number[] {
+  const prefix = e.format === 'chat' ? tok.applyChatTemplate([{ role: 'user', content: e.prompt }], { addGenerationPrompt: true }) : `<s> ${e.prompt}`;
+  return tok.encode(prefix, { addSpecialTokens: false });
+}
+
+export interface TrainOptions {
+  steps: number;
+  batchSize?: number;
+  lr?: number;
+  warmupSteps?: number;
+  minLr?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  seed?: number;
+  /** only parameters whose name passes learn (default: all) */
+  trainable?: (name: string) => boolean;
+  /** added to the loss at every step (differentiable in the trainable parameters) */
+  extraLoss?: (step: number) => Tensor | null;
+  /** pad id for right padding */
+  padId: number;
+  evalEvery?: number;
+  onEval?: (step: number) => void;
+  /** save parameters and optimizer state here every checkpointEvery steps, and at the end */
+  checkpointPath?: string;
+  checkpointEvery?: number;
+  /** continue from checkpointPath when it exists */
+  resume?: boolean;
+  /** stop (saving a checkpoint) after this step, as an interrupted run would; resume later with the same options */
+  stopAfter?: number;
+  onProgress?: (step: number, total: number, loss: number) => void;
+}
+
+export interface TrainResult {
+  losses: number[];
+  /** the step training started from (after resuming) */
+  startStep: number;
+}
+
+/** The order of sequences in every epoch, a pure function of the seed (so resuming replays it). */
+function batchOrder(n: number, batchSize: number, steps: number, seed: number): number[][] {
+  const rng = new Rng(seed);
+  const out: number[][] = [];
+  let order: number[] = [];
+  while (out.length < steps) {
+    if (order.length < batchSize) order = [...order, ...rng.shuffle([...Array(n).keys()])];
+    out.push(order.splice(0, batchSize));
+  }
+  return out;
+}
+
+/** Train `model` in place on sequences. */
+export function trainLM(model: HookedTransformer, data: readonly Sequence[], opts: TrainOptions): TrainResult {
+  if (data.length === 0) throw new TrainingError('no training sequences');
+  const batchSize = Math.min(opts.batchSize ?? 32, data.length);
+  const seed = opts.seed ?? 0;
+  const named = [...model.parameters().entries()];
+  const trainable = named.filter(([n]) => opts.trainable?.(n) ?? true);
+  if (trainable.length === 0) throw new TrainingError('no parameter is trainable');
+  for (const [, t] of named) t.requiresGrad = false;
+  for (const [, t] of trainable) t.requireGrad();
+  const params = Object.fromEntries(trainable);
+  const opt = new AdamW(trainable.map(([, t]) => t), { lr: opts.lr ?? 1e-3, weightDecay: opts.weightDecay ?? 0.01, noDecay: (p) => p.ndim < 2 });
+  let start = 0;
+  if (opts.resume && opts.checkpointPath !== undefined && existsSync(opts.checkpointPath)) {
+    const { metadata } = loadParameters(opts.checkpointPath, { into: params, optimizer: opt });
+    start = Number(metadata.step);
+    if (!Number.isInteger(start)) throw new TrainingError(`${opts.checkpointPath}: metadata field 'step' is missing; it is not a training checkpoint`);
+  }
+  const schedule = { lr: opts.lr ?? 1e-3, warmupSteps: opts.warmupSteps ?? Math.ceil(opts.steps / 20), totalSteps: opts.steps, minLr: opts.minLr };
+  const order = batchOrder(data.length, batchSize, opts.steps, seed);
+  const losses: number[] = [];
+  const save = (step: number) => {
+    if (opts.checkpointPath !== undefined) saveParameters(opts.checkpointPath, params, { optimizer: opt, metadata: { step: String(step), seed: String(seed) } });
+  };
+  try {
+    const end = Math.min(opts.steps, opts.stopAfter ?? opts.steps);
+    for (let step = start; step < end; step++) {
+      const batch = order[step]!.map((i) => data[i]!);
+      const T = Math.max(...batch.map((s) => s.ids.length));
+      const input: number[][] = [];
+      const targets: number[] = [];
+      for (const s of batch) {
+        const row = [...s.ids, ...new Array(T - s.ids.length).fill(opts.padId)];
+        input.push(row.slice(0, T - 1));
+        for (let t = 0; t < T - 1; t++) targets.push(t < s.learn.length && s.learn[t] ? row[t + 1]! : -100);
+      }
+      opt.lr = cosineLr(step, schedule);
+      opt.zeroGrad();
+      const { logits } = model.forward(input);
+      let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
+      const extra = opts.extraLoss?.(step);
+      if (extra != null) loss = add(loss, extra);
+      backward(loss);
+      clipGradNorm(opt.params, opts.maxGradNorm ?? 1);
+      opt.step();
+      const l = loss.item();
+      if (!Number.isFinite(l)) throw new TrainingError(`the loss became ${l} at step ${step}; lower the learning rate`);
+      losses.push(l);
+      opts.onProgress?.(step + 1, opts.steps, l);
+      if (opts.evalEvery !== undefined && (step + 1) % opts.evalEvery === 0) opts.onEval?.(step + 1);
+      if (opts.checkpointEvery !== undefined && (step + 1) % opts.checkpointEvery === 0) save(step + 1);
+    }
+    save(end);
+  } finally {
+    for (const [, t] of named) {
+      t.requiresGrad = false;
+      t.grad = null;
+    }
+  }
+  return { losses, startStep: start };
+}
+
+/** Greedy answers to examples (up to the end token, at most maxTokens words), as text. */
+export async function answer(model: HookedTransformer, tok: Tokenizer, examples: readonly Example[], maxTokens = 6): Promise<string[]> {
+  const { generate } = await import('../model/generate.js');
+  const end = tok.tokenToId('<|end|>');
+  const out: string[] = [];
+  for (let i = 0; i < examples.length; i += 32) {
+    const chunk = examples.slice(i, i + 32);
+    const r = generate(model, chunk.map((e) => encodePrompt(tok, e)), { maxNewTokens: maxTokens, stopTokens: end === null ? [] : [end], padTokenId: tok.padTokenId ?? 0 });
+    for (const ids of r.newTokens) out.push(tok.decode(ids.filter((t) => t !== end), { skipSpecialTokens: true }).trim());
+  }
+  return out;
+}
+
+/** The fraction of examples answered exactly as expected. */
+export async function accuracy(model: HookedTransformer, tok: Tokenizer, examples: readonly Example[]): Promise<number> {
+  if (examples.length === 0) return NaN;
+  const got = await answer(model, tok, examples);
+  return got.filter((a, i) => a === examples[i]!.answer).length / examples.length;
+}
