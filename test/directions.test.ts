@@ -35,7 +35,7 @@ function checkOrthogonalisation(name: string, model: HookedTransformer): void {
   const dir = T.randn([model.cfg.dModel], rng).toArray();
   const V = model.cfg.dVocab;
   const ids = [Array.from({ length: 9 }, (_, i) => (i * 37 + 5) % V), Array.from({ length: 9 }, (_, i) => (i * 11 + 2) % V)];
-  const hooked = logits(model, ids, ablationHooks(model, dir));
+  const hooked = logits(model, ids, ablationHooks(model, dir, 'writes'));
   const edited = orthogonalizeWeights(model, dir);
   const baked = logits(edited, ids);
   assert.ok(maxDiff(hooked, baked) <= 1e-4, `${name}: orthogonalised weights differ from hook ablation by ${maxDiff(hooked, baked)}`);
@@ -130,4 +130,20 @@ test('steering while generating, with a live gauge of the direction', async () =
   const live: number[] = [];
   for await (const step of streamTokens(model, [prompt], { maxNewTokens: 4, stopTokens: [], gauges: [gauge] })) live.push(step.gauges.u![0]!);
   assert.deepEqual(live, plain.gauges.u![0]);
+});
+
+test('stream ablation leaves no component along the direction, Gemma 2 included; it equals write ablation elsewhere', () => {
+  for (const family of ['gemma2', 'llama', 'gpt2']) {
+    const model = randomModel(FAMILY_CONFIGS[family]!, { seed: 6, std: 0.2, biasStd: 0.05, normStd: 0.1 });
+    const r = unit(T.randn([model.cfg.dModel], new T.Rng(2)).toArray());
+    const ids = [[3, 9, 27, 4, 11, 30]];
+    const { cache } = T.noGrad(() => model.runWithCache(ids, { fwdHooks: ablationHooks(model, r), names: (n) => /hook_resid_(pre|mid|post)$/.test(n) }));
+    for (const [name, a] of cache) {
+      const proj = T.sum(T.mul(a, T.tensor(r, [model.cfg.dModel])), -1).toArray();
+      assert.ok(proj.every((p) => Math.abs(p) < 1e-4), `${family} ${name}: component ${Math.max(...proj.map(Math.abs))}`);
+    }
+    const d = maxDiff(logits(model, ids, ablationHooks(model, r, 'stream')), logits(model, ids, ablationHooks(model, r, 'writes')));
+    if (family === 'gemma2') assert.ok(d > 1e-3, 'the post-norms make the two differ in Gemma 2');
+    else assert.ok(d < 1e-4, `${family}: stream and write ablation agree (${d})`);
+  }
 });

@@ -2,7 +2,7 @@
 import type { HookedTransformer } from '../model/transformer.js';
 import { logitLens, type LensSite } from '../methods/lens.js';
 import { directLogitAttribution, topContributions } from '../methods/dla.js';
-import { activationPatching, attributionPatching, correlation, resultGrid, type PatchResult, type PatchSite, PATCH_SITES } from '../methods/patching.js';
+import { activationPatching, attributionPatching, correlation, resultGrid, selectLayers, type PatchResult, type PatchSite, PATCH_SITES } from '../methods/patching.js';
 import type { MetricSpec } from '../methods/metrics.js';
 import { Progress, UsageError, idList, intOption, openModel, printJson, required, type Command } from './common.js';
 import { heatmap, table } from './render.js';
@@ -34,12 +34,25 @@ export function tokenArg(model: HookedTransformer, values: Record<string, unknow
     if (!(Number.isInteger(n) && n >= 0 && n < model.cfg.dVocab)) throw new UsageError(`--${name}-id must be a token id in [0, ${model.cfg.dVocab}), got ${id}`);
     return n;
   }
-  const tok = model.requireTokenizer();
-  const exact = tok.tokenToId(text as string);
-  if (exact !== null) return exact;
-  const ids = tok.encode(text as string, { addSpecialTokens: false });
+  const ids = singleToken(model, text as string);
   if (ids.length !== 1) throw new UsageError(`--${name} ${JSON.stringify(text)} is ${ids.length} tokens (${ids.join(', ')}) for this tokenizer; give a single token (mind a leading space) or use --${name}-id`);
   return ids[0]!;
+}
+
+/**
+ * How the tokenizer spells a text as tokens, for naming one token: what
+ * encode() gives (as transformers and TransformerLens do; SentencePiece adds
+ * its word-start marker), else the text as an exact vocabulary entry, else
+ * encode() without a lone leading whitespace token.
+ */
+export function singleToken(model: HookedTransformer, text: string): number[] {
+  const tok = model.requireTokenizer();
+  const ids = tok.encode(text, { addSpecialTokens: false });
+  if (ids.length === 1) return ids;
+  const exact = tok.tokenToId(text);
+  if (exact !== null) return [exact];
+  if (ids.length === 2 && tok.decode([ids[0]!]).trim() === '') return [ids[1]!];
+  return ids;
 }
 
 function labels(model: HookedTransformer, ids: readonly number[]): string[] {
@@ -119,7 +132,7 @@ export const lensCommand: Command = {
 export const attributeCommand: Command = {
   name: 'attribute',
   summary: 'direct logit attribution to embeddings, layers, heads and neurons',
-  usage: 'Usage: candor attribute --model M (--prompt TEXT [--chat] | --prompt-ids ...) (--target TOKEN | --target-id N)\n                        [--baseline TOKEN | --baseline-id N] [--position -1] [--top 15] [--json]\n\nExplains logit[target] − logit[baseline] (or logit[target]) at the position.',
+  usage: 'Usage: candor attribute --model M (--prompt TEXT [--chat] | --prompt-ids ...) (--target TOKEN | --target-id N)\n                        [--baseline TOKEN | --baseline-id N] [--position=-1] [--top 15] [--json]\n\nExplains logit[target] − logit[baseline] (or logit[target]) at the position.',
   options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, baseline: { type: 'string' }, 'baseline-id': { type: 'string' }, position: { type: 'string' }, top: { type: 'string' } },
   async run(values) {
     const model = await openModel(values, attributeCommand);
@@ -173,7 +186,7 @@ function showGrid(model: HookedTransformer, r: PatchResult, ids: readonly number
 export const patchCommand: Command = {
   name: 'patch',
   summary: 'activation patching (or its gradient estimate) from a source prompt into a destination prompt',
-  usage: 'Usage: candor patch --model M (--source TEXT | --source-ids ...) (--dest TEXT | --dest-ids ...) [--chat]\n                    [--metric logit_diff|prob|kl] [--target TOKEN|--target-id N] [--baseline TOKEN|--baseline-id N] [--position -1]\n                    [--site resid_pre|attn_out|mlp_out|heads|neurons] [--per-position] [--whole-layer] [--layers 0,1]\n                    [--attribution] [--compare] [--batch-size 32] [--json]\n\nValues are normalised: 0 = the destination run, 1 = the source run. --attribution gives the first-order\nestimate from one forward pass on each prompt and one backward pass; --compare also runs activation\npatching and reports the correlation.',
+  usage: 'Usage: candor patch --model M (--source TEXT | --source-ids ...) (--dest TEXT | --dest-ids ...) [--chat]\n                    [--metric logit_diff|prob|kl] [--target TOKEN|--target-id N] [--baseline TOKEN|--baseline-id N] [--position=-1]\n                    [--site resid_pre|attn_out|mlp_out|heads|neurons] [--per-position] [--whole-layer] [--layers 0,1]\n                    [--attribution] [--compare] [--batch-size 32] [--json]\n\nValues are normalised: 0 = the destination run, 1 = the source run. --attribution gives the first-order\nestimate from one forward pass on each prompt and one backward pass; --compare also runs activation\npatching and reports the correlation.',
   options: {
     ...modelOptions, source: { type: 'string' }, 'source-ids': { type: 'string' }, dest: { type: 'string' }, 'dest-ids': { type: 'string' },
     metric: { type: 'string' }, target: { type: 'string' }, 'target-id': { type: 'string' }, baseline: { type: 'string' }, 'baseline-id': { type: 'string' }, position: { type: 'string' },
@@ -193,7 +206,12 @@ export const patchCommand: Command = {
       const onProgress = (done: number, total: number) => (bar ??= new Progress('patching', total, values.json === true)).update(done);
       return activationPatching(model, source, dest, { metric, site, layers, perPosition: values['per-position'] === true, wholeLayer: values['whole-layer'] === true, batchSize: intOption(values, 'batch-size', 32), onProgress });
     };
-    const result = values.attribution ? attributionPatching(model, source, dest, { metric, sites: [site], perPosition: values['per-position'] === true }).get(site)! : act();
+    if (values.attribution && values['whole-layer'] === true) throw new UsageError('patch: --whole-layer applies to activation patching only; drop it or --attribution');
+    const estimate = () => {
+      const r = attributionPatching(model, source, dest, { metric, sites: [site], perPosition: values['per-position'] === true }).get(site)!;
+      return layers === undefined ? r : selectLayers(r, layers);
+    };
+    const result = values.attribution ? estimate() : act();
     const compared = values.attribution && values.compare ? act() : null;
     const r2 = compared === null ? null : correlation(result.values, compared.values);
     if (values.json) {
@@ -222,10 +240,12 @@ export const traceCommand: Command = {
     let corrupt: number[];
     if (typeof values.corrupt === 'string') corrupt = idList(values.corrupt, 'corrupt');
     else if (typeof values.subject === 'string') {
-      const sub = model.requireTokenizer().encode(values.subject, { addSpecialTokens: false });
-      const at = findSublist(ids, sub);
-      if (at < 0) throw new UsageError(`--subject ${JSON.stringify(values.subject)} (tokens ${sub.join(',')}) does not occur in the prompt's tokens; pass --corrupt with positions instead`);
-      corrupt = sub.map((_, i) => at + i);
+      // inside a sentence the subject usually follows a space, which byte-level BPE folds into its first token
+      const tok = model.requireTokenizer();
+      const spellings = [values.subject, ` ${values.subject}`].map((t) => tok.encode(t, { addSpecialTokens: false }));
+      const found = spellings.map((sub) => ({ sub, at: findSublist(ids, sub) })).find((x) => x.at >= 0);
+      if (found === undefined) throw new UsageError(`--subject ${JSON.stringify(values.subject)} (tokens ${spellings.map((s) => s.join(',')).join(' or ')}) does not occur in the prompt's tokens; pass --corrupt with positions instead`);
+      corrupt = found.sub.map((_, i) => found.at + i);
     } else throw new UsageError(`trace: --corrupt POSITIONS or --subject TEXT is required.\n${traceCommand.usage}`);
     const kind = ((values.kind as string | undefined) ?? 'resid') as 'resid' | 'mlp' | 'attn';
     if (!['resid', 'mlp', 'attn'].includes(kind)) throw new UsageError('--kind must be resid, mlp or attn');

@@ -8,7 +8,7 @@ import type { HookName, HookSpec } from '../model/hooks.js';
 import { ablationHooks, additionHooks, diffInMeans, orthogonalizeWeights, selectDirection, tokenSetLogOdds, unit } from '../methods/directions.js';
 import { loadDirection, saveDirection } from '../io/direction-file.js';
 import { Progress, UsageError, idList, intOption, numOption, openModel, printJson, required, type Command } from './common.js';
-import { promptIds, tokenArg } from './localisation.js';
+import { promptIds, singleToken, tokenArg } from './localisation.js';
 import { table } from './render.js';
 
 
@@ -29,11 +29,8 @@ export function promptFile(model: HookedTransformer, path: string, chat: boolean
 function tokenList(model: HookedTransformer, values: Record<string, unknown>): number[] {
   if (typeof values['score-token-ids'] === 'string') return idList(values['score-token-ids'], 'score-token-ids');
   if (typeof values['score-tokens'] !== 'string') throw new UsageError('direction find: --score-tokens "I,Sorry" (tokens that start the behaviour, e.g. a refusal) or --score-token-ids is required');
-  const tok = model.requireTokenizer();
   return values['score-tokens'].split(',').map((t) => {
-    const exact = tok.tokenToId(t);
-    if (exact !== null) return exact;
-    const ids = tok.encode(t, { addSpecialTokens: false });
+    const ids = singleToken(model, t);
     if (ids.length !== 1) throw new UsageError(`--score-tokens: ${JSON.stringify(t)} is ${ids.length} tokens; give single tokens or --score-token-ids`);
     return ids[0]!;
   });
@@ -251,7 +248,7 @@ export const probeCommand: Command = {
   name: 'probe',
   summary: 'linear probes per layer (logistic, mass-mean, CCS) with cross-validation, AUROC and saved probes',
   usage: `Usage: candor probe --model M --pos FILE --neg FILE [--kind logistic|mass_mean|ccs] [--site resid_post|resid_pre|resid_mid|head]
-                   [--position last|-2] [--folds 5] [--test-pos FILE --test-neg FILE] [--per-head] [--whiten] [--layers 0,1]
+                   [--position last|--position=-2] [--folds 5] [--test-pos FILE --test-neg FILE] [--per-head] [--whiten] [--layers 0,1]
                    [--labels FILE] [--out probes.safetensors] [--chat] [--json]
 
 Each FILE holds one prompt per line: --pos prompts have label 1, --neg prompts label 0. Without a test set the

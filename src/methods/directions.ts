@@ -3,17 +3,17 @@
  * sets, selection as in the refusal-direction method (Arditi et al. 2024),
  * directional ablation, activation addition, and weight orthogonalisation.
  *
- * Directional ablation removes a unit direction r̂ from every write into the
- * residual stream — the embeddings and each layer's attention and MLP
- * outputs — so the stream never carries it: x ← x − (x·r̂) r̂. Weight
- * orthogonalisation bakes exactly that into the weights (embeddings, W_O and
- * b_O, W_out and b_out), so the edited checkpoint's logits equal the
- * hook-ablated model's. Tied embeddings are untied first, so the unembedding
- * is unchanged. In models that normalise attention and MLP outputs before
- * adding them (Gemma 2) no weight edit can remove r̂ after that norm; there
- * both forms remove it from the outputs before the norm
- * (hook_attn_out_pre_norm, hook_mlp_out_pre_norm), which is what
- * orthogonalising o_proj and down_proj does.
+ * Directional ablation removes a unit direction r̂ from the residual stream at
+ * every layer and position: x ← x − (x·r̂) r̂. Weight orthogonalisation bakes
+ * the same into the weights by removing r̂ from every write into the stream
+ * (embeddings, W_O and b_O, W_out and b_out), so the edited checkpoint's
+ * logits equal the hook-ablated model's. Tied embeddings are untied first, so
+ * the unembedding is unchanged. In models that normalise attention and MLP
+ * outputs before adding them (Gemma 2) no weight edit can remove r̂ after that
+ * norm: orthogonalising o_proj and down_proj removes it before the norm
+ * (the 'writes' hooks act there too, at hook_attn_out_pre_norm and
+ * hook_mlp_out_pre_norm), and the norm can put part of it back; the 'stream'
+ * hooks remove it from the stream itself.
  */
 import { CandorError } from '../tensor/errors.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -142,11 +142,30 @@ export function residualWriteHooks(model: HookedTransformer): HookName[] {
   return names;
 }
 
-/** Hooks that remove a direction from every write into the residual stream (at every layer and position). */
-export function ablationHooks(model: HookedTransformer, direction: ArrayLike<number>): HookSpec[] {
+/** The residual stream at every block boundary: each block's input, middle and output. */
+export function residualStreamHooks(model: HookedTransformer): HookName[] {
+  const names: HookName[] = [];
+  for (let l = 0; l < model.cfg.nLayers; l++) {
+    names.push(blockHook(l, 'hook_resid_pre'));
+    if (!model.cfg.parallelResidual) names.push(blockHook(l, 'hook_resid_mid'));
+    names.push(blockHook(l, 'hook_resid_post'));
+  }
+  return names;
+}
+
+/**
+ * Hooks that remove a direction at every layer and position. 'stream'
+ * (default) projects it out of the residual stream at every block boundary,
+ * as the refusal-direction method defines ablation; 'writes' projects it out
+ * of every write into the stream (embeddings, attention and MLP outputs),
+ * which is what weight orthogonalisation reproduces. The two agree except in
+ * models whose outputs pass a norm before joining the stream (Gemma 2): there
+ * the norm can put part of the direction back after a 'writes' ablation.
+ */
+export function ablationHooks(model: HookedTransformer, direction: ArrayLike<number>, at: 'stream' | 'writes' = 'stream'): HookSpec[] {
   checkDirection(model, direction);
   const r = tensor(unit(direction), [model.cfg.dModel]);
-  const names = new Set(residualWriteHooks(model));
+  const names = new Set(at === 'stream' ? residualStreamHooks(model) : residualWriteHooks(model));
   return [[(n: HookName) => names.has(n), (x: Tensor) => project(x, r)]];
 }
 
@@ -187,8 +206,9 @@ function orthRows(w: Tensor, r: Float32Array): Tensor {
 
 /**
  * A new model whose weights cannot write `direction` into the residual
- * stream: its logits equal the hook-ablated model's (ablationHooks). Save it
- * with saveModel to get a checkpoint in the input's format.
+ * stream: its logits equal the hook-ablated model's (ablationHooks with
+ * 'writes'; for every family but Gemma 2 that is also the 'stream' ablation).
+ * Save it with saveModel to get a checkpoint in the input's format.
  */
 export function orthogonalizeWeights(model: HookedTransformer, direction: ArrayLike<number>): HookedTransformer {
   checkDirection(model, direction);

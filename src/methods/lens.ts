@@ -36,7 +36,12 @@ export interface LensOptions {
   /** tokens whose probability and rank are reported */
   targets?: readonly number[];
   topK?: number;
-  /** tuned-lens translator; applied to resid_post of layer l and to resid_pre of layer l+1 (the same stream) */
+  /**
+   * tuned-lens translator; applied to resid_post of layer l and to resid_pre
+   * of layer l+1 (the same stream). resid_mid and the embeddings (resid_pre of
+   * layer 0) have no translator and are read through the plain logit lens;
+   * each entry says which it got.
+   */
   translator?: Translator;
 }
 
@@ -52,6 +57,8 @@ export interface LensEntry {
   layer: number;
   site: LensSite;
   position: number;
+  /** read through a translator (tuned lens); false for points that have none: resid_mid, and resid_pre of layer 0 (the embeddings) */
+  translated: boolean;
   top: TokenReadout[];
   targets: TokenReadout[];
 }
@@ -81,7 +88,7 @@ export function readOut(model: HookedTransformer, residual: Tensor): Tensor {
   return logits;
 }
 
-function readRow(row: Float32Array, layer: number, site: LensSite, position: number, topK: number, targets: readonly number[]): LensEntry {
+function readRow(row: Float32Array, layer: number, site: LensSite, position: number, topK: number, targets: readonly number[], translated = false): LensEntry {
   const lp = logProbs(row);
   const order = Array.from(row, (_, i) => i);
   const top = order.sort((a, b) => row[b]! - row[a]! || a - b).slice(0, topK);
@@ -91,7 +98,7 @@ function readRow(row: Float32Array, layer: number, site: LensSite, position: num
     return r;
   };
   const readout = (t: number): TokenReadout => ({ token: t, prob: Math.exp(lp[t]!), logprob: lp[t]!, rank: rank(t) });
-  return { layer, site, position, top: top.map((t, i) => ({ ...readout(t), rank: i })), targets: targets.map(readout) };
+  return { layer, site, position, translated, top: top.map((t, i) => ({ ...readout(t), rank: i })), targets: targets.map(readout) };
 }
 
 function siteName(site: LensSite, layer: number): HookName {
@@ -118,15 +125,21 @@ export function logitLens(model: HookedTransformer, ids: readonly number[], opts
     for (let l = 0; l < cfg.nLayers; l++) {
       for (const s of sites) {
         let resid = cache.at(siteName(s, l));
+        let translated = false;
         if (tr !== undefined) {
-          // the translators are for the stream after block l (resid_post l = resid_pre l+1)
-          if (s === 'resid_post' && l < cfg.nLayers - 1) resid = tr(l, resid);
-          else if (s === 'resid_pre' && l > 0) resid = tr(l - 1, resid);
+          // the translators are for the stream after block l (resid_post l = resid_pre l+1); the last layer's output needs none
+          if (s === 'resid_post' && l < cfg.nLayers - 1) {
+            resid = tr(l, resid);
+            translated = true;
+          } else if (s === 'resid_pre' && l > 0) {
+            resid = tr(l - 1, resid);
+            translated = true;
+          } else if (s === 'resid_post') translated = true;
         }
         const out = readOut(model, resid);
         const c = out.isContiguous() ? out : contiguousCopy(out);
         const d = c.data as Float32Array;
-        for (const p of positions) entries.push(readRow(d.slice(c.offset + p * V, c.offset + (p + 1) * V), l, s, p, topK, targets));
+        for (const p of positions) entries.push(readRow(d.slice(c.offset + p * V, c.offset + (p + 1) * V), l, s, p, topK, targets, translated));
       }
     }
     const lc = logits!.isContiguous() ? logits! : contiguousCopy(logits!);

@@ -349,3 +349,19 @@ export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number 
   }
   return sab / Math.sqrt(saa * sbb);
 }
+
+/** The rows of a result for the given layers (in that order), e.g. to compare an attribution grid with a partial sweep. */
+export function selectLayers(r: PatchResult, layers: readonly number[]): PatchResult {
+  const rowSize = r.shape.slice(1).reduce((a, b) => a * b, 1);
+  const idx = layers.map((l) => {
+    const i = r.labels[0]!.indexOf(l);
+    if (i < 0) throw new PatchingError(`layer ${l} is not in this result (it has layers ${r.labels[0]!.join(', ')})`);
+    return i;
+  });
+  const take = (a: Float64Array) => {
+    const out = new Float64Array(idx.length * rowSize);
+    idx.forEach((i, k) => out.set(a.subarray(i * rowSize, (i + 1) * rowSize), k * rowSize));
+    return out;
+  };
+  return { ...r, labels: [[...layers], ...r.labels.slice(1)], shape: [layers.length, ...r.shape.slice(1)], values: take(r.values), raw: take(r.raw) };
+}
