@@ -9,8 +9,9 @@
  *
  * exp: range reduction to r = x − k·ln2 with |r| ≤ ln2/2, then the Taylor
  * polynomial of degree 7 (truncation error < 6e-9 relative, below float32's
- * epsilon), scaled by 2^k built in the exponent bits. Written branch-free so
- * the compiler vectorises the loops that use it.
+ * epsilon), scaled by 2^k built in the exponent bits (as two factors, so
+ * denormal results and overflow to +inf come out right). Written branch-free
+ * so the compiler vectorises the loops that use it.
  */
 #include <node_api.h>
 #include <math.h>
@@ -19,8 +20,10 @@
 
 #define CHECK(cond, msg) do { if (!(cond)) { napi_throw_range_error(env, NULL, "candor_ops: " msg); return NULL; } } while (0)
 
-static inline float exp_f(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+static inline float exp_f(float x0) {
+  /* beyond float's range: exactly 0 or +inf; in between, 2^k is applied as two factors so that
+     results down to the denormals and up to FLT_MAX are reached without overflowing the exponent */
+  const float x = x0 < -104.0f ? -104.0f : (x0 > 89.0f ? 89.0f : x0);
   float k = __builtin_roundf(x * 1.44269504088896341f);
   float r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
   float p = 1.0f / 5040.0f;
@@ -31,9 +34,12 @@ static inline float exp_f(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  union { int32_t i; float f; } u;
-  u.i = ((int32_t)k + 127) << 23;
-  return p * u.f;
+  const int32_t ki = (int32_t)k, k1 = ki >> 1, k2 = ki - k1;
+  union { int32_t i; float f; } u1, u2;
+  u1.i = (k1 + 127) << 23;
+  u2.i = (k2 + 127) << 23;
+  const float y = (p * u1.f) * u2.f;
+  return x0 > 88.72283935546875f ? INFINITY : (x0 < -103.972077f ? 0.0f : y);
 }
 
 /* ---- argument helpers ---- */

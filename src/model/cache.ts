@@ -5,7 +5,7 @@
  * next position id (so left-padded batches keep correct positions).
  */
 import { CandorError } from '../tensor/errors.js';
-import { Tensor, zeros } from '../tensor/tensor.js';
+import { Tensor, tensor } from '../tensor/tensor.js';
 import { slice } from '../tensor/ops/shape.js';
 import type { ModelConfig } from './config.js';
 
@@ -26,8 +26,10 @@ export class KVCache {
     this.keys = [];
     this.values = [];
     for (let l = 0; l < cfg.nLayers; l++) {
-      this.keys.push(zeros([batch, capacity, cfg.nKVHeads, cfg.dHead]));
-      this.values.push(zeros([batch, capacity, cfg.nKVHeads, cfg.dHead]));
+      // long-lived: plain arrays, never from the buffer pool (a cache made inside noGrad outlives it)
+      const n = batch * capacity * cfg.nKVHeads * cfg.dHead;
+      this.keys.push(tensor(new Float32Array(n), [batch, capacity, cfg.nKVHeads, cfg.dHead]));
+      this.values.push(tensor(new Float32Array(n), [batch, capacity, cfg.nKVHeads, cfg.dHead]));
     }
     this.mask = new Int32Array(batch * capacity);
     this.nextPosition = new Int32Array(batch);

@@ -62,7 +62,9 @@ export interface ModelConfig {
   mlpBias: boolean;
   tiedEmbeddings: boolean;
   bosTokenId: number | null;
+  /** the first end-of-sequence id (generation stops at any of eosTokenIds) */
   eosTokenId: number | null;
+  eosTokenIds: number[];
   padTokenId: number | null;
 }
 
@@ -84,11 +86,42 @@ function int(cfg: Json, file: string, key: string, fallback?: number): number {
   return v;
 }
 
-function tokenId(cfg: Json, key: string): number | null {
-  const v = cfg[key];
-  if (typeof v === 'number') return v;
-  if (Array.isArray(v) && typeof v[0] === 'number') return v[0] as number;
-  return null;
+function tokenIds(cfg: Json, key: string, fallback: number | null): number[] {
+  const v = key in cfg ? cfg[key] : fallback;
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+function tokenId(cfg: Json, key: string, fallback: number | null = null): number | null {
+  return tokenIds(cfg, key, fallback)[0] ?? null;
+}
+
+/**
+ * Hugging Face's constructor defaults for keys that config.json may omit
+ * (save_pretrained writes only keys that differ from them). An explicit null
+ * in the file is kept as null.
+ */
+const HF_DEFAULTS: Record<string, Json> = {
+  gpt2: { bos_token_id: 50256, eos_token_id: 50256 },
+  gpt_neox: { bos_token_id: 0, eos_token_id: 2 },
+  llama: { bos_token_id: 1, eos_token_id: 2 },
+  mistral: { sliding_window: 4096, num_key_value_heads: 8, bos_token_id: 1, eos_token_id: 2 },
+  qwen2: { num_key_value_heads: 32, max_window_layers: 28 },
+  gemma: { head_dim: 256, num_key_value_heads: 16, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0 },
+  gemma2: { head_dim: 256, num_key_value_heads: 4, query_pre_attn_scalar: 256, attn_logit_softcapping: 50, final_logit_softcapping: 30, sliding_window: 4096, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0 },
+};
+
+/** transformers v5 keeps rope_theta, rope scaling and partial_rotary_factor in rope_parameters; older files at the top level. */
+function withRopeParameters(cfg: Json): Json {
+  const rp = cfg.rope_parameters as Json | null | undefined;
+  if (rp === null || rp === undefined || typeof rp !== 'object') return cfg;
+  const out: Json = { ...cfg };
+  if (rp.rope_theta !== undefined) out.rope_theta = rp.rope_theta;
+  if (rp.partial_rotary_factor !== undefined) out.partial_rotary_factor = rp.partial_rotary_factor;
+  const type = rp.rope_type ?? rp.type;
+  if (type !== undefined && type !== 'default') out.rope_scaling = rp;
+  return out;
 }
 
 function activation(name: unknown, file: string, key: string): Activation {
@@ -128,15 +161,17 @@ function ropeScaling(cfg: Json, file: string): RopeScaling | null {
 }
 
 /** Read a Hugging Face config.json object into candor's configuration. */
-export function configFromHF(cfg: Json, file = 'config.json'): ModelConfig {
-  const modelType = cfg.model_type;
+export function configFromHF(raw: Json, file = 'config.json'): ModelConfig {
+  const modelType = raw.model_type;
   if (typeof modelType !== 'string') throw new ModelConfigError(`${file}: field 'model_type' is missing. Fix: this does not look like a Hugging Face causal LM config.json.`);
   if (!(SUPPORTED_FAMILIES as readonly string[]).includes(modelType)) {
     throw new ModelConfigError(`${file}: model_type '${modelType}' is not supported. Supported model types: ${SUPPORTED_FAMILIES.join(', ')}.`);
   }
   const family = modelType as (typeof SUPPORTED_FAMILIES)[number];
+  const cfg: Json = { ...(HF_DEFAULTS[family] ?? {}), ...withRopeParameters(raw) };
   const bos = tokenId(cfg, 'bos_token_id');
-  const eos = tokenId(cfg, 'eos_token_id');
+  const eosIds = tokenIds(cfg, 'eos_token_id', null);
+  const eos = eosIds[0] ?? null;
   const pad = tokenId(cfg, 'pad_token_id');
 
   if (family === 'gpt2') {
@@ -154,7 +189,7 @@ export function configFromHF(cfg: Json, file = 'config.json'): ModelConfig {
       parallelResidual: false, attnScale: cfg.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / h),
       attnSoftcap: null, finalSoftcap: null, slidingWindow: new Array(int(cfg, file, 'n_layer', 12)).fill(null),
       embedScale: 1, sandwichNorms: false, qkvBias: true, oBias: true, mlpBias: true,
-      tiedEmbeddings: cfg.tie_word_embeddings !== false, bosTokenId: bos, eosTokenId: eos, padTokenId: pad,
+      tiedEmbeddings: cfg.tie_word_embeddings !== false, bosTokenId: bos, eosTokenId: eos, eosTokenIds: eosIds, padTokenId: pad,
     };
   }
 
@@ -178,7 +213,7 @@ export function configFromHF(cfg: Json, file = 'config.json'): ModelConfig {
       ropeScaling: ropeScaling(cfg, file), parallelResidual: cfg.use_parallel_residual !== false, attnScale: 1 / Math.sqrt(headDim),
       attnSoftcap: null, finalSoftcap: null, slidingWindow: new Array(L).fill(null), embedScale: 1, sandwichNorms: false,
       qkvBias: cfg.attention_bias !== false, oBias: cfg.attention_bias !== false, mlpBias: true,
-      tiedEmbeddings: cfg.tie_word_embeddings === true, bosTokenId: bos, eosTokenId: eos, padTokenId: pad,
+      tiedEmbeddings: cfg.tie_word_embeddings === true, bosTokenId: bos, eosTokenId: eos, eosTokenIds: eosIds, padTokenId: pad,
     };
   }
 
@@ -212,6 +247,6 @@ export function configFromHF(cfg: Json, file = 'config.json'): ModelConfig {
     slidingWindow: sliding, embedScale: isGemma ? Math.fround(Math.sqrt(d)) : 1, sandwichNorms: family === 'gemma2',
     qkvBias: bias, oBias: family === 'qwen2' ? false : cfg.attention_bias === true, mlpBias: cfg.mlp_bias === true,
     tiedEmbeddings: isGemma ? cfg.tie_word_embeddings !== false : cfg.tie_word_embeddings === true,
-    bosTokenId: bos, eosTokenId: eos, padTokenId: pad,
+    bosTokenId: bos, eosTokenId: eos, eosTokenIds: eosIds, padTokenId: pad,
   };
 }

@@ -37,7 +37,7 @@ export interface GenerateOptions {
   /** keep the smallest set of tokens whose probability reaches p (1 = off) */
   topP?: number;
   seed?: number;
-  /** stop a sequence at any of these ids (default: the model's EOS; [] never stops) */
+  /** stop a sequence at any of these ids (default: every EOS id of the model; [] never stops) */
   stopTokens?: readonly number[];
   /** hooks applied on the prompt and on every generated token */
   fwdHooks?: readonly HookSpec[];
@@ -120,7 +120,7 @@ function prepare(model: HookedTransformer, prompts: readonly (readonly number[])
   const maxNew = opts.maxNewTokens ?? 32;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GenerateError(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
   const pad = opts.padTokenId ?? model.cfg.padTokenId ?? model.cfg.eosTokenId ?? 0;
-  const stops = new Set(opts.stopTokens ?? (model.cfg.eosTokenId !== null ? [model.cfg.eosTokenId] : []));
+  const stops = new Set(opts.stopTokens ?? model.cfg.eosTokenIds);
   const T = Math.max(...prompts.map((p) => p.length));
   const ids: number[][] = prompts.map((p) => [...new Array(T - p.length).fill(pad), ...p]);
   const mask: number[][] = prompts.map((p) => [...new Array(T - p.length).fill(0), ...new Array(p.length).fill(1)]);

@@ -168,7 +168,7 @@ function mapHFWeights(cfg: ModelConfig, src: WeightSource): ModelWeights {
         wq: rows(qkv, 0, D), wk: rows(qkv, D, 2 * D), wv: rows(qkv, 2 * D, 3 * D),
         bq: rows(qkvB, 0, D), bk: rows(qkvB, D, 2 * D), bv: rows(qkvB, 2 * D, 3 * D),
         wo: transposed(g(`${p}.attn.c_proj.weight`, [D, D])), bo: g(`${p}.attn.c_proj.bias`, [D]),
-        wIn: transposed(g(`${p}.mlp.c_fc.weight`, [D, F])), bIn: g(`${p}.mlp.c_fc.bias`, [F]), wGate: null,
+        wIn: transposed(g(`${p}.mlp.c_fc.weight`, [D, F])), bIn: g(`${p}.mlp.c_fc.bias`, [F]), wGate: null, bGate: null,
         wOut: transposed(g(`${p}.mlp.c_proj.weight`, [F, D])), bOut: g(`${p}.mlp.c_proj.bias`, [D]),
       });
     }
@@ -194,7 +194,7 @@ function mapHFWeights(cfg: ModelConfig, src: WeightSource): ModelWeights {
         wq: part(qkv, 0, [H * dh, D]), wk: part(qkv, 1, [H * dh, D]), wv: part(qkv, 2, [H * dh, D]),
         bq: qkvB && part(qkvB, 0, [H * dh]), bk: qkvB && part(qkvB, 1, [H * dh]), bv: qkvB && part(qkvB, 2, [H * dh]),
         wo: g(`${p}.attention.dense.weight`, [D, H * dh]), bo: cfg.oBias ? g(`${p}.attention.dense.bias`, [D]) : null,
-        wIn: g(`${p}.mlp.dense_h_to_4h.weight`, [F, D]), bIn: g(`${p}.mlp.dense_h_to_4h.bias`, [F]), wGate: null,
+        wIn: g(`${p}.mlp.dense_h_to_4h.weight`, [F, D]), bIn: g(`${p}.mlp.dense_h_to_4h.bias`, [F]), wGate: null, bGate: null,
         wOut: g(`${p}.mlp.dense_4h_to_h.weight`, [D, F]), bOut: g(`${p}.mlp.dense_4h_to_h.bias`, [D]),
       });
     }
@@ -221,13 +221,10 @@ function mapHFWeights(cfg: ModelConfig, src: WeightSource): ModelWeights {
       bk: cfg.qkvBias ? g(`${a}.k_proj.bias`, [KV * dh]) : null,
       bv: cfg.qkvBias ? g(`${a}.v_proj.bias`, [KV * dh]) : null,
       wo: g(`${a}.o_proj.weight`, [D, H * dh]), bo: cfg.oBias ? g(`${a}.o_proj.bias`, [D]) : null,
-      wGate: g(`${p}.mlp.gate_proj.weight`, [F, D]),
+      wGate: g(`${p}.mlp.gate_proj.weight`, [F, D]), bGate: cfg.mlpBias ? g(`${p}.mlp.gate_proj.bias`, [F]) : null,
       wIn: g(`${p}.mlp.up_proj.weight`, [F, D]), bIn: cfg.mlpBias ? g(`${p}.mlp.up_proj.bias`, [F]) : null,
       wOut: g(`${p}.mlp.down_proj.weight`, [D, F]), bOut: cfg.mlpBias ? g(`${p}.mlp.down_proj.bias`, [D]) : null,
     });
-    if (cfg.mlpBias && blocks[l]!.wGate !== null && !src.has(`${p}.mlp.gate_proj.bias`)) {
-      throw new ModelLoadError(`tensor '${p}.mlp.gate_proj.bias' is missing although config.json sets mlp_bias`);
-    }
   }
   const embed = g('model.embed_tokens.weight', [V, D]);
   const unembed = cfg.tiedEmbeddings ? embed : opt('lm_head.weight', [V, D]);
@@ -247,7 +244,7 @@ function loadLlama2cFile(path: string, opts: LoadOptions): HookedTransformer {
     positional: 'rotary', rotaryDim: dh, rotaryTheta: 10000, rotaryLayout: 'interleaved', ropeScaling: null, parallelResidual: false,
     attnScale: 1 / Math.sqrt(dh), attnSoftcap: null, finalSoftcap: null, slidingWindow: new Array(ck.nLayers).fill(null),
     embedScale: 1, sandwichNorms: false, qkvBias: false, oBias: false, mlpBias: false, tiedEmbeddings: ck.sharedClassifier,
-    bosTokenId: 1, eosTokenId: 2, padTokenId: null,
+    bosTokenId: 1, eosTokenId: 2, eosTokenIds: [2], padTokenId: null,
   };
   const t = ck.tensors;
   const layer = (x: Tensor, l: number) => contiguousCopy(select(x, 0, l));
@@ -256,7 +253,7 @@ function loadLlama2cFile(path: string, opts: LoadOptions): HookedTransformer {
     blocks.push({
       ln1: { w: layer(t.rmsAtt, l), b: null }, ln2: { w: layer(t.rmsFfn, l), b: null }, postAttnNorm: null, postMlpNorm: null,
       wq: layer(t.wq, l), wk: layer(t.wk, l), wv: layer(t.wv, l), bq: null, bk: null, bv: null, wo: layer(t.wo, l), bo: null,
-      wGate: layer(t.w1, l), wIn: layer(t.w3, l), bIn: null, wOut: layer(t.w2, l), bOut: null,
+      wGate: layer(t.w1, l), bGate: null, wIn: layer(t.w3, l), bIn: null, wOut: layer(t.w2, l), bOut: null,
     });
   }
   const model = new HookedTransformer(cfg, { embed: t.tokEmbedding, posEmbed: null, blocks, lnFinal: { w: t.rmsFinal, b: null }, unembed: t.wcls });

@@ -34,7 +34,7 @@ export function randomModel(hfConfig: Record<string, unknown>, init: RandomInit 
       wq: w([cfg.nHeads * cfg.dHead, D]), wk: w([cfg.nKVHeads * cfg.dHead, D]), wv: w([cfg.nKVHeads * cfg.dHead, D]),
       bq: bias(cfg.nHeads * cfg.dHead, cfg.qkvBias), bk: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias), bv: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias),
       wo: w([D, cfg.nHeads * cfg.dHead]), bo: bias(D, cfg.oBias),
-      wIn: w([cfg.dMlp, D]), bIn: bias(cfg.dMlp, cfg.mlpBias), wGate: cfg.gated ? w([cfg.dMlp, D]) : null,
+      wIn: w([cfg.dMlp, D]), bIn: bias(cfg.dMlp, cfg.mlpBias), wGate: cfg.gated ? w([cfg.dMlp, D]) : null, bGate: bias(cfg.dMlp, cfg.gated && cfg.mlpBias),
       wOut: w([D, cfg.dMlp]), bOut: bias(D, cfg.mlpBias),
     });
   }

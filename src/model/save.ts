@@ -102,6 +102,7 @@ export function hfStateDict(model: HookedTransformer): Map<string, Tensor> {
         put(`${a}.o_proj.weight`, b.wo);
         put(`${a}.o_proj.bias`, b.bo);
         put(`${p}.mlp.gate_proj.weight`, b.wGate);
+        put(`${p}.mlp.gate_proj.bias`, b.bGate);
         put(`${p}.mlp.up_proj.weight`, b.wIn);
         put(`${p}.mlp.up_proj.bias`, b.bIn);
         put(`${p}.mlp.down_proj.weight`, b.wOut);

@@ -289,9 +289,9 @@ export class HookedTransformer {
     if (t.ndim === 1) t = reshape(t, [1, t.shape[0]!]);
     if (t.ndim !== 2) throw new ModelInputError(`token ids must be [batch, pos], got ${fmtShape(t.shape)}`);
     if (t.shape[1] === 0) throw new ModelInputError('no tokens given');
-    const d = t.data as Int32Array;
+    const d = t.toTypedArray() as Int32Array;
     for (let i = 0; i < t.size; i++) {
-      const v = d[t.offset + i]!;
+      const v = d[i]!;
       if (!(v >= 0 && v < this.cfg.dVocab)) throw new ModelInputError(`token id ${v} is outside the vocabulary [0, ${this.cfg.dVocab})`);
     }
     return t;
@@ -328,14 +328,6 @@ export class HookedTransformer {
         const real = fullMask[b * total + past + t] === 1;
         positions[b * T + t] = real ? p : 0;
         if (real) p++;
-      }
-    }
-    if (cache !== null) {
-      for (let b = 0; b < B; b++) {
-        for (let t = 0; t < T; t++) {
-          cache.mask[b * cache.capacity + past + t] = fullMask[b * total + past + t]!;
-          if (fullMask[b * total + past + t] === 1) cache.nextPosition[b]!++;
-        }
       }
     }
 
@@ -379,7 +371,16 @@ export class HookedTransformer {
       const input = resid;
       resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past));
     }
-    if (cache !== null) cache.length = total;
+    if (cache !== null) {
+      // commit the new positions only once every block has run: a call that throws leaves the cache as it was
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) {
+          cache.mask[b * cache.capacity + past + t] = fullMask[b * total + past + t]!;
+          if (fullMask[b * total + past + t] === 1) cache.nextPosition[b]!++;
+        }
+      }
+      cache.length = total;
+    }
 
     const mode = opts.logits ?? 'all';
     const normed = this.point(run, 'ln_final.hook_normalized', null, this.norm(resid, w.lnFinal));
@@ -546,7 +547,7 @@ export class HookedTransformer {
   private mlp(run: RunState, l: number, bw: BlockWeights, h: Tensor): Tensor {
     let post: Tensor;
     if (bw.wGate !== null) {
-      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wGate));
+      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wGate, bw.bGate));
       const preLinear = this.point(run, blockHook(l, 'mlp.hook_pre_linear'), l, linear(h, bw.wIn, bw.bIn));
       post = this.point(run, blockHook(l, 'mlp.hook_post'), l, mul(this.act(pre), preLinear));
     } else {

@@ -33,8 +33,9 @@ export interface BlockWeights {
   /** up projection [dMlp, dModel] (the only input projection when not gated) */
   wIn: Tensor;
   bIn: Tensor | null;
-  /** gate projection [dMlp, dModel] (gated MLPs) */
+  /** gate projection [dMlp, dModel] (gated MLPs) and its bias (mlp_bias) */
   wGate: Tensor | null;
+  bGate: Tensor | null;
   /** [dModel, dMlp] */
   wOut: Tensor;
   bOut: Tensor | null;
@@ -75,6 +76,7 @@ export function namedWeights(w: ModelWeights): Map<string, Tensor> {
     put(`${p}.ln2.weight`, b.ln2.w);
     put(`${p}.ln2.bias`, b.ln2.b);
     put(`${p}.mlp.gate.weight`, b.wGate);
+    put(`${p}.mlp.gate.bias`, b.bGate);
     put(`${p}.mlp.in.weight`, b.wIn);
     put(`${p}.mlp.in.bias`, b.bIn);
     put(`${p}.mlp.out.weight`, b.wOut);

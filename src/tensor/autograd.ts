@@ -14,7 +14,7 @@
  */
 import { AutogradError, ShapeError, fmtShape } from './errors.js';
 import { scope, taintScopes } from './pool.js';
-import { Tensor, type GradNode } from './tensor.js';
+import { Tensor, keep, type GradNode } from './tensor.js';
 import { addInto, addNew, contiguousCopy, onesLike } from './ops/basic.js';
 
 let recording = true;
@@ -163,7 +163,8 @@ export function backward(output: Tensor, gradOutput?: Tensor): void {
     seed,
     (t) => (t.node === null && t.requiresGrad) || t.retainsGrad,
     (t, g) => {
-      if (t.grad === null) t.grad = contiguousCopy(g);
+      // a gradient outlives any buffer scope it is computed in
+      if (t.grad === null) t.grad = keep(contiguousCopy(g));
       else addInto(t.grad, g);
     },
   );

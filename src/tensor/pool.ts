@@ -87,7 +87,22 @@ export function allocStorage(dtype: DType, size: number, zero: boolean): Storage
   }
   const s = new Storage(buf, true);
   frame.tracked.push(s);
+  pooledOwner.set(buf.buffer, s);
   return s;
+}
+
+/** The pooled storage currently holding an ArrayBuffer (so wrapping its array can keep it alive). */
+const pooledOwner = new WeakMap<ArrayBufferLike, Storage>();
+
+/**
+ * Storage for an existing array. If the array is (part of) a pooled buffer
+ * still in use, that buffer is kept out of the pool for good: a tensor made
+ * from `.data` must never see its elements reused.
+ */
+export function storageForArray(buf: AnyArray): Storage {
+  const owner = pooledOwner.get(buf.buffer);
+  if (owner !== undefined && !owner.released) owner.kept = true;
+  return new Storage(buf, false);
 }
 
 /** Wrap an existing array (never pooled, never released). */

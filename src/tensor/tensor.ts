@@ -9,6 +9,7 @@ import {
   markKept,
   setStorageCollector,
   Storage,
+  storageForArray,
   wrapStorage,
   type AnyArray,
   type DType,
@@ -256,7 +257,7 @@ export function tensor(values: Nested | AnyArray, shape?: readonly number[], dty
     const shp = shape ?? [arr.length];
     checkShape(shp, 'tensor');
     if (shapeSize(shp) !== arr.length) throw new ShapeError(`tensor: shape ${fmtShape(shp)} needs ${shapeSize(shp)} elements, got ${arr.length}`);
-    return new Tensor(wrapStorage(arr), dt, [...shp]);
+    return new Tensor(storageForArray(arr), dt, [...shp]);
   }
   const inferred = inferShape(values as Nested);
   const flat: number[] = Array.isArray(values) ? (values as unknown[]).flat(Infinity as 1) as number[] : [values as number];

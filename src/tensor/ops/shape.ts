@@ -228,8 +228,8 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
 export function indexSelect(t: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
   const ax = normAxis('indexSelect', axis, t.ndim);
   const idx = Array.isArray(indices) ? Int32Array.from(indices as number[]) : (indices as Tensor);
-  const list = idx instanceof Int32Array ? idx : (contiguous(idx).data as Int32Array).subarray(idx.offset, idx.offset + idx.size);
   if (!(idx instanceof Int32Array) && idx.dtype !== 'int32') throw new DTypeError(`indexSelect: indices must be int32, got ${idx.dtype}`);
+  const list = idx instanceof Int32Array ? idx : (idx.toTypedArray() as Int32Array);
   const d = t.shape[ax]!;
   for (const i of list) if (!(i >= 0 && i < d)) throw new ShapeError(`indexSelect: index ${i} is out of range for axis ${axis} of ${fmtShape(t.shape)}`);
   const c = t.isContiguous() ? t : contiguousCopy(t);
@@ -272,8 +272,11 @@ export function indexSelect(t: Tensor, axis: number, indices: Tensor | readonly 
 export function sliceAssign(base: Tensor, axis: number, start: number, end: number, value: Tensor | number): Tensor {
   const ax = normAxis('sliceAssign', axis, base.ndim);
   const region = slice(base.detach(), ax, start, end);
-  const s = region.offset - base.offset;
   const out = contiguousCopy(base);
+  // the region's start, in the contiguous copy's own strides
+  const d = base.shape[ax]!;
+  const first = Math.max(0, Math.min(d, start < 0 ? start + d : start));
+  const s = first * out.strides[ax]!;
   const dst = new Tensor(out.storage, out.dtype, region.shape, out.strides, s);
   const fill = typeof value === 'number' ? null : value;
   if (fill !== null) {
