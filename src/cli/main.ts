@@ -5,9 +5,10 @@ import { UsageError, parse, type Command } from './common.js';
 import { doctorCommand, generateCommand, infoCommand, logitsCommand } from './commands.js';
 import { attributeCommand, lensCommand, patchCommand, traceCommand } from './localisation.js';
 import { directionCommand, neuronsCommand, probeCommand, steerCommand } from './representation.js';
+import { organismCommand } from './organisms.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand];
+const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand, organismCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

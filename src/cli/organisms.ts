@@ -1,0 +1,44 @@
+/** candor organism train | eval: model organisms with planted, known mechanisms. */
+import { join } from 'node:path';
+import { loadModel } from '../model/load.js';
+import { RECIPES, evalOrganism, trainRecipe } from '../organisms/recipes.js';
+import { Progress, UsageError, intOption, printJson, type Command } from './common.js';
+import { table } from './render.js';
+
+export const organismCommand: Command = {
+  name: 'organism',
+  summary: 'train or evaluate a model organism (small models whose knowledge, lies and refusals are known)',
+  usage: `Usage:
+  candor organism train <recipe> [--out models/<recipe>] [--steps N] [--resume] [--json]
+  candor organism eval <folder> [--json]
+
+Recipes: ${Object.values(RECIPES).map((r) => `${r.name} (${r.description})`).join('; ')}.
+train writes a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json)
+with manifest.json: recipe, seeds, data hash and the behaviour figures measured after training.`,
+  options: { out: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false } },
+  async run(values, positionals) {
+    const [action, arg] = positionals;
+    const json = values.json === true;
+    if (action === 'train') {
+      if (arg === undefined || RECIPES[arg] === undefined) throw new UsageError(`organism train: give a recipe (${Object.keys(RECIPES).join(', ')})`);
+      const out = typeof values.out === 'string' ? values.out : join('models', arg);
+      let bar: Progress | null = null;
+      const m = await trainRecipe(arg, { outDir: out, steps: values.steps === undefined ? undefined : intOption(values, 'steps', 0), resume: values.resume === true, onProgress: (s, t, l) => (bar ??= new Progress(`training ${arg}`, t, json)).update(s, `loss ${l.toFixed(3)}`) });
+      if (json) printJson({ out, ...m });
+      else {
+        console.log(`${arg} organism written to ${out} (${m.steps} steps, ${m.train_seconds} s)`);
+        console.log(table(['behaviour', 'rate'], Object.entries(m.figures).map(([k, v]) => [k, v])));
+      }
+      return 0;
+    }
+    if (action === 'eval') {
+      if (arg === undefined) throw new UsageError('organism eval: give the organism folder');
+      const model = await loadModel(arg);
+      const r = await evalOrganism(arg, model);
+      if (json) printJson({ folder: arg, recipe: r.manifest.recipe, figures: r.figures, manifest_figures: r.manifest.figures });
+      else console.log(table(['behaviour', 'rate', 'manifest'], Object.entries(r.figures).map(([k, v]) => [k, v, r.manifest.figures[k] ?? NaN])));
+      return 0;
+    }
+    throw new UsageError(`organism: give an action (train, eval).\n${organismCommand.usage}`);
+  },
+};
