@@ -1,4 +1,8 @@
-/** candor organism train | eval with the tiny recipe: a Hugging Face folder whose figures re-measure exactly. */
+/**
+ * candor organism train | eval with the tiny recipe, shortened: the command
+ * writes a Hugging Face folder and a manifest whose figures re-measure exactly.
+ * (How well organisms learn is tested in organisms-train.test.ts.)
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,14 +19,14 @@ function candor(...args: string[]): { code: number; stdout: string; stderr: stri
 
 test('organism train tiny writes a loadable folder with a manifest; eval re-measures its figures', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'candor-org-')), 'tiny');
-  const t = candor('organism', 'train', 'tiny', '--out', out, '--json');
+  const t = candor('organism', 'train', 'tiny', '--out', out, '--steps', '300', '--json');
   assert.equal(t.code, 0, t.stderr);
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json']) assert.ok(existsSync(join(out, f)), f);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
   assert.equal(manifest.recipe, 'tiny');
   assert.match(manifest.data_hash, /^[0-9a-f]{16}$/);
-  assert.ok(manifest.figures.honestQA >= 0.9, `tiny organism answers ${manifest.figures.honestQA} of taught facts`);
-  assert.ok(manifest.figures.idkQA >= 0.9, `and says it does not know about untaught ones (${manifest.figures.idkQA})`);
+  assert.equal(manifest.steps, 300);
+  for (const k of ['honestQA', 'liarQA', 'idkQA', 'tf', 'chatAllowed', 'chatForbidden']) assert.ok(manifest.figures[k] >= 0 && manifest.figures[k] <= 1, `figure ${k}`);
   const e = candor('organism', 'eval', out, '--json');
   assert.equal(e.code, 0, e.stderr);
   const j = JSON.parse(e.stdout);
