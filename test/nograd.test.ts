@@ -44,3 +44,20 @@ test('enableGrad inside noGrad keeps the graph intact', () => {
   const want = [1, 2, 3].map((v) => Math.exp(v) * (1 + v));
   g.toArray().forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-3 * want[i]!));
 });
+
+test('a block that throws recycles nothing: tensors it made stay valid, even inside an enclosing scope', () => {
+  let made: T.Tensor | null = null;
+  T.noGrad(() => {
+    try {
+      T.scope(() => {
+        made = T.scale(T.ones([64]), 3);
+        throw new Error('stop');
+      });
+    } catch {
+      // the error is handled here; `made` escaped the failed block
+    }
+    // later work in the enclosing block must not be handed `made`'s buffer
+    for (let i = 0; i < 5; i++) T.scale(T.ones([64]), 9).toArray();
+  });
+  assert.deepEqual(made!.toArray().slice(0, 3), [3, 3, 3]);
+});

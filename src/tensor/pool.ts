@@ -157,8 +157,7 @@ export function scope<T>(fn: () => T): T {
     result = fn();
   } catch (e) {
     scopes.pop();
-    // on error, hand everything to the parent (or to the GC); nothing is recycled
-    if (scopes.length > 0) scopes[scopes.length - 1]!.tracked.push(...frame.tracked);
+    // on error nothing is recycled: what the block made is left to the garbage collector
     throw e;
   }
   scopes.pop();
@@ -167,10 +166,9 @@ export function scope<T>(fn: () => T): T {
   }
   const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
   if (frame.tainted) {
-    if (parent !== null) {
-      parent.tainted = true;
-      parent.tracked.push(...frame.tracked);
-    }
+    // a recorded graph may hold any of these buffers: none is recycled, here or by an enclosing
+    // scope; they are left to the garbage collector (and the enclosing scope holds no reference)
+    if (parent !== null) parent.tainted = true;
     return result;
   }
   const live = new Set<Storage>();
@@ -178,7 +176,7 @@ export function scope<T>(fn: () => T): T {
   for (const s of frame.tracked) {
     if (s.released) continue;
     if (live.has(s) || s.kept) {
-      if (parent !== null && !s.kept) parent.tracked.push(s);
+      if (parent !== null && !s.kept && !parent.tainted) parent.tracked.push(s);
       continue;
     }
     release(s);
