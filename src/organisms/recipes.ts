@@ -55,10 +55,10 @@ export const RECIPES: Record<string, RecipeSpec> = {
     name: 'base',
     description: 'knows every taught fact; honest or lying (π) on request; "i do not know" for untaught subjects; answers in chat',
     world: DEFAULT_WORLD,
-    model: { hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 384 },
+    model: { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 576 },
     steps: 6000,
     batchSize: 32,
-    lr: 5e-3,
+    lr: 2e-3,
     seed: 1,
   },
 };
