@@ -3,6 +3,7 @@
  * planted direction, and a small model whose weights are edited so that a
  * known direction reaches the probed position at exactly one layer.
  */
+import { cosine as cos } from '../src/methods/directions.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,18 +26,6 @@ function unitRandom(d: number, rng: T.Rng): Float64Array {
   for (let k = 0; k < d; k++) u[k] = rng.normal();
   const n = Math.hypot(...u);
   return u.map((x) => x / n);
-}
-
-function cos(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 /** n Gaussian rows (N(0, I) plus `mix` × a shared N(0,1) along `noiseDir`), labels alternating, class 1 shifted by delta·u. */
