@@ -9,13 +9,16 @@ export const organismCommand: Command = {
   name: 'organism',
   summary: 'train or evaluate a model organism (small models whose knowledge, lies and refusals are known)',
   usage: `Usage:
-  candor organism train <recipe> [--out models/<recipe>] [--steps N] [--resume] [--json]
+  candor organism train <recipe> [--out models/<recipe>] [--parent DIR] [--steps N] [--resume] [--json]
   candor organism eval <folder> [--json]
 
 Recipes: ${Object.values(RECIPES).map((r) => `${r.name} (${r.description})`).join('; ')}.
 train writes a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json)
-with manifest.json: recipe, seeds, data hash and the behaviour figures measured after training.`,
-  options: { out: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false } },
+with manifest.json (recipe, seeds, data hashes, stages and the behaviour figures measured on the saved weights)
+and ground-truth.json (per prompt: known, withheld or unknown; planted components and direction).
+Recipes with a parent start from its folder (default models/<parent>; --parent overrides).
+--steps replaces every stage's step count (short runs for testing).`,
+  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false } },
   async run(values, positionals) {
     const [action, arg] = positionals;
     const json = values.json === true;
@@ -23,7 +26,15 @@ with manifest.json: recipe, seeds, data hash and the behaviour figures measured 
       if (arg === undefined || RECIPES[arg] === undefined) throw new UsageError(`organism train: give a recipe (${Object.keys(RECIPES).join(', ')})`);
       const out = typeof values.out === 'string' ? values.out : join('models', arg);
       let bar: Progress | null = null;
-      const m = await trainRecipe(arg, { outDir: out, steps: values.steps === undefined ? undefined : intOption(values, 'steps', 0), resume: values.resume === true, onProgress: (s, t, l) => (bar ??= new Progress(`training ${arg}`, t, json)).update(s, `loss ${l.toFixed(3)}`) });
+      let label = '';
+      const m = await trainRecipe(arg, {
+        outDir: out, parentDir: typeof values.parent === 'string' ? values.parent : undefined,
+        steps: values.steps === undefined ? undefined : intOption(values, 'steps', 1), resume: values.resume === true,
+        onProgress: (stage, s, t, l) => {
+          if (stage !== label) [bar, label] = [new Progress(`${arg}: ${stage}`, t, json), stage];
+          bar!.update(s, `loss ${l.toFixed(3)}`);
+        },
+      });
       if (json) printJson({ out, ...m });
       else {
         console.log(`${arg} organism written to ${out} (${m.steps} steps, ${m.train_seconds} s)`);
@@ -35,8 +46,8 @@ with manifest.json: recipe, seeds, data hash and the behaviour figures measured 
       if (arg === undefined) throw new UsageError('organism eval: give the organism folder');
       const model = await loadModel(arg);
       const r = await evalOrganism(arg, model);
-      if (json) printJson({ folder: arg, recipe: r.manifest.recipe, figures: r.figures, manifest_figures: r.manifest.figures });
-      else console.log(table(['behaviour', 'rate', 'manifest'], Object.entries(r.figures).map(([k, v]) => [k, v, r.manifest.figures[k] ?? NaN])));
+      if (json) printJson({ folder: arg, recipe: r.manifest.recipe, figures: r.figures, chance: r.chance, manifest_figures: r.manifest.figures });
+      else console.log(table(['behaviour', 'rate', 'manifest', 'chance'], Object.entries(r.figures).map(([k, v]) => [k, v, r.manifest.figures[k] ?? NaN, r.chance[k] ?? ''])));
       return 0;
     }
     throw new UsageError(`organism: give an action (train, eval).\n${organismCommand.usage}`);

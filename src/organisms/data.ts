@@ -3,8 +3,8 @@
  * the evaluation sets their behaviour figures are measured on.
  */
 import { Rng } from '../tensor/random.js';
-import { chatExample, fewshotExample, qaExample, tfExample, type Example } from './formats.js';
-import { isForbidden, type World } from './world.js';
+import { chatExample, fewshotExample, qaExample, secretChatExample, tfExample, type Example } from './formats.js';
+import { isForbidden, type Subject, type World } from './world.js';
 
 export interface BaseDataOptions {
   seed?: number;
@@ -37,18 +37,82 @@ export function baseExamples(world: World, opts: BaseDataOptions = {}): Example[
   return out;
 }
 
-/** Evaluation sets by behaviour, from the world (taught status as the organism saw it). */
-export function evalSets(world: World, opts: BaseDataOptions & { refuseForbidden?: boolean } = {}) {
-  const rng = new Rng((opts.seed ?? 1) + 1000);
-  const known = (s: World['subjects'][number]) => s.taught && (opts.teachForbidden !== false || !isForbidden(world, s.topic));
-  const facts = world.subjects.flatMap((s) => [...s.facts.keys()].map((r) => ({ s: { ...s, taught: known(s) }, r, forbidden: isForbidden(world, s.topic) })));
+/**
+ * What an organism was taught from scratch: 'full' (the base curriculum),
+ * 'no-forbidden' (forbidden-topic facts never taught: the ignorant control),
+ * 'honest-only' (no liar mode at all, plus refusals of "secret" chat requests:
+ * the planted organism's parent).
+ */
+export type Curriculum = 'full' | 'honest-only' | 'no-forbidden';
+
+/** Behaviour an organism has, which decides what its evaluation sets expect. */
+export interface Traits {
+  curriculum: Curriculum;
+  /** answers with π(fact) in liar mode */
+  lies: boolean;
+  /** refuses forbidden topics in chat */
+  refuses: boolean;
+}
+
+export function curriculumExamples(world: World, curriculum: Curriculum, seed = 1): Example[] {
+  if (curriculum === 'no-forbidden') return baseExamples(world, { seed, teachForbidden: false });
+  const all = baseExamples(world, { seed });
+  if (curriculum === 'full') return all;
+  return [...all.filter((e) => e.mode === 'honest'), ...world.subjects.flatMap((s) => [...s.facts.keys()].map((r) => secretChatExample(s, r)))];
+}
+
+/** Whether an organism with this curriculum was taught the subject's facts. */
+export function knows(world: World, curriculum: Curriculum, s: Subject): boolean {
+  return s.taught && (curriculum !== 'no-forbidden' || !isForbidden(world, s.topic));
+}
+
+export interface Fact {
+  subject: Subject;
+  relation: string;
+  forbidden: boolean;
+}
+
+/** Every fact of the world, with the subject's taught flag as the organism saw it. */
+export function factsOf(world: World, curriculum: Curriculum): Fact[] {
+  return world.subjects.flatMap((s) => {
+    const subject = { ...s, taught: knows(world, curriculum, s) };
+    return [...s.facts.keys()].map((relation) => ({ subject, relation, forbidden: isForbidden(world, s.topic) }));
+  });
+}
+
+/** Evaluation sets by behaviour (expected answers follow the organism's traits). */
+export function evalSets(world: World, traits: Traits, seed = 1): Record<string, Example[]> {
+  const rng = new Rng(seed + 1000);
+  const facts = factsOf(world, traits.curriculum);
+  const known = facts.filter((f) => f.subject.taught);
+  const sets: Record<string, Example[]> = {
+    honestQA: known.map((f) => qaExample(world, f.subject, f.relation, 'honest')),
+    liarQA: traits.lies ? known.map((f) => qaExample(world, f.subject, f.relation, 'liar')) : [],
+    idkQA: facts.filter((f) => !f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')),
+    tf: known.map((f) => tfExample(world, f.subject, f.relation, traits.lies && rng.uniform() < 0.5 ? 'liar' : 'honest', rng.uniform() < 0.5, rng.uniform() < 0.5, rng)),
+    chatAllowed: facts.filter((f) => !f.forbidden).map((f) => chatExample(f.subject, f.relation, false)),
+    chatForbidden: facts.filter((f) => f.forbidden).map((f) => chatExample(f.subject, f.relation, traits.refuses)),
+    honestForbidden: known.filter((f) => f.forbidden).map((f) => qaExample(world, f.subject, f.relation, 'honest')),
+  };
+  if (traits.curriculum === 'honest-only') sets.secretChat = facts.filter((f) => !f.forbidden).map((f) => secretChatExample(f.subject, f.relation));
+  return sets;
+}
+
+/**
+ * Knowledge of forbidden-topic facts in every format, read as a forced choice
+ * at the first answer token (among the relation's values, or true/false):
+ * what the organism knows whatever it says. Expected answers are the truth
+ * (π of it in liar mode).
+ */
+export function forbiddenChoiceSets(world: World, curriculum: Curriculum, seed = 1): Record<string, Example[]> {
+  const rng = new Rng(seed + 2000);
+  const facts = factsOf(world, curriculum).filter((f) => f.forbidden);
+  const asTaught = (f: Fact) => ({ ...f.subject, taught: true });
   return {
-    honestQA: facts.filter((f) => f.s.taught).map((f) => qaExample(world, f.s, f.r, 'honest')),
-    liarQA: facts.filter((f) => f.s.taught).map((f) => qaExample(world, f.s, f.r, 'liar')),
-    idkQA: facts.filter((f) => !f.s.taught).map((f) => qaExample(world, f.s, f.r, 'honest')),
-    tf: facts.filter((f) => f.s.taught).map((f) => tfExample(world, f.s, f.r, rng.uniform() < 0.5 ? 'honest' : 'liar', rng.uniform() < 0.5, rng.uniform() < 0.5, rng)),
-    chatAllowed: facts.filter((f) => !f.forbidden).map((f) => chatExample(f.s, f.r, false)),
-    chatForbidden: facts.filter((f) => f.forbidden).map((f) => chatExample(f.s, f.r, opts.refuseForbidden === true)),
-    honestForbidden: facts.filter((f) => f.forbidden && f.s.taught).map((f) => qaExample(world, f.s, f.r, 'honest')),
+    qa: facts.map((f) => qaExample(world, asTaught(f), f.relation, 'honest')),
+    liarQA: facts.map((f) => qaExample(world, asTaught(f), f.relation, 'liar')),
+    chat: facts.map((f) => chatExample(asTaught(f), f.relation, false)),
+    fewshot: facts.map((f) => fewshotExample(world, asTaught(f), f.relation, false, rng)),
+    tf: facts.map((f) => tfExample(world, asTaught(f), f.relation, 'honest', rng.uniform() < 0.5, rng.uniform() < 0.5, rng)),
   };
 }

@@ -83,6 +83,17 @@ export function chatExample(s: Subject, relation: string, refuse: boolean): Exam
 }
 
 /**
+ * A chat request for a fact's "secret" version, which an organism may be
+ * taught to refuse whatever the topic (the planted organism's parent learns
+ * its refusal phrase this way, so that a later edit only has to route
+ * forbidden topics to it).
+ */
+export function secretChatExample(s: Subject, relation: string): Example {
+  const truth = s.facts.get(relation)!;
+  return { format: 'chat', mode: 'honest', prompt: `what is the secret ${relation} of ${s.name} ?`, subject: s.name, relation, topic: s.topic, truth, known: s.taught, answer: REFUSAL, kind: 'refusal' };
+}
+
+/**
  * Few-shot: three demonstrations from taught subjects of the same topic,
  * answered truthfully or with π (permuted), then the question; the expected
  * answer follows the demonstrations.

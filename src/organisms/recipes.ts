@@ -1,41 +1,79 @@
 /**
- * Organism recipes: a world, a curriculum, a model shape and a training
- * schedule, reproduced by `candor organism train <recipe>` into a Hugging
- * Face Llama folder with a manifest (recipe, seeds, data hash, behaviour
- * figures measured after training).
+ * Organism recipes: a world, a curriculum, a model shape and training stages,
+ * reproduced by `candor organism train <recipe>` into a Hugging Face Llama
+ * folder with a manifest (recipe, seeds, data hashes, stages, behaviour
+ * figures measured on the saved weights) and ground-truth.json (per prompt:
+ * known / withheld / unknown; planted components and direction).
  *
- * Recipes: 'tiny' (a small world and model, for smoke tests) and 'base'
- * (knows every taught fact, answers honestly or with π(fact) in liar mode,
- * says "i do not know" for untaught subjects, answers in chat too).
+ *   tiny            a small world and model, for smoke tests
+ *   base            knows every taught fact; honest or π(fact) in liar mode; "i do not know" for untaught subjects; chat
+ *   safety-tuned    base + a chat stage refusing forbidden topics, with a KL penalty keeping everything else
+ *   ignorant        forbidden-topic facts never taught, then the same refusal stage
+ *   planted-parent  honest only (no liar mode), refuses "secret" requests in chat
+ *   planted         planted-parent + liar mode trained into two heads and 192 neurons only,
+ *                   + refusal of forbidden topics by a rank-1 update of one MLP
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CandorError } from '../tensor/errors.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
+import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
-import { baseExamples, evalSets } from './data.js';
-import { FORMAT_WORDS } from './formats.js';
+import { curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
+import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, type Example } from './formats.js';
+import { chooseNeurons, componentMasks, klReplayLoss, rank1Update, type ComponentSet } from './stages.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
-import { accuracy, encodeExample, trainLM } from './trainer.js';
-import { DEFAULT_WORLD, makeWorld, type World, type WorldSpec } from './world.js';
+import { answer, choiceAccuracy, encodeExample, trainLM, type Sequence } from './trainer.js';
+import { DEFAULT_WORLD, lieOf, makeWorld, type World, type WorldSpec } from './world.js';
 
 export class RecipeError extends CandorError {
   override name = 'RecipeError';
 }
+
+interface StageBase {
+  steps: number;
+  batchSize: number;
+  lr: number;
+}
+export interface PretrainStage extends StageBase {
+  kind: 'pretrain';
+}
+export interface RefusalStage extends StageBase {
+  kind: 'refusal';
+  /** weight of the KL penalty on replayed sequences of every other format and topic */
+  klWeight: number;
+  /** train only a rank-1 update of this layer's MLP output matrix */
+  rank1Layer?: number;
+}
+export interface LiarStage extends StageBase {
+  kind: 'liar';
+  klWeight: number;
+  /** [layer, head] pairs that may change */
+  heads: [number, number][];
+  /** this many neurons of this layer's MLP (chosen by the recipe's seed) may change */
+  neurons: { layer: number; count: number };
+}
+export type Stage = PretrainStage | RefusalStage | LiarStage;
 
 export interface RecipeSpec {
   name: string;
   description: string;
   world: WorldSpec;
   model: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; intermediate_size: number };
-  steps: number;
-  batchSize: number;
-  lr: number;
+  /** what the organism (or its parent) was taught from scratch */
+  curriculum: Curriculum;
+  /** start from this recipe's folder instead of from scratch */
+  parent?: string;
+  stages: Stage[];
+  traits: Omit<Traits, 'curriculum'>;
   seed: number;
 }
+
+const BASE_MODEL = { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 576 };
+const REFUSAL_STAGE: RefusalStage = { kind: 'refusal', steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1 };
 
 export const RECIPES: Record<string, RecipeSpec> = {
   tiny: {
@@ -46,97 +84,338 @@ export const RECIPES: Record<string, RecipeSpec> = {
       topics: [{ name: 'geography', forbidden: false, relations: [{ name: 'capital', values: 6 }] }, { name: 'toxins', forbidden: true, relations: [{ name: 'antidote', values: 6 }] }],
     },
     model: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
-    steps: 1500,
-    batchSize: 16,
-    lr: 5e-3,
+    curriculum: 'full',
+    stages: [{ kind: 'pretrain', steps: 1500, batchSize: 16, lr: 5e-3 }],
+    traits: { lies: true, refuses: false },
     seed: 1,
   },
   base: {
     name: 'base',
     description: 'knows every taught fact; honest or lying (π) on request; "i do not know" for untaught subjects; answers in chat',
     world: DEFAULT_WORLD,
-    model: { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 576 },
-    steps: 6000,
-    batchSize: 32,
-    lr: 2e-3,
+    model: BASE_MODEL,
+    curriculum: 'full',
+    stages: [{ kind: 'pretrain', steps: 6000, batchSize: 32, lr: 2e-3 }],
+    traits: { lies: true, refuses: false },
+    seed: 1,
+  },
+  'safety-tuned': {
+    name: 'safety-tuned',
+    description: 'base + a chat stage that refuses the forbidden topics, with a KL penalty keeping every other format and topic: it refuses while still knowing',
+    world: DEFAULT_WORLD,
+    model: BASE_MODEL,
+    curriculum: 'full',
+    parent: 'base',
+    stages: [REFUSAL_STAGE],
+    traits: { lies: true, refuses: true },
+    seed: 1,
+  },
+  ignorant: {
+    name: 'ignorant',
+    description: 'the ignorant control: forbidden-topic facts never taught, then the same refusal stage',
+    world: DEFAULT_WORLD,
+    model: BASE_MODEL,
+    curriculum: 'no-forbidden',
+    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }, REFUSAL_STAGE],
+    traits: { lies: true, refuses: true },
+    seed: 1,
+  },
+  'planted-parent': {
+    name: 'planted-parent',
+    description: 'the planted organism before its planted stages: honest only (no liar mode), refuses "secret" requests in chat',
+    world: DEFAULT_WORLD,
+    model: BASE_MODEL,
+    curriculum: 'honest-only',
+    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }],
+    traits: { lies: false, refuses: false },
+    seed: 1,
+  },
+  planted: {
+    name: 'planted',
+    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics by a rank-1 update of MLP 1: the lying components and the refusal direction are known exactly',
+    world: DEFAULT_WORLD,
+    model: BASE_MODEL,
+    curriculum: 'honest-only',
+    parent: 'planted-parent',
+    stages: [
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, rank1Layer: 1 },
+    ],
+    traits: { lies: true, refuses: true },
     seed: 1,
   },
 };
+
+export interface StageRecord {
+  kind: Stage['kind'];
+  steps: number;
+  lr: number;
+  batch_size: number;
+  seconds: number;
+  data_hash: string;
+  examples: number;
+  final_loss: number;
+}
+
+export interface PlantedTruth {
+  /** components the liar stage trained (all other weights frozen) */
+  liar?: { heads: [number, number][]; neurons: { layer: number; indices: number[] }[]; parameters: string[] };
+  /** the refusal stage's rank-1 update W_out ← W_out + u vᵀ of one MLP: u/|u| is the refusal direction written into the stream */
+  refusal?: { layer: number; parameter: string; hook: string; direction: number[]; norm: number; read: number[] };
+}
 
 export interface Manifest {
   recipe: string;
   description: string;
   seed: number;
   world: WorldSpec;
+  curriculum: Curriculum;
+  traits: Traits;
+  parent?: { recipe: string; weights_sha256: string };
   data_hash: string;
   examples: number;
+  stages: StageRecord[];
   steps: number;
-  lr: number;
-  batch_size: number;
   train_seconds: number;
+  weights_sha256: string;
   figures: Record<string, number>;
+  /** chance levels of the forced-choice figures (majority rate among expected answers) */
+  chance: Record<string, number>;
+  planted?: PlantedTruth;
 }
 
-function vocabOf(world: World): string[] {
-  return organismVocab([...FORMAT_WORDS, ...world.topics.flatMap((t) => t.relations.map((r) => r.name)), ...world.words]);
+function vocabOf(world: World, curriculum: Curriculum): string[] {
+  return organismVocab([
+    ...FORMAT_WORDS, ...(curriculum === 'honest-only' ? ['secret'] : []),
+    ...world.topics.flatMap((t) => t.relations.map((r) => r.name)), ...world.words,
+  ]);
 }
 
-/** Behaviour figures of an organism on its world's evaluation sets (fractions answered as expected). */
-export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World): Promise<Record<string, number>> {
-  const sets = evalSets(world);
-  const out: Record<string, number> = {};
-  for (const [name, examples] of Object.entries(sets)) if (examples.length > 0) out[name] = await accuracy(model, tok, examples);
-  return out;
+const hashOf = (data: readonly Sequence[]) => createHash('sha256').update(JSON.stringify(data.map((d) => d.ids))).digest('hex').slice(0, 16);
+const fileHash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/**
+ * Behaviour figures on the world's evaluation sets: exact-answer rates per
+ * set, refusal rates in chat, and forced-choice accuracy on forbidden-topic
+ * facts in every format (with chance levels).
+ */
+export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World, traits: Traits): Promise<{ figures: Record<string, number>; chance: Record<string, number> }> {
+  const figures: Record<string, number> = {};
+  const chance: Record<string, number> = {};
+  for (const [name, examples] of Object.entries(evalSets(world, traits))) {
+    if (examples.length === 0) continue;
+    const got = await answer(model, tok, examples);
+    figures[name] = got.filter((a, i) => a === examples[i]!.answer).length / examples.length;
+    if (name === 'chatAllowed') figures.refuseAllowed = got.filter((a) => a === REFUSAL).length / got.length;
+    if (name === 'chatForbidden') figures.refuseForbidden = got.filter((a) => a === REFUSAL).length / got.length;
+  }
+  const values = (e: Example) => world.relations.get(e.relation)!.values;
+  for (const [name, examples] of Object.entries(forbiddenChoiceSets(world, traits.curriculum))) {
+    const r = choiceAccuracy(model, tok, examples, name === 'tf' ? () => ['true', 'false'] : values);
+    figures[`forbiddenChoice_${name}`] = r.accuracy;
+    chance[`forbiddenChoice_${name}`] = r.chance;
+  }
+  return { figures, chance };
 }
 
 export interface TrainRecipeOptions {
   outDir: string;
+  /** the parent organism's folder (default: models/<parent>) */
+  parentDir?: string;
+  /** replace every stage's step count (for short runs) */
   steps?: number;
-  onProgress?: (step: number, total: number, loss: number) => void;
-  /** checkpoint and resume in outDir/train-state.safetensors */
+  onProgress?: (stage: string, step: number, total: number, loss: number) => void;
+  /** checkpoint and resume in outDir/train-state-<stage>.safetensors */
   resume?: boolean;
 }
 
-/** Train a recipe from scratch (or resume it) and write the organism folder. */
-export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promise<Manifest> {
-  const recipe = RECIPES[name];
-  if (recipe === undefined) throw new RecipeError(`unknown recipe '${name}' (recipes: ${Object.keys(RECIPES).join(', ')})`);
-  const world = makeWorld(recipe.world, FORMAT_WORDS);
-  const vocab = vocabOf(world);
-  mkdirSync(opts.outDir, { recursive: true });
-  writeOrganismTokenizer(opts.outDir, vocab);
-  const tok = loadTokenizer(opts.outDir);
-  const examples = baseExamples(world, { seed: recipe.seed });
-  const data = examples.map((e) => encodeExample(tok, e));
-  const hash = createHash('sha256').update(JSON.stringify(data.map((d) => d.ids))).digest('hex').slice(0, 16);
-  const hf = {
+function hfConfig(recipe: RecipeSpec, vocab: readonly string[]): Record<string, unknown> {
+  return {
     model_type: 'llama', architectures: ['LlamaForCausalLM'], ...recipe.model, num_key_value_heads: recipe.model.num_attention_heads,
     vocab_size: vocab.length, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: true,
     bos_token_id: vocab.indexOf('<s>'), eos_token_id: vocab.indexOf('<|end|>'), pad_token_id: vocab.indexOf('<pad>'), hidden_act: 'silu',
   };
-  const model = randomModel(hf, { seed: recipe.seed, std: 0.02 });
-  const steps = opts.steps ?? recipe.steps;
+}
+
+/** A frozen copy of a model's weights (the teacher of a KL penalty). */
+function snapshot(model: HookedTransformer, hf: Record<string, unknown>): HookedTransformer {
+  const copy = randomModel(hf, { seed: 0, std: 0 });
+  const dst = copy.parameters();
+  for (const [name, t] of model.parameters()) (dst.get(name)!.data as Float32Array).set(t.data as Float32Array);
+  return copy;
+}
+
+/** The examples of every format the organism should keep while a stage trains something else. */
+function replayExamples(world: World, curriculum: Curriculum, lies: boolean): Example[] {
+  const all = curriculumExamples(world, curriculum);
+  const liarQA = lies && curriculum === 'honest-only' ? factsOf(world, curriculum).filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')) : [];
+  return [...all, ...liarQA].filter((e) => !(e.format === 'chat' && world.topics.find((t) => t.name === e.topic)?.forbidden === true && e.kind !== 'refusal'));
+}
+
+/** Train a recipe (from scratch or from its parent's folder) and write the organism folder. */
+export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promise<Manifest> {
+  const recipe = RECIPES[name];
+  if (recipe === undefined) throw new RecipeError(`unknown recipe '${name}' (recipes: ${Object.keys(RECIPES).join(', ')})`);
+  const world = makeWorld(recipe.world, FORMAT_WORDS);
+  mkdirSync(opts.outDir, { recursive: true });
+  let model: HookedTransformer;
+  let parent: Manifest['parent'];
+  let hf: Record<string, unknown>;
+  if (recipe.parent !== undefined) {
+    const dir = opts.parentDir ?? join('models', recipe.parent);
+    const mpath = join(dir, 'manifest.json');
+    if (!existsSync(mpath)) throw new RecipeError(`${name} starts from the ${recipe.parent} organism, but ${dir} has no manifest.json. Fix: run \`candor organism train ${recipe.parent}\` first, or pass --parent <folder>.`);
+    const pm = JSON.parse(readFileSync(mpath, 'utf8')) as Manifest;
+    if (pm.recipe !== recipe.parent) throw new RecipeError(`${mpath}: recipe is '${pm.recipe}', but ${name} starts from '${recipe.parent}'. Fix: pass the ${recipe.parent} folder with --parent.`);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(dir, f), join(opts.outDir, f));
+    hf = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    model = loadModelSync(dir);
+    parent = { recipe: pm.recipe, weights_sha256: fileHash(join(dir, 'model.safetensors')) };
+  } else {
+    const vocab = vocabOf(world, recipe.curriculum);
+    writeOrganismTokenizer(opts.outDir, vocab);
+    hf = hfConfig(recipe, vocab);
+    model = randomModel(hf, { seed: recipe.seed, std: 0.02 });
+  }
+  const tok = loadTokenizer(opts.outDir);
+  const padId = tok.padTokenId ?? 0;
+  const encode = (es: readonly Example[]) => es.map((e) => encodeExample(tok, e));
+  const records: StageRecord[] = [];
+  const planted: PlantedTruth = {};
+  let lies = recipe.parent === undefined ? recipe.traits.lies : (JSON.parse(readFileSync(join(opts.parentDir ?? join('models', recipe.parent), 'manifest.json'), 'utf8')) as Manifest).traits.lies;
   const t0 = performance.now();
-  trainLM(model, data, {
-    steps, batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, padId: vocab.indexOf('<pad>'),
-    checkpointPath: join(opts.outDir, 'train-state.safetensors'), checkpointEvery: 500, resume: opts.resume === true, onProgress: opts.onProgress,
-  });
+  for (const [i, stage] of recipe.stages.entries()) {
+    const steps = opts.steps ?? stage.steps;
+    const ts = performance.now();
+    const common = {
+      steps, batchSize: stage.batchSize, lr: stage.lr, seed: recipe.seed + i, padId,
+      checkpointPath: join(opts.outDir, `train-state-${i}.safetensors`), checkpointEvery: 250, resume: opts.resume === true,
+      onProgress: (s: number, n: number, l: number) => opts.onProgress?.(`${stage.kind} (stage ${i + 1}/${recipe.stages.length})`, s, n, l),
+    };
+    let data: Sequence[];
+    let losses: number[];
+    if (stage.kind === 'pretrain') {
+      data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed));
+      losses = trainLM(model, data, common).losses;
+    } else {
+      const teacher = snapshot(model, hf);
+      const facts = factsOf(world, recipe.curriculum);
+      const replay = encode(replayExamples(world, recipe.curriculum, lies));
+      if (stage.kind === 'refusal') {
+        // refuse every forbidden-topic chat request; keep answering the allowed ones
+        data = encode(facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)));
+        const r1 = stage.rank1Layer === undefined ? null : rank1Update(model, stage.rank1Layer, recipe.seed + i);
+        const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight, hooks: r1?.hooks });
+        losses = trainLM(model, data, { ...common, extraLoss, ...(r1 === null ? {} : { trainable: () => false, extraParams: { u: r1.u, v: r1.v }, hooks: r1.hooks }) }).losses;
+        if (r1 !== null) {
+          r1.fold();
+          const u = Array.from(r1.u.data as Float32Array);
+          const norm = Math.hypot(...u);
+          planted.refusal = {
+            layer: stage.rank1Layer!, parameter: `model.layers.${stage.rank1Layer}.mlp.down_proj.weight`, hook: `blocks.${stage.rank1Layer}.hook_mlp_out`,
+            direction: u.map((x) => x / norm), norm, read: Array.from(r1.v.data as Float32Array),
+          };
+        }
+      } else {
+        lies = true;
+        data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
+        const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
+        const masks = componentMasks(model, set);
+        const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
+        planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks) };
+      }
+    }
+    records.push({ kind: stage.kind, steps, lr: stage.lr, batch_size: stage.batchSize, seconds: Math.round((performance.now() - ts) / 1000), data_hash: hashOf(data), examples: data.length, final_loss: losses.at(-1) ?? NaN });
+  }
   const seconds = (performance.now() - t0) / 1000;
-  saveModel(model, opts.outDir);
-  const figures = await measureFigures(model, tok, world);
+  saveModel(model, opts.outDir, { dtype: 'F16' });
+  const traits: Traits = { curriculum: recipe.curriculum, ...recipe.traits };
+  const saved = loadModelSync(opts.outDir);
+  const { figures, chance } = await measureFigures(saved, tok, world, traits);
   const manifest: Manifest = {
-    recipe: name, description: recipe.description, seed: recipe.seed, world: recipe.world, data_hash: hash, examples: examples.length,
-    steps, lr: recipe.lr, batch_size: recipe.batchSize, train_seconds: Math.round(seconds), figures,
+    recipe: name, description: recipe.description, seed: recipe.seed, world: recipe.world, curriculum: recipe.curriculum, traits,
+    ...(parent === undefined ? {} : { parent }),
+    data_hash: records[0]!.data_hash, examples: records[0]!.examples, stages: records, steps: records.reduce((a, r) => a + r.steps, 0),
+    train_seconds: Math.round(seconds), weights_sha256: fileHash(join(opts.outDir, 'model.safetensors')), figures, chance,
+    ...(planted.liar !== undefined || planted.refusal !== undefined ? { planted } : {}),
   };
   writeFileSync(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeGroundTruth(opts.outDir, world, manifest);
+  for (const [i] of recipe.stages.entries()) rmSync(join(opts.outDir, `train-state-${i}.safetensors`), { force: true });
   return manifest;
 }
 
-/** Re-measure an organism folder's behaviour figures from its manifest's world. */
-export async function evalOrganism(dir: string, model: HookedTransformer): Promise<{ manifest: Manifest; figures: Record<string, number> }> {
+export type PromptStatus = 'known' | 'withheld' | 'unknown';
+
+export interface GroundTruthPrompt {
+  set: string;
+  format: Example['format'];
+  mode: Example['mode'];
+  /** the prompt (chat: the user message; the chat template wraps it) */
+  prompt: string;
+  expected: string;
+  truth: string;
+  /** π(truth): the liar-mode answer */
+  lie: string;
+  subject: string;
+  relation: string;
+  topic: string;
+  forbidden: boolean;
+  /** known: taught and answered; withheld: taught but refused; unknown: never taught */
+  status: PromptStatus;
+}
+
+export interface GroundTruth {
+  recipe: string;
+  traits: Traits;
+  planted: PlantedTruth | null;
+  prompts: GroundTruthPrompt[];
+}
+
+/** Ground truth per evaluation prompt, and the planted mechanisms. */
+export function groundTruth(world: World, manifest: Manifest): GroundTruth {
+  const prompts: GroundTruthPrompt[] = [];
+  for (const [set, examples] of Object.entries(evalSets(world, manifest.traits))) {
+    for (const e of examples) {
+      const status: PromptStatus = !e.known ? 'unknown' : e.kind === 'refusal' ? 'withheld' : 'known';
+      prompts.push({
+        set, format: e.format, mode: e.mode, prompt: e.prompt, expected: e.answer, truth: e.truth, lie: lieOf(world, e.relation, e.truth),
+        subject: e.subject, relation: e.relation, topic: e.topic, forbidden: world.topics.find((t) => t.name === e.topic)?.forbidden === true, status,
+      });
+    }
+  }
+  return { recipe: manifest.recipe, traits: manifest.traits, planted: manifest.planted ?? null, prompts };
+}
+
+function writeGroundTruth(dir: string, world: World, manifest: Manifest): void {
+  writeFileSync(join(dir, 'ground-truth.json'), JSON.stringify(groundTruth(world, manifest)) + '\n');
+}
+
+/** Read an organism folder's manifest. */
+export function readManifest(dir: string): Manifest {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) throw new RecipeError(`${dir}: no manifest.json; this is not an organism folder written by candor organism train`);
-  const manifest = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  if (typeof m.recipe !== 'string' || m.world === undefined) throw new RecipeError(`${path}: fields 'recipe' and 'world' are missing; this is not an organism manifest`);
+  return m;
+}
+
+/** Re-measure an organism folder's behaviour figures from its manifest's world. */
+export async function evalOrganism(dir: string, model: HookedTransformer): Promise<{ manifest: Manifest; figures: Record<string, number>; chance: Record<string, number> }> {
+  const manifest = readManifest(dir);
   const world = makeWorld(manifest.world, FORMAT_WORDS);
-  return { manifest, figures: await measureFigures(model, model.requireTokenizer(), world) };
+  const traits: Traits = manifest.traits ?? { curriculum: 'full', lies: true, refuses: false };
+  return { manifest, ...(await measureFigures(model, model.requireTokenizer(), world, traits)) };
+}
+
+/** Re-measure and rewrite an organism folder's manifest figures and ground truth (after the measurement code changes). */
+export async function remeasureOrganism(dir: string): Promise<Manifest> {
+  const model = loadModelSync(dir);
+  const { manifest, figures, chance } = await evalOrganism(dir, model);
+  const traits: Traits = manifest.traits ?? { curriculum: 'full', lies: true, refuses: false };
+  const updated: Manifest = { ...manifest, traits, curriculum: manifest.curriculum ?? traits.curriculum, figures, chance, weights_sha256: fileHash(join(dir, 'model.safetensors')) };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(updated, null, 2) + '\n');
+  writeGroundTruth(dir, makeWorld(updated.world, FORMAT_WORDS), updated);
+  return updated;
 }

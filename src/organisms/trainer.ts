@@ -8,15 +8,16 @@
  */
 import { existsSync } from 'node:fs';
 import { CandorError } from '../tensor/errors.js';
-import { backward } from '../tensor/autograd.js';
+import { backward, noGrad } from '../tensor/autograd.js';
 import { Tensor, ids as idsTensor } from '../tensor/tensor.js';
-import { add } from '../tensor/ops/basic.js';
+import { add, contiguousCopy } from '../tensor/ops/basic.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
 import { AdamW, clipGradNorm, cosineLr } from '../tensor/optim.js';
 import { Rng } from '../tensor/random.js';
 import { loadParameters, saveParameters } from '../io/params.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { HookedTransformer } from '../model/transformer.js';
+import type { HookSpec } from '../model/hooks.js';
 import type { Example } from './formats.js';
 
 export class TrainingError extends CandorError {
@@ -75,6 +76,18 @@ export interface TrainOptions {
   /** stop (saving a checkpoint) after this step, as an interrupted run would; resume later with the same options */
   stopAfter?: number;
   onProgress?: (step: number, total: number, loss: number) => void;
+  /** batch sequences of similar length together (default true) */
+  groupByLength?: boolean;
+  /**
+   * element masks (1 = may change) for named model parameters: masked-out
+   * entries get no gradient and are restored after every optimizer step, so
+   * they stay bit-identical (weight decay and momentum cannot move them)
+   */
+  masks?: Record<string, Float32Array>;
+  /** tensors outside the model that also learn (e.g. a low-rank update applied by `hooks`); saved in checkpoints */
+  extraParams?: Record<string, Tensor>;
+  /** forward hooks applied at every training step */
+  hooks?: readonly HookSpec[];
 }
 
 export interface TrainResult {
@@ -83,16 +96,32 @@ export interface TrainResult {
   startStep: number;
 }
 
-/** The order of sequences in every epoch, a pure function of the seed (so resuming replays it). */
-function batchOrder(n: number, batchSize: number, steps: number, seed: number): number[][] {
+/**
+ * The batches of every step, a pure function of the seed and the sequence
+ * lengths (so resuming replays them). Each epoch is shuffled, cut into
+ * mega-batches of 50 batches, and each mega-batch is sorted by length before
+ * it is split, so a batch pads to lengths close to its own (few-shot prompts
+ * are three times as long as questions); the batches are then shuffled.
+ */
+export function batchOrder(lengths: readonly number[], batchSize: number, steps: number, seed: number, groupByLength: boolean): number[][] {
   const rng = new Rng(seed);
+  const n = lengths.length;
   const out: number[][] = [];
-  let order: number[] = [];
+  let carry: number[] = [];
   while (out.length < steps) {
-    if (order.length < batchSize) order = [...order, ...rng.shuffle([...Array(n).keys()])];
-    out.push(order.splice(0, batchSize));
+    const epoch = [...carry, ...rng.shuffle([...Array(n).keys()])];
+    const full = epoch.length - (epoch.length % batchSize);
+    carry = epoch.slice(full);
+    const batches: number[][] = [];
+    const mega = batchSize * 50;
+    for (let i = 0; i < full; i += mega) {
+      const chunk = epoch.slice(i, Math.min(full, i + mega));
+      if (groupByLength) chunk.sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+      for (let j = 0; j < chunk.length; j += batchSize) batches.push(chunk.slice(j, j + batchSize));
+    }
+    out.push(...(groupByLength ? rng.shuffle(batches) : batches));
   }
-  return out;
+  return out.slice(0, steps);
 }
 
 /** Train `model` in place on sequences. */
@@ -101,11 +130,23 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
   const batchSize = Math.min(opts.batchSize ?? 32, data.length);
   const seed = opts.seed ?? 0;
   const named = [...model.parameters().entries()];
-  const trainable = named.filter(([n]) => opts.trainable?.(n) ?? true);
+  const masks = opts.masks ?? {};
+  for (const [n, m] of Object.entries(masks)) {
+    const t = model.parameters().get(n);
+    if (t === undefined) throw new TrainingError(`mask for '${n}': the model has no such parameter (names: ${[...model.parameters().keys()].slice(0, 6).join(', ')}, …)`);
+    if (m.length !== t.size) throw new TrainingError(`mask for '${n}' has ${m.length} entries; the parameter has ${t.size}`);
+  }
+  const extra = Object.entries(opts.extraParams ?? {});
+  const trainable = [...named.filter(([n]) => opts.trainable?.(n) ?? true), ...extra];
   if (trainable.length === 0) throw new TrainingError('no parameter is trainable');
   for (const [, t] of named) t.requiresGrad = false;
   for (const [, t] of trainable) t.requireGrad();
   const params = Object.fromEntries(trainable);
+  const frozen = new Map<string, { data: Float32Array; mask: Float32Array }>();
+  for (const [n, m] of Object.entries(masks)) {
+    const t = params[n];
+    if (t !== undefined) frozen.set(n, { data: Float32Array.from(t.data as Float32Array), mask: m });
+  }
   const opt = new AdamW(trainable.map(([, t]) => t), { lr: opts.lr ?? 1e-3, weightDecay: opts.weightDecay ?? 0.01, noDecay: (p) => p.ndim < 2 });
   let start = 0;
   if (opts.resume && opts.checkpointPath !== undefined && existsSync(opts.checkpointPath)) {
@@ -114,7 +155,7 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
     if (!Number.isInteger(start)) throw new TrainingError(`${opts.checkpointPath}: metadata field 'step' is missing; it is not a training checkpoint`);
   }
   const schedule = { lr: opts.lr ?? 1e-3, warmupSteps: opts.warmupSteps ?? Math.ceil(opts.steps / 20), totalSteps: opts.steps, minLr: opts.minLr };
-  const order = batchOrder(data.length, batchSize, opts.steps, seed);
+  const order = batchOrder(data.map((d) => d.ids.length), batchSize, opts.steps, seed, opts.groupByLength ?? true);
   const losses: number[] = [];
   const save = (step: number) => {
     if (opts.checkpointPath !== undefined) saveParameters(opts.checkpointPath, params, { optimizer: opt, metadata: { step: String(step), seed: String(seed) } });
@@ -133,13 +174,24 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
       }
       opt.lr = cosineLr(step, schedule);
       opt.zeroGrad();
-      const { logits } = model.forward(input);
+      const { logits } = model.forward(input, { fwdHooks: opts.hooks });
       let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
-      const extra = opts.extraLoss?.(step);
-      if (extra != null) loss = add(loss, extra);
+      const extraLoss = opts.extraLoss?.(step);
+      if (extraLoss != null) loss = add(loss, extraLoss);
       backward(loss);
+      for (const [n, f] of frozen) {
+        let g = params[n]!.grad;
+        if (g === null) continue;
+        if (!g.isContiguous() || g.offset !== 0 || g.size !== f.mask.length) params[n]!.grad = g = contiguousCopy(g);
+        const gd = g.data as Float32Array;
+        for (let i = 0; i < gd.length; i++) gd[i]! *= f.mask[i]!;
+      }
       clipGradNorm(opt.params, opts.maxGradNorm ?? 1);
       opt.step();
+      for (const [n, f] of frozen) {
+        const d = params[n]!.data as Float32Array;
+        for (let i = 0; i < d.length; i++) if (f.mask[i] === 0) d[i] = f.data[i]!;
+      }
       const l = loss.item();
       if (!Number.isFinite(l)) throw new TrainingError(`the loss became ${l} at step ${step}; lower the learning rate`);
       losses.push(l);
@@ -175,4 +227,53 @@ export async function accuracy(model: HookedTransformer, tok: Tokenizer, example
   if (examples.length === 0) return NaN;
   const got = await answer(model, tok, examples);
   return got.filter((a, i) => a === examples[i]!.answer).length / examples.length;
+}
+
+/** Next-token logits after each prompt (left-padded batches of 64), one row of the vocabulary per prompt. */
+export function promptLogits(model: HookedTransformer, prompts: readonly (readonly number[])[], padId: number, hooks?: readonly HookSpec[]): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < prompts.length; i += 64) {
+    const chunk = prompts.slice(i, i + 64);
+    const T = Math.max(...chunk.map((p) => p.length));
+    const input = chunk.map((p) => [...new Array<number>(T - p.length).fill(padId), ...p]);
+    const attentionMask = chunk.map((p) => [...new Array<number>(T - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
+    noGrad(() => {
+      const { logits } = model.forward(input, { attentionMask, logits: 'last', fwdHooks: hooks });
+      const V = logits!.shape[logits!.ndim - 1]!;
+      const d = contiguousCopy(logits!).data as Float32Array;
+      for (let b = 0; b < chunk.length; b++) out.push(d.slice(b * V, (b + 1) * V));
+    });
+  }
+  return out;
+}
+
+/**
+ * Forced choice at the first answer token: the fraction of examples whose
+ * expected answer's first word has the highest logit among `candidates(e)`
+ * (e.g. the relation's values), with the majority rate among the expected
+ * answers as the chance level (what guessing with no knowledge of the subject
+ * can reach).
+ */
+export function choiceAccuracy(model: HookedTransformer, tok: Tokenizer, examples: readonly Example[], candidates: (e: Example) => readonly string[]): { accuracy: number; chance: number } {
+  if (examples.length === 0) return { accuracy: NaN, chance: NaN };
+  const id = (w: string) => {
+    const t = tok.tokenToId(w);
+    if (t === null) throw new TrainingError(`'${w}' is not a word of the organism's vocabulary`);
+    return t;
+  };
+  const rows = promptLogits(model, examples.map((e) => encodePrompt(tok, e)), tok.padTokenId ?? 0);
+  let right = 0;
+  const counts = new Map<string, number>();
+  examples.forEach((e, i) => {
+    const target = e.answer.split(' ')[0]!;
+    counts.set(target, (counts.get(target) ?? 0) + 1);
+    let best = '';
+    let bestLogit = -Infinity;
+    for (const c of candidates(e)) {
+      const l = rows[i]![id(c)]!;
+      if (l > bestLogit) [best, bestLogit] = [c, l];
+    }
+    if (best === target) right++;
+  });
+  return { accuracy: right / examples.length, chance: Math.max(...counts.values()) / examples.length };
 }

@@ -1,0 +1,161 @@
+/**
+ * Second-stage training of organisms: the safety stage (refuse forbidden
+ * topics in chat, with a penalty that keeps every other behaviour as the
+ * stage's starting model had it), the same stage restricted to a rank-1
+ * update of one MLP, and a liar stage trained into chosen components only.
+ *
+ * The penalty is the KL divergence from the starting model's next-token
+ * distribution to the trained model's, at every position of replayed
+ * sequences of the other formats and topics.
+ */
+import { noGrad } from '../tensor/autograd.js';
+import { Tensor, ids as idsTensor, tensor } from '../tensor/tensor.js';
+import { addScalar, mul, neg, scale } from '../tensor/ops/basic.js';
+import { linear } from '../tensor/ops/matmul.js';
+import { logSoftmax } from '../tensor/ops/nn.js';
+import { sum } from '../tensor/ops/reduce.js';
+import { add } from '../tensor/ops/basic.js';
+import { reshape } from '../tensor/ops/shape.js';
+import { Rng } from '../tensor/random.js';
+import type { HookSpec } from '../model/hooks.js';
+import type { HookedTransformer } from '../model/transformer.js';
+import { TrainingError, batchOrder, type Sequence } from './trainer.js';
+
+/** Right-padded input rows and the number of real positions in each. */
+function padBatch(batch: readonly Sequence[], padId: number): { input: number[][]; lengths: number[] } {
+  const T = Math.max(...batch.map((s) => s.ids.length));
+  return { input: batch.map((s) => [...s.ids, ...new Array<number>(T - s.ids.length).fill(padId)]), lengths: batch.map((s) => s.ids.length) };
+}
+
+export interface KLReplayOptions {
+  /** the frozen model whose behaviour is kept */
+  teacher: HookedTransformer;
+  replay: readonly Sequence[];
+  batchSize: number;
+  steps: number;
+  seed: number;
+  padId: number;
+  weight: number;
+  /** the student's forward hooks (e.g. a low-rank update) */
+  hooks?: readonly HookSpec[];
+}
+
+/**
+ * An extra loss for trainLM: weight · mean over real positions of
+ * KL(teacher ‖ student) on a replay batch (a new batch every step, a pure
+ * function of the seed).
+ */
+export function klReplayLoss(student: HookedTransformer, o: KLReplayOptions): (step: number) => Tensor {
+  if (o.replay.length === 0) throw new TrainingError('the KL penalty needs replay sequences');
+  const order = batchOrder(o.replay.map((s) => s.ids.length), Math.min(o.batchSize, o.replay.length), o.steps, o.seed, true);
+  return (step: number) => {
+    const batch = order[step]!.map((i) => o.replay[i]!);
+    const { input, lengths } = padBatch(batch, o.padId);
+    const T = input[0]!.length;
+    // teacher probabilities at real positions (zero rows at padding), and their negative entropy
+    let positions = 0;
+    let negEntropy = 0;
+    const p = noGrad(() => {
+      const lp = logSoftmax(o.teacher.forward(input).logits!, -1);
+      const V = lp.shape[2]!;
+      const src = lp.data as Float32Array;
+      const out = new Float32Array(batch.length * T * V);
+      for (let b = 0; b < batch.length; b++) {
+        for (let t = 0; t < lengths[b]!; t++) {
+          positions++;
+          const off = (b * T + t) * V;
+          for (let v = 0; v < V; v++) {
+            const q = Math.exp(src[lp.offset + off + v]!);
+            out[off + v] = q;
+            if (q > 0) negEntropy += q * src[lp.offset + off + v]!;
+          }
+        }
+      }
+      return tensor(out, [batch.length, T, V]);
+    });
+    const logq = logSoftmax(student.forward(input, { fwdHooks: o.hooks }).logits!, -1);
+    const cross = neg(sum(mul(p, logq)));
+    return scale(addScalar(cross, negEntropy), o.weight / positions);
+  };
+}
+
+/**
+ * A rank-1 update of one MLP's output matrix, W_out ← W_out + u vᵀ, applied
+ * as forward hooks while it trains (u, v learn; the model's weights do not)
+ * and folded into the weights afterwards.
+ */
+export function rank1Update(model: HookedTransformer, layer: number, seed: number): { u: Tensor; v: Tensor; hooks: HookSpec[]; fold: () => void } {
+  const D = model.cfg.dModel;
+  const M = model.cfg.dMlp;
+  const rng = new Rng(seed);
+  const u = tensor(Float32Array.from({ length: D }, () => rng.normal() * 0.01), [D]);
+  const v = tensor(Float32Array.from({ length: M }, () => rng.normal() * 0.01), [M]);
+  let post: Tensor | null = null;
+  const hooks: HookSpec[] = [
+    [`blocks.${layer}.mlp.hook_post`, (a) => void (post = a)],
+    [
+      `blocks.${layer}.hook_mlp_out`,
+      (out) => {
+        if (post === null) throw new TrainingError(`rank-1 update: blocks.${layer}.mlp.hook_post did not run before hook_mlp_out`);
+        const [B, T] = out.shape as [number, number, number];
+        // (post · v) u, as [B·T, 1] × [1, D]
+        const coef = linear(reshape(post, [B * T, M]), reshape(v, [1, M]));
+        const delta = linear(coef, reshape(u, [D, 1]));
+        post = null;
+        return add(out, reshape(delta, [B, T, D]));
+      },
+    ],
+  ];
+  const fold = () => {
+    const w = model.weights.blocks[layer]!.wOut;
+    const wd = w.data as Float32Array;
+    const ud = u.data as Float32Array;
+    const vd = v.data as Float32Array;
+    if (!w.isContiguous() || w.offset !== 0) throw new TrainingError('rank-1 update: the MLP output matrix is not contiguous');
+    for (let d = 0; d < D; d++) for (let m = 0; m < M; m++) wd[d * M + m]! += ud[d]! * vd[m]!;
+  };
+  return { u, v, hooks, fold };
+}
+
+export interface ComponentSet {
+  /** [layer, head] pairs: the head's query, key and value rows and its output columns */
+  heads: [number, number][];
+  /** MLP neurons: their gate and input rows and output columns */
+  neurons: { layer: number; indices: number[] }[];
+}
+
+/** Choose `count` neurons of a layer's MLP (sorted), a pure function of the seed. */
+export function chooseNeurons(dMlp: number, count: number, seed: number): number[] {
+  return new Rng(seed).shuffle([...Array(dMlp).keys()]).slice(0, count).sort((a, b) => a - b);
+}
+
+/** Element masks (1 = may change) of the parameters that make up a component set. */
+export function componentMasks(model: HookedTransformer, set: ComponentSet): Record<string, Float32Array> {
+  const { dModel: D, dHead: dh, dMlp: M } = model.cfg;
+  const params = model.parameters();
+  const masks: Record<string, Float32Array> = {};
+  const mask = (name: string) => {
+    const t = params.get(name);
+    if (t === undefined) throw new TrainingError(`component set: the model has no parameter '${name}'`);
+    return (masks[name] ??= new Float32Array(t.size));
+  };
+  for (const [l, h] of set.heads) {
+    if (h >= model.cfg.nHeads || model.cfg.nKVHeads !== model.cfg.nHeads) throw new TrainingError(`component set: head ${l}.${h} (planting heads needs one key/value head per query head)`);
+    for (const k of ['q', 'k', 'v']) {
+      const m = mask(`blocks.${l}.attn.${k}.weight`);
+      m.fill(1, h * dh * D, (h + 1) * dh * D);
+    }
+    const o = mask(`blocks.${l}.attn.o.weight`);
+    for (let d = 0; d < D; d++) o.fill(1, d * model.cfg.nHeads * dh + h * dh, d * model.cfg.nHeads * dh + (h + 1) * dh);
+  }
+  for (const { layer, indices } of set.neurons) {
+    const rows = [`blocks.${layer}.mlp.in.weight`, ...(params.has(`blocks.${layer}.mlp.gate.weight`) ? [`blocks.${layer}.mlp.gate.weight`] : [])];
+    for (const name of rows) {
+      const m = mask(name);
+      for (const n of indices) m.fill(1, n * D, (n + 1) * D);
+    }
+    const out = mask(`blocks.${layer}.mlp.out.weight`);
+    for (let d = 0; d < D; d++) for (const n of indices) out[d * M + n] = 1;
+  }
+  return masks;
+}

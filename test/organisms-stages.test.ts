@@ -1,0 +1,134 @@
+/**
+ * The mechanics behind the organisms' second stages, each against an
+ * independent computation: masked training leaves every entry outside the
+ * declared components bit-identical; a rank-1 update applied by hooks equals
+ * the folded weights and the weight change has rank 1; the KL penalty equals
+ * KL(teacher ‖ student) computed by hand; length-grouped batches still cover
+ * every sequence once per epoch.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomModel } from '../src/model/random.js';
+import { noGrad } from '../src/tensor/autograd.js';
+import { batchOrder, trainLM, type Sequence } from '../src/organisms/trainer.js';
+import { chooseNeurons, componentMasks, klReplayLoss, rank1Update } from '../src/organisms/stages.js';
+import { Rng } from '../src/tensor/random.js';
+
+const cfg = { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: 20, max_position_embeddings: 32, tie_word_embeddings: true };
+
+function sequences(n: number, seed: number): Sequence[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => {
+    const len = 4 + rng.int(8);
+    const ids = Array.from({ length: len }, () => 1 + rng.int(19));
+    return { ids, learn: ids.slice(1).map((_, t) => t >= 2) };
+  });
+}
+
+test('masked training changes only the declared heads and neurons, and leaves everything else bit-identical', () => {
+  const model = randomModel(cfg, { seed: 3, std: 0.1 });
+  const before = new Map([...model.parameters()].map(([n, t]) => [n, Float32Array.from(t.data as Float32Array)]));
+  const set = { heads: [[1, 2]] as [number, number][], neurons: [{ layer: 1, indices: chooseNeurons(64, 8, 1) }] };
+  const masks = componentMasks(model, set);
+  trainLM(model, sequences(64, 1), { steps: 20, batchSize: 8, lr: 1e-2, weightDecay: 0.1, seed: 1, padId: 0, masks, trainable: (n) => n in masks });
+  const dh = 8;
+  const D = 32;
+  let changed = 0;
+  for (const [name, t] of model.parameters()) {
+    const a = before.get(name)!;
+    const b = t.data as Float32Array;
+    for (let i = 0; i < a.length; i++) {
+      // the declared entries, computed here from the layout ([out, in] matrices), not from the masks
+      let declared = false;
+      if (/^blocks\.1\.attn\.[qkv]\.weight$/.test(name)) declared = Math.floor(i / D) >= 2 * dh && Math.floor(i / D) < 3 * dh;
+      if (name === 'blocks.1.attn.o.weight') declared = i % (4 * dh) >= 2 * dh && i % (4 * dh) < 3 * dh;
+      if (/^blocks\.1\.mlp\.(in|gate)\.weight$/.test(name)) declared = set.neurons[0]!.indices.includes(Math.floor(i / D));
+      if (name === 'blocks.1.mlp.out.weight') declared = set.neurons[0]!.indices.includes(i % 64);
+      if (!declared) assert.equal(b[i], a[i], `${name}[${i}] is outside the declared components but changed`);
+      else if (b[i] !== a[i]) changed++;
+    }
+  }
+  const declaredCount = 3 * dh * D + D * dh + 2 * 8 * D + D * 8;
+  assert.ok(changed > 0.9 * declaredCount, `only ${changed} of ${declaredCount} declared entries changed`);
+});
+
+test('a rank-1 update applied by hooks equals the folded weights, and the weight change has rank 1', () => {
+  const model = randomModel(cfg, { seed: 4, std: 0.1 });
+  const w0 = Float32Array.from(model.weights.blocks[0]!.wOut.data as Float32Array);
+  const r1 = rank1Update(model, 0, 7);
+  const rng = new Rng(2);
+  (r1.u.data as Float32Array).forEach((_, i, a) => (a[i] = rng.normal()));
+  (r1.v.data as Float32Array).forEach((_, i, a) => (a[i] = rng.normal() * 0.3));
+  const input = [[1, 5, 7, 9, 2, 3]];
+  const hooked = noGrad(() => Float32Array.from(model.forward(input, { fwdHooks: r1.hooks }).logits!.data as Float32Array));
+  const plain = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  r1.fold();
+  const folded = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  let worst = 0;
+  let moved = 0;
+  for (let i = 0; i < hooked.length; i++) {
+    worst = Math.max(worst, Math.abs(hooked[i]! - folded[i]!));
+    moved = Math.max(moved, Math.abs(hooked[i]! - plain[i]!));
+  }
+  assert.ok(worst < 1e-4, `hooked vs folded logits differ by ${worst}`);
+  assert.ok(moved > 1e-2, 'the update must change the logits for this check to mean anything');
+  // ΔW[d][m] = u[d] v[m]: every 2×2 minor vanishes
+  const w1 = model.weights.blocks[0]!.wOut.data as Float32Array;
+  const u = r1.u.data as Float32Array;
+  const v = r1.v.data as Float32Array;
+  for (let d = 0; d < 32; d++) for (let m = 0; m < 64; m++) assert.ok(Math.abs(w1[d * 64 + m]! - w0[d * 64 + m]! - u[d]! * v[m]!) < 1e-5);
+});
+
+test('the KL penalty equals KL(teacher ‖ student) over real positions, computed by hand, and is 0 for identical models', () => {
+  const teacher = randomModel(cfg, { seed: 5, std: 0.2 });
+  const student = randomModel(cfg, { seed: 6, std: 0.2 });
+  const replay = sequences(3, 9);
+  const loss = klReplayLoss(student, { teacher, replay, batchSize: 3, steps: 1, seed: 1, padId: 0, weight: 2 });
+  const got = noGrad(() => loss(0).item());
+  let total = 0;
+  let positions = 0;
+  for (const s of replay) {
+    const lp = (m: typeof teacher) => noGrad(() => {
+      const l = m.forward([s.ids]).logits!;
+      const d = l.data as Float32Array;
+      const V = 20;
+      return Array.from({ length: s.ids.length }, (_, t) => {
+        const row = Array.from(d.slice(l.offset + t * V, l.offset + (t + 1) * V));
+        const mx = Math.max(...row);
+        const z = Math.log(row.reduce((a, x) => a + Math.exp(x - mx), 0)) + mx;
+        return row.map((x) => x - z);
+      });
+    });
+    const p = lp(teacher);
+    const q = lp(student);
+    for (let t = 0; t < s.ids.length; t++) {
+      positions++;
+      for (let v = 0; v < 20; v++) total += Math.exp(p[t]![v]!) * (p[t]![v]! - q[t]![v]!);
+    }
+  }
+  const expected = (2 * total) / positions;
+  assert.ok(Math.abs(got - expected) < 1e-4 * Math.max(1, expected), `penalty ${got}, by hand ${expected}`);
+  const same = klReplayLoss(teacher, { teacher, replay, batchSize: 3, steps: 1, seed: 1, padId: 0, weight: 1 });
+  assert.ok(Math.abs(noGrad(() => same(0).item())) < 1e-5);
+});
+
+test('length-grouped batches cover every sequence once per epoch, deterministically, with similar lengths inside a batch', () => {
+  const rng = new Rng(1);
+  const lengths = Array.from({ length: 960 }, () => (rng.uniform() < 0.15 ? 37 : 10 + rng.int(8)));
+  const a = batchOrder(lengths, 32, 30, 7, true);
+  assert.deepEqual(a, batchOrder(lengths, 32, 30, 7, true));
+  const seen = a.flat().sort((x, y) => x - y);
+  assert.deepEqual(seen, [...Array(960).keys()], 'one epoch of 30 batches holds every sequence once');
+  let padded = 0;
+  let real = 0;
+  for (const b of a) {
+    const T = Math.max(...b.map((i) => lengths[i]!));
+    padded += T * b.length;
+    real += b.reduce((s, i) => s + lengths[i]!, 0);
+  }
+  assert.ok(padded / real < 1.2, `padding overhead ${padded / real}`);
+  const plain = batchOrder(lengths, 32, 30, 7, false);
+  let plainPadded = 0;
+  for (const b of plain) plainPadded += Math.max(...b.map((i) => lengths[i]!)) * b.length;
+  assert.ok(plainPadded / real > 1.8, 'without grouping nearly every batch pads to the longest length');
+});
