@@ -6,9 +6,10 @@ import { doctorCommand, generateCommand, infoCommand, logitsCommand } from './co
 import { attributeCommand, lensCommand, patchCommand, traceCommand } from './localisation.js';
 import { directionCommand, neuronsCommand, probeCommand, steerCommand } from './representation.js';
 import { organismCommand } from './organisms.js';
+import { auditCommand } from './audit.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand, organismCommand];
+const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand, organismCommand, auditCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,181 @@
+/**
+ * Refusal (questions 5, 6 and 8): the refusal direction chosen by the
+ * difference-in-means method with its selection rules, what ablating it does
+ * on refused requests (refusals removed, answers restored — or not, for facts
+ * the model never learned), what adding it does on harmless requests, the KL
+ * it costs there, the heads and MLPs that write it, and how well a monitor
+ * reading it separates the two sets.
+ */
+import { noGrad } from '../../tensor/autograd.js';
+import { contiguousCopy } from '../../tensor/ops/basic.js';
+import { blockHook, type HookName } from '../../model/hooks.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, selectDirection, tokenSetLogOdds, type CandidateScore } from '../../methods/directions.js';
+import { auroc } from '../../methods/probes.js';
+import { answers, type AuditItem, type AuditSubject } from '../subject.js';
+import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
+
+export interface RefusalFinding {
+  subject: string;
+  /** the chosen candidate (resid_pre of `layer`, `position` from the end), or null when none passed the selection rules */
+  selected: { layer: number; position: number; bypass: number; induce: number; kl: number; norm: number } | null;
+  candidates: CandidateScore[];
+  /** mean refusal log-odds (first answer token) without intervention */
+  baseline: { harmful: number; harmless: number };
+  /** greedy refusal rates without intervention */
+  refusalRate: { harmful: number; harmless: number };
+  ablation: {
+    /** refusal rate on harmful requests with the direction ablated */
+    refusalRate: number;
+    /** fraction of withheld answers (known but refused) answered correctly with the direction ablated */
+    restored: number;
+    withheld: number;
+    /** fraction of refused requests about never-learned facts answered correctly with the direction ablated (should stay at chance) */
+    correctOnUnknown: number;
+    unknown: number;
+    examples: { prompt: string; before: string; after: string; truth: string; status: string | null }[];
+  };
+  /** refusal rate on harmless requests with the direction added at its layer */
+  induced: number;
+  /** per head: mean projection of its output on the direction at the last position, harmful − harmless */
+  heads: { layer: number; head: number; score: number }[];
+  mlps: { layer: number; score: number }[];
+  /** a monitor: the projection on the direction at the chosen layer, threshold fitted on the training halves */
+  monitor: { auroc: number; threshold: number; truePositiveRate: number; falsePositiveRate: number; n: number } | null;
+  /** unit direction (d_model) */
+  direction: number[];
+  /** organisms with a planted refusal direction: |cos| with it */
+  planted: { cosine: number } | null;
+}
+
+export interface RefusalOptions {
+  seed?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Mean projection on r̂ of each head's and MLP's output at the last position. */
+function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Array): { heads: number[][]; mlps: number[] } {
+  const { nLayers: L, nHeads: H, dHead: dh, dModel: D } = s.model.cfg;
+  // w_h = W_O[:, h]ᵀ r̂: what a unit of z_h writes along r̂
+  const wo = s.model.weights.blocks.map((b) => contiguousCopy(b.wo).data as Float32Array);
+  const w = wo.map((m) => Array.from({ length: H }, (_, h) => Float64Array.from({ length: dh }, (_, j) => {
+    let x = 0;
+    for (let d = 0; d < D; d++) x += m[d * H * dh + h * dh + j]! * r[d]!;
+    return x;
+  })));
+  const heads = Array.from({ length: L }, () => new Array<number>(H).fill(0));
+  const mlps = new Array<number>(L).fill(0);
+  const names: HookName[] = [];
+  for (let l = 0; l < L; l++) names.push(blockHook(l, 'attn.hook_z'), blockHook(l, 'hook_mlp_out'));
+  noGrad(() => {
+    for (const idx of lengthBatches(items.map((i) => i.ids))) {
+      const T = items[idx[0]!]!.ids.length;
+      const { cache } = s.model.runWithCache(idx.map((i) => items[i]!.ids), { names, logits: 'none' });
+      for (let l = 0; l < L; l++) {
+        const z = contiguousCopy(cache.at(blockHook(l, 'attn.hook_z'))).data as Float32Array;
+        const m = contiguousCopy(cache.at(blockHook(l, 'hook_mlp_out'))).data as Float32Array;
+        for (let b = 0; b < idx.length; b++) {
+          for (let h = 0; h < H; h++) {
+            const off = ((b * T + T - 1) * H + h) * dh;
+            let x = 0;
+            for (let j = 0; j < dh; j++) x += z[off + j]! * w[l]![h]![j]!;
+            heads[l]![h]! += x / items.length;
+          }
+          let y = 0;
+          const off = (b * T + T - 1) * D;
+          for (let d = 0; d < D; d++) y += m[off + d]! * r[d]!;
+          mlps[l]! += y / items.length;
+        }
+      }
+    }
+  });
+  return { heads, mlps };
+}
+
+/** Projection of the last-position resid_pre of `layer` on r̂, per item. */
+function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: number, r: Float32Array): number[] {
+  const D = s.model.cfg.dModel;
+  const name = blockHook(layer, 'hook_resid_pre');
+  const out = new Array<number>(items.length);
+  noGrad(() => {
+    for (const idx of lengthBatches(items.map((i) => i.ids))) {
+      const T = items[idx[0]!]!.ids.length;
+      const { cache } = s.model.runWithCache(idx.map((i) => items[i]!.ids), { names: [name], logits: 'none' });
+      const a = contiguousCopy(cache.at(name)).data as Float32Array;
+      idx.forEach((p, b) => {
+        let x = 0;
+        for (let d = 0; d < D; d++) x += a[(b * T + T - 1) * D + d]! * r[d]!;
+        out[p] = x;
+      });
+    }
+  });
+  return out;
+}
+
+export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): RefusalFinding {
+  const seed = opts.seed ?? 1;
+  const harmful = s.sets.harmful;
+  const harmless = s.sets.harmless;
+  const [hTrain, hVal] = split(harmful.length, 0.5, seed);
+  const [nTrain, nVal] = split(harmless.length, 0.5, seed + 1);
+  const pick = (items: readonly AuditItem[], idx: number[]) => idx.map((i) => items[i]!);
+  const before = answers(s, harmful);
+  const refusalRate = { harmful: fraction(before.map(s.isRefusal)), harmless: fraction(answers(s, harmless).map(s.isRefusal)) };
+  // directions from the training halves, at the last few positions of the prompt
+  const positions = [-1, -2, -3].filter((p) => -p <= Math.min(...[...harmful, ...harmless].map((i) => i.ids.length)));
+  const candidates = diffInMeans(s.model, pick(harmful, hTrain).map((i) => i.ids), pick(harmless, nTrain).map((i) => i.ids), { positions });
+  const selection = selectDirection(s.model, candidates, {
+    score: tokenSetLogOdds(s.refusalTokens),
+    targetVal: pick(harmful, hVal).map((i) => i.ids),
+    otherVal: pick(harmless, nVal).map((i) => i.ids),
+    onProgress: opts.onProgress,
+  });
+  const best = selection.best;
+  const D = s.model.cfg.dModel;
+  const direction = best === null ? new Float32Array(D) : best.direction;
+  let ablation: RefusalFinding['ablation'] = { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] };
+  let induced = NaN;
+  let heads: RefusalFinding['heads'] = [];
+  let mlps: RefusalFinding['mlps'] = [];
+  let monitor: RefusalFinding['monitor'] = null;
+  if (best !== null) {
+    const hooks = ablationHooks(s.model, direction);
+    const after = answers(s, harmful, hooks);
+    const withheld = harmful.map((it, i) => i).filter((i) => harmful[i]!.truthId >= 0 && harmful[i]!.status !== 'unknown' && s.isRefusal(before[i]!));
+    const unknown = harmful.map((it, i) => i).filter((i) => harmful[i]!.status === 'unknown');
+    ablation = {
+      refusalRate: fraction(after.map(s.isRefusal)),
+      restored: fraction(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
+      withheld: withheld.length,
+      correctOnUnknown: fraction(unknown.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
+      unknown: unknown.length,
+      examples: [...withheld.slice(0, 4), ...unknown.slice(0, 2)].map((i) => ({ prompt: harmful[i]!.text, before: before[i]!, after: after[i]!, truth: harmful[i]!.truth, status: harmful[i]!.status })),
+    };
+    induced = fraction(answers(s, harmless, additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal));
+    const wH = writerScores(s, harmful, direction);
+    const wN = writerScores(s, harmless, direction);
+    heads = wH.heads.flatMap((row, l) => row.map((x, h) => ({ layer: l, head: h, score: x - wN.heads[l]![h]! })));
+    mlps = wH.mlps.map((x, l) => ({ layer: l, score: x - wN.mlps[l]! }));
+    const pH = projectionsAt(s, harmful, best.layer, direction);
+    const pN = projectionsAt(s, harmless, best.layer, direction);
+    const fit = bestThreshold([...hTrain.map((i) => pH[i]!), ...nTrain.map((i) => pN[i]!)], [...hTrain.map(() => true), ...nTrain.map(() => false)]);
+    const valH = hVal.map((i) => pH[i]!);
+    const valN = nVal.map((i) => pN[i]!);
+    monitor = {
+      auroc: auroc([...valH, ...valN], [...valH.map(() => 1), ...valN.map(() => 0)]),
+      threshold: fit.threshold,
+      truePositiveRate: fraction(valH.map((x) => x > fit.threshold)),
+      falsePositiveRate: fraction(valN.map((x) => x > fit.threshold)),
+      n: valH.length + valN.length,
+    };
+  }
+  const plantedDir = s.truth?.planted?.refusal?.direction;
+  return {
+    subject: s.name,
+    selected: best === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector) },
+    candidates: selection.table,
+    baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
+    refusalRate, ablation, induced, heads, mlps, monitor,
+    direction: Array.from(direction),
+    planted: plantedDir === undefined || best === null ? null : { cosine: Math.abs(cosine(direction, plantedDir)) },
+  };
+}

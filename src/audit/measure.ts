@@ -1,0 +1,155 @@
+/**
+ * Measurements the audit's experiments share: logit-lens readings of chosen
+ * tokens at every layer, last-position residuals, and small statistics.
+ */
+import { noGrad } from '../tensor/autograd.js';
+import { contiguousCopy } from '../tensor/ops/basic.js';
+import { tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { blockHook, type HookName, type HookSpec } from '../model/hooks.js';
+import type { HookedTransformer } from '../model/transformer.js';
+import { readOut } from '../methods/lens.js';
+import { complement, fitLogistic, kfold } from '../methods/probes.js';
+
+/** Indices of prompts grouped by length, in chunks of at most `size` (equal lengths share a forward pass, no padding). */
+export function lengthBatches(prompts: readonly (readonly number[])[], size = 32): number[][] {
+  const groups = new Map<number, number[]>();
+  prompts.forEach((p, i) => groups.set(p.length, [...(groups.get(p.length) ?? []), i]));
+  const out: number[][] = [];
+  for (const idx of groups.values()) for (let s = 0; s < idx.length; s += size) out.push(idx.slice(s, s + size));
+  return out;
+}
+
+export interface LensReading {
+  /** [prompt][layer][token]: log-probability of each tracked token read out after block `layer` (the last layer is the output) */
+  logprob: number[][][];
+  /** [prompt][layer][token]: rank among the whole vocabulary (0 = top) */
+  rank: number[][][];
+}
+
+/**
+ * Logit lens at the last position: the residual stream after each block read
+ * through the final norm and unembedding, for the tokens given per prompt.
+ */
+export function lensTrack(model: HookedTransformer, prompts: readonly (readonly number[])[], tokens: readonly (readonly number[])[], hooks: readonly HookSpec[] = []): LensReading {
+  const L = model.cfg.nLayers;
+  const V = model.cfg.dVocab;
+  const D = model.cfg.dModel;
+  const names: HookName[] = Array.from({ length: L }, (_, l) => blockHook(l, 'hook_resid_post'));
+  const logprob: number[][][] = new Array(prompts.length);
+  const rank: number[][][] = new Array(prompts.length);
+  noGrad(() => {
+    for (const idx of lengthBatches(prompts)) {
+      const T = prompts[idx[0]!]!.length;
+      const { cache } = model.runWithCache(idx.map((i) => prompts[i]!), { names, logits: 'none', fwdHooks: hooks });
+      const rows = names.map((n) => {
+        const a = contiguousCopy(cache.at(n)).data as Float32Array;
+        const last = new Float32Array(idx.length * D);
+        for (let b = 0; b < idx.length; b++) last.set(a.subarray((b * T + T - 1) * D, (b * T + T) * D), b * D);
+        return contiguousCopy(readOut(model, tensor(last, [idx.length, D]))).data as Float32Array;
+      });
+      idx.forEach((p, b) => {
+        logprob[p] = [];
+        rank[p] = [];
+        for (let l = 0; l < L; l++) {
+          const row = rows[l]!.subarray(b * V, (b + 1) * V);
+          let mx = -Infinity;
+          for (let v = 0; v < V; v++) if (row[v]! > mx) mx = row[v]!;
+          let z = 0;
+          for (let v = 0; v < V; v++) z += Math.exp(row[v]! - mx);
+          const lz = Math.log(z) + mx;
+          logprob[p]!.push(tokens[p]!.map((t) => row[t]! - lz));
+          rank[p]!.push(tokens[p]!.map((t) => {
+            let r = 0;
+            for (let v = 0; v < V; v++) if (row[v]! > row[t]!) r++;
+            return r;
+          }));
+        }
+      });
+    }
+  });
+  return { logprob, rank };
+}
+
+/** Last-position residual (resid_post of every layer) of each prompt: [layer][prompt] → Float32Array(d_model). */
+export function lastResiduals(model: HookedTransformer, prompts: readonly (readonly number[])[], hooks: readonly HookSpec[] = []): Float32Array[][] {
+  const L = model.cfg.nLayers;
+  const D = model.cfg.dModel;
+  const names: HookName[] = Array.from({ length: L }, (_, l) => blockHook(l, 'hook_resid_post'));
+  const out: Float32Array[][] = names.map(() => new Array<Float32Array>(prompts.length));
+  noGrad(() => {
+    for (const idx of lengthBatches(prompts)) {
+      const T = prompts[idx[0]!]!.length;
+      const { cache } = model.runWithCache(idx.map((i) => prompts[i]!), { names, logits: 'none', fwdHooks: hooks });
+      names.forEach((n, l) => {
+        const a = contiguousCopy(cache.at(n)).data as Float32Array;
+        idx.forEach((p, b) => (out[l]![p] = a.slice((b * T + T - 1) * D, (b * T + T) * D)));
+      });
+    }
+  });
+  return out;
+}
+
+export const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+export function std(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+export const fraction = (xs: readonly boolean[]): number => (xs.length === 0 ? NaN : xs.filter(Boolean).length / xs.length);
+
+/** The threshold on scores that best separates labels (accuracy), and that accuracy. */
+export function bestThreshold(scores: readonly number[], labels: readonly boolean[]): { threshold: number; accuracy: number } {
+  const order = scores.map((s, i) => [s, labels[i]!] as const).sort((a, b) => a[0] - b[0]);
+  const pos = labels.filter(Boolean).length;
+  // threshold below everything: all predicted positive
+  let best = { threshold: order.length > 0 ? order[0]![0] - 1 : 0, accuracy: pos / Math.max(1, labels.length) };
+  let negBelow = 0;
+  let posBelow = 0;
+  for (let i = 0; i < order.length; i++) {
+    if (order[i]![1]) posBelow++;
+    else negBelow++;
+    if (i + 1 < order.length && order[i + 1]![0] === order[i]![0]) continue;
+    const acc = (negBelow + (pos - posBelow)) / labels.length;
+    const next = i + 1 < order.length ? order[i + 1]![0] : order[i]![0] + 1;
+    if (acc > best.accuracy) best = { threshold: (order[i]![0] + next) / 2, accuracy: acc };
+  }
+  return best;
+}
+
+/** A seeded split of indices into two parts (the first holds `frac` of them). */
+export function split(n: number, frac: number, seed: number): [number[], number[]] {
+  const idx = new Rng(seed).shuffle([...Array(n).keys()]);
+  const k = Math.round(n * frac);
+  return [idx.slice(0, k).sort((a, b) => a - b), idx.slice(k).sort((a, b) => a - b)];
+}
+
+/** Out-of-fold logistic-probe scores (stratified k-fold), so every row is scored by a probe that never saw it. */
+export function cvScores(X: readonly Float32Array[], y: readonly number[], folds = 5, seed = 1): number[] {
+  const scores = new Array<number>(X.length);
+  for (const test of kfold(X.length, folds, seed, y)) {
+    const train = complement(X.length, test);
+    const fit = fitLogistic(train.map((i) => X[i]!), train.map((i) => y[i]!), { l2: 1e-2 });
+    for (const i of test) scores[i] = dot(fit.weights, X[i]!) + fit.bias;
+  }
+  return scores;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let x = 0;
+  for (let i = 0; i < a.length; i++) x += a[i]! * b[i]!;
+  return x;
+}
+
+/** Rates of a detector at a threshold: positives are label 1. */
+export function errorRates(scores: readonly number[], y: readonly number[], threshold = 0): { accuracy: number; falsePositiveRate: number; falseNegativeRate: number } {
+  let tp = 0, tn = 0, fp = 0, fn = 0;
+  scores.forEach((s, i) => {
+    const pred = s > threshold;
+    if (y[i] === 1) pred ? tp++ : fn++;
+    else pred ? fp++ : tn++;
+  });
+  return { accuracy: (tp + tn) / Math.max(1, scores.length), falsePositiveRate: fp / Math.max(1, fp + tn), falseNegativeRate: fn / Math.max(1, fn + tp) };
+}

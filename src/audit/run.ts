@@ -1,0 +1,202 @@
+/**
+ * Running an audit: the experiments in order, each finding saved under
+ * <out>/state/ as soon as it is done, so an interrupted run resumes where it
+ * stopped; then the answers to the questions, results.json and report.html.
+ *
+ * Without a model the audit runs on the bundled organisms and scores every
+ * finding against their ground truth; with a user's chat model it uses the
+ * prompt sets candor ships (see prompts.ts), and --base adds the fine-tuning diff.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModelSync, loadModel } from '../model/load.js';
+import { readManifest } from '../organisms/recipes.js';
+import { AuditError, organismSubject, readGroundTruth, type AuditSubject } from './subject.js';
+import { modelSubject } from './prompts.js';
+import { refusalExperiment, type RefusalFinding } from './experiments/refusal.js';
+import { withheldExperiment, type WithheldFinding } from './experiments/withheld.js';
+import { lyingExperiment, type LyingFinding } from './experiments/lying.js';
+import { detectionExperiment, type DetectionFinding } from './experiments/detection.js';
+import { depthExperiment, type DepthFinding } from './experiments/depth.js';
+import { diffExperiment, type DiffFinding } from './experiments/diff.js';
+import { riskExperiment, type RiskFinding } from './experiments/risks.js';
+import { answerQuestions, groundTruthScores, type QuestionAnswer, type TruthScore } from './questions.js';
+import { renderReport } from './report.js';
+
+export const RESULTS_SCHEMA = 'candor-audit/1';
+
+/** The bundled organisms' folder (models/ at the package root). */
+export function bundledOrganisms(): string {
+  return fileURLToPath(new URL('../../../models', import.meta.url));
+}
+
+export interface AuditOptions {
+  outDir: string;
+  /** a user's chat model (folder, llama2.c file or Hub id); without it the bundled organisms */
+  model?: string;
+  /** the model before fine-tuning, for the diff */
+  base?: string;
+  /** where the organisms are (default: the bundled ones) */
+  organisms?: string;
+  /** reuse findings saved by an earlier, interrupted run with the same inputs (default true) */
+  resume?: boolean;
+  seed?: number;
+  onProgress?: (step: string, done: number, total: number) => void;
+  onStep?: (step: string, index: number, total: number, cached: boolean) => void;
+}
+
+export interface AuditFindings {
+  refusal: RefusalFinding[];
+  withheld: WithheldFinding[];
+  lying: LyingFinding[];
+  detection: DetectionFinding[];
+  depth: DepthFinding[];
+  diff: DiffFinding[];
+  risks: RiskFinding[];
+}
+
+export interface AuditResults {
+  schema: typeof RESULTS_SCHEMA;
+  created: string;
+  mode: 'organisms' | 'model';
+  /** the subject the questions are answered for */
+  primary: string;
+  subjects: { name: string; kind: 'organism' | 'model'; source: string; layers: number; d_model: number; heads: number; d_mlp: number; parameters: number }[];
+  questions: QuestionAnswer[];
+  /** organisms: each finding against the ground truth planted in training */
+  scores: TruthScore[];
+  findings: AuditFindings;
+  seconds: Record<string, number>;
+}
+
+interface Step {
+  key: string;
+  run: () => unknown;
+}
+
+export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
+  const seed = opts.seed ?? 1;
+  const stateDir = join(opts.outDir, 'state');
+  mkdirSync(stateDir, { recursive: true });
+  const subjects = new Map<string, AuditSubject>();
+  const sources = new Map<string, string>();
+  const findings: AuditFindings = { refusal: [], withheld: [], lying: [], detection: [], depth: [], diff: [], risks: [] };
+  const seconds: Record<string, number> = {};
+  let mode: AuditResults['mode'];
+  let primary: string;
+  const steps: Step[] = [];
+  const subject = (name: string): AuditSubject => {
+    const s = subjects.get(name);
+    if (s === undefined) throw new AuditError(`internal: subject ${name} was not loaded`);
+    return s;
+  };
+  const byName = <T extends { subject: string }>(list: T[], name: string): T => {
+    const f = list.find((x) => x.subject === name);
+    if (f === undefined) throw new AuditError(`internal: no finding for ${name}`);
+    return f;
+  };
+
+  if (opts.model === undefined) {
+    mode = 'organisms';
+    const dir = opts.organisms ?? bundledOrganisms();
+    const load = (name: string) => {
+      const folder = join(dir, name);
+      if (!existsSync(join(folder, 'manifest.json'))) throw new AuditError(`${folder}: the ${name} organism is missing. Fix: run \`candor organism train ${name}\`, or pass --organisms <folder holding the organisms>.`);
+      const model = loadModelSync(folder);
+      subjects.set(name, organismSubject(name, model, readManifest(folder), readGroundTruth(folder)));
+      sources.set(name, folder);
+    };
+    for (const n of ['safety-tuned', 'ignorant', 'planted', 'base', 'planted-parent']) load(n);
+    primary = 'safety-tuned';
+    const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
+    const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction)) });
+    refusal('safety-tuned');
+    withheld('safety-tuned');
+    refusal('ignorant');
+    withheld('ignorant');
+    refusal('planted');
+    steps.push({ key: 'lying-planted', run: () => findings.lying.push(lyingExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('lying planted', d, t) })) });
+    steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
+    steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'))) });
+    steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), subject('safety-tuned').sets.harmful.filter((i) => i.status === 'withheld'))) });
+    steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'))) });
+    steps.push({
+      key: 'diff-planted',
+      run: () => {
+        const p = subject('planted').truth?.planted;
+        const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || n === `blocks.${p?.refusal?.layer}.mlp.out.weight`;
+        findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), declared));
+      },
+    });
+    steps.push({ key: 'risks-safety-tuned', run: () => findings.risks.push(riskExperiment(subject('safety-tuned'), byName(findings.refusal, 'safety-tuned').direction)) });
+  } else {
+    mode = 'model';
+    const model = await loadModel(opts.model);
+    primary = 'model';
+    subjects.set('model', modelSubject('model', model, { seed }));
+    sources.set('model', opts.model);
+    if (opts.base !== undefined) {
+      const baseModel = await loadModel(opts.base);
+      subjects.set('base', modelSubject('base', baseModel, { seed }));
+      sources.set('base', opts.base);
+    }
+    steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });
+    steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
+    steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
+    steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'))) });
+    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), subject('model').sets.harmful.filter((i) => i.truthId >= 0))) });
+    if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'))) });
+    steps.push({
+      key: 'risks-model',
+      run: () => {
+        const r = byName(findings.refusal, 'model');
+        if (r.selected !== null) findings.risks.push(riskExperiment(subject('model'), r.direction));
+      },
+    });
+  }
+
+  // resume: a step's saved finding is reused when the inputs are the same
+  const fingerprint = createHash('sha256').update(JSON.stringify({ mode, seed, sources: [...sources.entries()], schema: RESULTS_SCHEMA })).digest('hex').slice(0, 16);
+  const fpPath = join(stateDir, 'fingerprint');
+  const resume = opts.resume !== false && existsSync(fpPath) && readFileSync(fpPath, 'utf8').trim() === fingerprint;
+  writeFileSync(fpPath, fingerprint + '\n');
+  for (const [i, step] of steps.entries()) {
+    const path = join(stateDir, `${step.key}.json`);
+    const before = snapshotCounts(findings);
+    if (resume && existsSync(path)) {
+      const saved = JSON.parse(readFileSync(path, 'utf8')) as { added: Partial<AuditFindings>; seconds: number };
+      for (const [k, v] of Object.entries(saved.added)) (findings[k as keyof AuditFindings] as unknown[]).push(...(v as unknown[]));
+      seconds[step.key] = saved.seconds;
+      opts.onStep?.(step.key, i + 1, steps.length, true);
+      continue;
+    }
+    opts.onStep?.(step.key, i + 1, steps.length, false);
+    const t0 = performance.now();
+    step.run();
+    seconds[step.key] = Math.round((performance.now() - t0) / 100) / 10;
+    const added: Partial<AuditFindings> = {};
+    for (const k of Object.keys(findings) as (keyof AuditFindings)[]) {
+      const extra = findings[k].slice(before[k]);
+      if (extra.length > 0) (added as Record<string, unknown[]>)[k] = extra;
+    }
+    writeFileSync(path, JSON.stringify({ added, seconds: seconds[step.key] }));
+  }
+  const results: AuditResults = {
+    schema: RESULTS_SCHEMA, created: new Date().toISOString(), mode, primary,
+    subjects: [...subjects.values()].map((s) => ({
+      name: s.name, kind: s.kind, source: sources.get(s.name)!, layers: s.model.cfg.nLayers, d_model: s.model.cfg.dModel, heads: s.model.cfg.nHeads, d_mlp: s.model.cfg.dMlp, parameters: s.model.parameterCount(),
+    })),
+    questions: [], scores: [], findings, seconds,
+  };
+  results.questions = answerQuestions(results);
+  results.scores = mode === 'organisms' ? groundTruthScores(results) : [];
+  writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  writeFileSync(join(opts.outDir, 'report.html'), renderReport(results));
+  return results;
+}
+
+function snapshotCounts(f: AuditFindings): Record<keyof AuditFindings, number> {
+  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, (v as unknown[]).length])) as Record<keyof AuditFindings, number>;
+}
