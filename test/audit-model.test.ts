@@ -1,0 +1,78 @@
+/**
+ * The audit's real-model path end to end, on a tiny randomly initialised
+ * chat model with a ChatML template and a byte-level tokenizer (built here),
+ * so it runs where no real model is present: candor's prompt sets render
+ * through the template, every question gets an answer, --base adds the
+ * fine-tuning diff, report.html and results.json are written, and a second
+ * run resumes from the saved findings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeByteChatModel } from './helpers/byte-chat-model.js';
+import { loadModel } from '../src/model/load.js';
+import { modelSubject, HARMFUL_REQUESTS } from '../src/audit/prompts.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const candor = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
+
+test('prompt sets render through the chat template; honest and liar runs align', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-chat-'));
+  writeByteChatModel(dir, 3);
+  const model = await loadModel(dir);
+  const s = modelSubject('model', model);
+  const tok = s.tok;
+  const text = tok.decode(s.sets.harmful[0]!.ids);
+  assert.equal(text, `<|im_start|>user\n${HARMFUL_REQUESTS[0]}<|im_end|>\n<|im_start|>assistant\n`);
+  assert.ok(tok.decode(s.sets.honest[0]!.ids).startsWith('<|im_start|>system\n'), 'the honest instruction is a system turn');
+  s.sets.honest.forEach((h, i) => assert.equal(h.ids.length, s.sets.liar[i]!.ids.length, 'paired runs have equal lengths'));
+  // the answer token is the first byte of the answer after the generation prompt
+  assert.equal(tok.decode([s.sets.honest[0]!.truthId]), 'P');
+  assert.ok(s.sets.calibration.some((c) => c.known) && s.sets.calibration.some((c) => !c.known));
+  assert.ok(s.sets.statements.some((c) => c.label) && s.sets.statements.some((c) => !c.label));
+});
+
+test('candor audit --model --base runs end to end on a tiny chat model and resumes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-audit-'));
+  const m = join(dir, 'model');
+  const b = join(dir, 'base');
+  writeByteChatModel(m, 1);
+  writeByteChatModel(b, 2);
+  const out = join(dir, 'out');
+  const r = candor('audit', '--model', m, '--base', b, '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.questions.length, 8);
+  for (const q of summary.questions) assert.ok(q.answer.length > 10, `question ${q.id} has an answer`);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.equal(results.schema, 'candor-audit/1');
+  assert.equal(results.mode, 'model');
+  assert.deepEqual(results.scores, [], 'no ground truth on a user model');
+  assert.equal(results.findings.diff.length, 1, '--base adds the fine-tuning diff');
+  assert.ok(results.findings.diff[0].parameters.filter((p: { name: string }) => !/ln/.test(p.name)).every((p: { relative: number }) => p.relative > 0.5), 'two different random models differ in every weight matrix');
+  assert.equal(results.findings.refusal.length, 1);
+  assert.equal(results.findings.detection[0].curves.length, 3);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  for (let q = 1; q <= 8; q++) assert.match(html, new RegExp(`<section id="q${q}"`));
+  assert.doesNotMatch(html, /<script/i, 'the report is self-contained and static');
+  assert.ok(readdirSync(join(out, 'state')).length >= 6, 'findings are saved as they finish');
+  // an interrupted run resumes: every step's saved finding is reused and the findings are the same
+  const again = candor('audit', '--model', m, '--base', b, '--out', out);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /saved finding reused/);
+  assert.doesNotMatch(again.stderr, /\] refusal-model\n/, 'no step ran again');
+  const results2 = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.deepEqual(results2.findings, results.findings);
+  // bad input: a missing model, and a model without a chat template, are refused with messages naming the fix
+  const bad = candor('audit', '--model', join(root, 'nonexistent-model'), '--out', join(dir, 'o2'));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /path does not exist/);
+  writeFileSync(join(b, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|im_end|>' }));
+  const plain = candor('audit', '--model', b, '--out', join(dir, 'o3'));
+  assert.equal(plain.status, 2);
+  assert.match(plain.stderr, /chat_template/);
+});
