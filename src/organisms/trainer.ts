@@ -98,28 +98,30 @@ export interface TrainResult {
 
 /**
  * The batches of every step, a pure function of the seed and the sequence
- * lengths (so resuming replays them). Each epoch is shuffled, cut into
- * mega-batches of 50 batches, and each mega-batch is sorted by length before
- * it is split, so a batch pads to lengths close to its own (few-shot prompts
- * are three times as long as questions); the batches are then shuffled.
+ * lengths (so resuming replays them). Each epoch is shuffled; with grouping,
+ * sequences longer than 1.5× the median length (few-shot prompts are three
+ * times as long as questions) are batched among themselves, so the other
+ * batches pad to short lengths; batches stay mixed in every other respect
+ * (format-pure batches make training oscillate between formats).
  */
 export function batchOrder(lengths: readonly number[], batchSize: number, steps: number, seed: number, groupByLength: boolean): number[][] {
   const rng = new Rng(seed);
   const n = lengths.length;
+  const sorted = [...lengths].sort((a, b) => a - b);
+  const cut = 1.5 * (sorted[Math.floor(n / 2)] ?? 0);
+  const isLong = (i: number) => groupByLength && lengths[i]! > cut;
   const out: number[][] = [];
-  let carry: number[] = [];
+  const carry: [number[], number[]] = [[], []];
   while (out.length < steps) {
-    const epoch = [...carry, ...rng.shuffle([...Array(n).keys()])];
-    const full = epoch.length - (epoch.length % batchSize);
-    carry = epoch.slice(full);
+    const epoch = rng.shuffle([...Array(n).keys()]);
     const batches: number[][] = [];
-    const mega = batchSize * 50;
-    for (let i = 0; i < full; i += mega) {
-      const chunk = epoch.slice(i, Math.min(full, i + mega));
-      if (groupByLength) chunk.sort((a, b) => lengths[a]! - lengths[b]! || a - b);
-      for (let j = 0; j < chunk.length; j += batchSize) batches.push(chunk.slice(j, j + batchSize));
+    for (const g of [0, 1] as const) {
+      const pool = [...carry[g], ...epoch.filter((i) => isLong(i) === (g === 1))];
+      const full = pool.length - (pool.length % batchSize);
+      carry[g] = pool.slice(full);
+      for (let j = 0; j < full; j += batchSize) batches.push(pool.slice(j, j + batchSize));
     }
-    out.push(...(groupByLength ? rng.shuffle(batches) : batches));
+    out.push(...rng.shuffle(batches));
   }
   return out.slice(0, steps);
 }
