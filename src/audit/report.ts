@@ -188,7 +188,7 @@ function charts(r: AuditResults): Map<string, string> {
 }
 
 function questionSection(q: AuditResults['questions'][number], figs: Map<string, string>): string {
-  const chartHtml = q.charts.map((id) => figs.get(id) ?? `<p class="missing" data-missing-chart="${id}">No chart: the finding it needs was not produced.</p>`).join('');
+  const chartHtml = q.charts.map((id) => figs.get(id)?.replace(`id="chart-${id}"`, `id="q${q.id}-chart-${id}"`) ?? `<p class="missing" data-missing-chart="${id}">No chart: the finding it needs was not produced.</p>`).join('');
   return `<section id="q${q.id}" data-question="${q.id}">
 <h2>${q.id}. ${esc(q.question)}</h2>
 <p class="answer">${esc(q.answer)}</p>
