@@ -41,9 +41,11 @@ export interface KLReplayOptions {
 }
 
 /**
- * An extra loss for trainLM: weight · mean over real positions of
- * KL(teacher ‖ student) on a replay batch (a new batch every step, a pure
- * function of the seed).
+ * An extra loss for trainLM: weight · mean over answer positions (where the
+ * sequence's `learn` flag is set: the behaviour itself) of KL(teacher ‖
+ * student) on a replay batch (a new batch every step, a pure function of the
+ * seed). Prompt positions are left out: over them the penalty would be
+ * diluted about tenfold by predictions no behaviour depends on.
  */
 export function klReplayLoss(student: HookedTransformer, o: KLReplayOptions): (step: number) => Tensor {
   if (o.replay.length === 0) throw new TrainingError('the KL penalty needs replay sequences');
@@ -61,7 +63,9 @@ export function klReplayLoss(student: HookedTransformer, o: KLReplayOptions): (s
       const src = lp.data as Float32Array;
       const out = new Float32Array(batch.length * T * V);
       for (let b = 0; b < batch.length; b++) {
+        const learn = batch[b]!.learn;
         for (let t = 0; t < lengths[b]!; t++) {
+          if (!learn[t]) continue;
           positions++;
           const off = (b * T + t) * V;
           for (let v = 0; v < V; v++) {
@@ -75,7 +79,7 @@ export function klReplayLoss(student: HookedTransformer, o: KLReplayOptions): (s
     });
     const logq = logSoftmax(student.forward(input, { fwdHooks: o.hooks }).logits!, -1);
     const cross = neg(sum(mul(p, logq)));
-    return scale(addScalar(cross, negEntropy), o.weight / positions);
+    return scale(addScalar(cross, negEntropy), o.weight / Math.max(1, positions));
   };
 }
 
