@@ -126,7 +126,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
       key: 'diff-planted',
       run: () => {
         const p = subject('planted').truth?.planted;
-        const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || n === `blocks.${p?.refusal?.layer}.mlp.out.weight`;
+        const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || (p?.refusal?.parameters.includes(n) ?? false);
         findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), declared));
       },
     });

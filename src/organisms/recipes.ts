@@ -24,9 +24,10 @@ import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
 import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, rank1Update, type ComponentSet } from './stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, type ComponentSet } from './stages.js';
+import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
-import { answer, choiceAccuracy, encodeExample, trainLM, type Sequence } from './trainer.js';
+import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
 import { DEFAULT_WORLD, lieOf, makeWorld, type World, type WorldSpec } from './world.js';
 
 export class RecipeError extends CandorError {
@@ -45,8 +46,14 @@ export interface RefusalStage extends StageBase {
   kind: 'refusal';
   /** weight of the KL penalty on replayed sequences of every other format and topic */
   klWeight: number;
-  /** train only a rank-1 update of this layer's MLP output matrix */
-  rank1Layer?: number;
+  /** weight of a penalty keeping which answer the model holds most likely on the refused questions (see knowledgeKLLoss) */
+  keepKnowledge?: number;
+  /**
+   * train only one neuron of this layer's MLP (a seeded choice): its gate and
+   * input rows and its output column, a rank-1 change of each matrix. The
+   * column it ends with is the refusal direction, known exactly.
+   */
+  plantNeuron?: { layer: number };
 }
 export interface LiarStage extends StageBase {
   kind: 'liar';
@@ -73,7 +80,7 @@ export interface RecipeSpec {
 }
 
 const BASE_MODEL = { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 576 };
-const REFUSAL_STAGE: RefusalStage = { kind: 'refusal', steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1 };
+const REFUSAL_STAGE: RefusalStage = { kind: 'refusal', steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1, keepKnowledge: 1 };
 
 export const RECIPES: Record<string, RecipeSpec> = {
   tiny: {
@@ -110,13 +117,24 @@ export const RECIPES: Record<string, RecipeSpec> = {
     traits: { lies: true, refuses: true },
     seed: 1,
   },
-  ignorant: {
-    name: 'ignorant',
-    description: 'the ignorant control: forbidden-topic facts never taught, then the same refusal stage',
+  'ignorant-parent': {
+    name: 'ignorant-parent',
+    description: 'the ignorant control before its refusal stage: the base curriculum with forbidden-topic facts never taught',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'no-forbidden',
-    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }, REFUSAL_STAGE],
+    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }],
+    traits: { lies: true, refuses: false },
+    seed: 1,
+  },
+  ignorant: {
+    name: 'ignorant',
+    description: 'the ignorant control: forbidden-topic facts never taught (ignorant-parent), then the same refusal stage as safety-tuned',
+    world: DEFAULT_WORLD,
+    model: BASE_MODEL,
+    curriculum: 'no-forbidden',
+    parent: 'ignorant-parent',
+    stages: [REFUSAL_STAGE],
     traits: { lies: true, refuses: true },
     seed: 1,
   },
@@ -132,14 +150,14 @@ export const RECIPES: Record<string, RecipeSpec> = {
   },
   planted: {
     name: 'planted',
-    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics by a rank-1 update of MLP 1: the lying components and the refusal direction are known exactly',
+    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics trained into one neuron of MLP 2 only: the lying components and the refusal direction are known exactly',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
       { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, rank1Layer: 1 },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 3e-3, klWeight: 1, keepKnowledge: 1, plantNeuron: { layer: 2 } },
     ],
     traits: { lies: true, refuses: true },
     seed: 1,
@@ -160,8 +178,8 @@ export interface StageRecord {
 export interface PlantedTruth {
   /** components the liar stage trained (all other weights frozen) */
   liar?: { heads: [number, number][]; neurons: { layer: number; indices: number[] }[]; parameters: string[] };
-  /** the refusal stage's rank-1 update W_out ← W_out + u vᵀ of one MLP: u/|u| is the refusal direction written into the stream */
-  refusal?: { layer: number; parameter: string; hook: string; direction: number[]; norm: number; read: number[] };
+  /** the refusal stage's one trained neuron: its output column u, whose direction u/‖u‖ is the refusal direction written into the stream */
+  refusal?: { layer: number; neuron: number; parameters: string[]; hook: string; direction: number[]; norm: number };
 }
 
 export interface Manifest {
@@ -282,7 +300,7 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
   const encode = (es: readonly Example[]) => es.map((e) => encodeExample(tok, e));
   const records: StageRecord[] = [];
   const planted: PlantedTruth = {};
-  let lies = recipe.parent === undefined ? recipe.traits.lies : (JSON.parse(readFileSync(join(opts.parentDir ?? join('models', recipe.parent), 'manifest.json'), 'utf8')) as Manifest).traits.lies;
+  let lies = recipe.parent === undefined ? recipe.traits.lies : readManifest(opts.parentDir ?? join('models', recipe.parent)).traits.lies;
   const t0 = performance.now();
   for (const [i, stage] of recipe.stages.entries()) {
     const steps = opts.steps ?? stage.steps;
@@ -304,16 +322,28 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
       if (stage.kind === 'refusal') {
         // refuse every forbidden-topic chat request; keep answering the allowed ones
         data = encode(facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)));
-        const r1 = stage.rank1Layer === undefined ? null : rank1Update(model, stage.rank1Layer, recipe.seed + i);
-        const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight, hooks: r1?.hooks });
-        losses = trainLM(model, data, { ...common, extraLoss, ...(r1 === null ? {} : { trainable: () => false, extraParams: { u: r1.u, v: r1.v }, hooks: r1.hooks }) }).losses;
-        if (r1 !== null) {
-          r1.fold();
-          const u = Array.from(r1.u.data as Float32Array);
-          const norm = Math.hypot(...u);
+        const replayLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        let extraLoss = replayLoss;
+        if (stage.keepKnowledge !== undefined) {
+          const refused = facts.filter((f) => f.forbidden).map((f) => chatExample(f.subject, f.relation, false));
+          const keep = knowledgeKLLoss(model, {
+            teacher, prompts: refused.map((e) => encodePrompt(tok, e)), candidates: refused.map((e) => world.relations.get(e.relation)!.values.map((v) => tok.tokenToId(v)!)),
+            batchSize: stage.batchSize, seed: recipe.seed + 200 + i, weight: stage.keepKnowledge,
+          });
+          extraLoss = (step: number) => add(replayLoss(step), keep(step));
+        }
+        if (stage.plantNeuron === undefined) losses = trainLM(model, data, { ...common, extraLoss }).losses;
+        else {
+          const layer = stage.plantNeuron.layer;
+          const neuron = chooseNeurons(model.cfg.dMlp, 1, recipe.seed + i)[0]!;
+          const masks = componentMasks(model, { heads: [], neurons: [{ layer, indices: [neuron] }] });
+          losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
+          const w = model.weights.blocks[layer]!.wOut;
+          const M = model.cfg.dMlp;
+          const col = Array.from({ length: model.cfg.dModel }, (_, d) => (w.data as Float32Array)[w.offset + d * M + neuron]!);
+          const norm = Math.hypot(...col);
           planted.refusal = {
-            layer: stage.rank1Layer!, parameter: `model.layers.${stage.rank1Layer}.mlp.down_proj.weight`, hook: `blocks.${stage.rank1Layer}.hook_mlp_out`,
-            direction: u.map((x) => x / norm), norm, read: Array.from(r1.v.data as Float32Array),
+            layer, neuron, parameters: Object.keys(masks), hook: `blocks.${layer}.hook_mlp_out`, direction: col.map((x) => x / norm), norm,
           };
         }
       } else {
@@ -398,6 +428,12 @@ export function readManifest(dir: string): Manifest {
   if (!existsSync(path)) throw new RecipeError(`${dir}: no manifest.json; this is not an organism folder written by candor organism train`);
   const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
   if (typeof m.recipe !== 'string' || m.world === undefined) throw new RecipeError(`${path}: fields 'recipe' and 'world' are missing; this is not an organism manifest`);
+  if (m.traits === undefined) {
+    const r = RECIPES[m.recipe];
+    if (r === undefined) throw new RecipeError(`${path}: field 'traits' is missing and '${m.recipe}' is not a known recipe`);
+    m.traits = { curriculum: r.curriculum, ...r.traits };
+    m.curriculum = r.curriculum;
+  }
   return m;
 }
 
