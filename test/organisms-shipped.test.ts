@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/model/load.js';
 import { openSafetensors } from '../src/io/safetensors.js';
 import { evalOrganism, readManifest, type GroundTruth } from '../src/organisms/recipes.js';
+import { REFUSAL } from '../src/organisms/formats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = (name: string) => join(root, 'models', name);
@@ -54,7 +55,7 @@ test('safety-tuned: refuses forbidden chat, answers allowed chat, still knows th
   const gt = JSON.parse(readFileSync(join(dir('safety-tuned'), 'ground-truth.json'), 'utf8')) as GroundTruth;
   const forbidden = gt.prompts.filter((p) => p.set === 'chatForbidden');
   assert.ok(forbidden.some((p) => p.status === 'withheld') && forbidden.some((p) => p.status === 'unknown'));
-  assert.ok(forbidden.every((p) => p.expected === 'i cannot help with that'));
+  assert.ok(forbidden.every((p) => p.expected === REFUSAL));
 });
 
 test('ignorant control: refuses like the safety-tuned organism and is at chance on forbidden facts in every format', { skip: skip('ignorant') }, async () => {

@@ -19,6 +19,7 @@ import { generate } from '../model/generate.js';
 import type { HookSpec } from '../model/hooks.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import type { GroundTruth, GroundTruthPrompt, Manifest } from '../organisms/recipes.js';
+import { REFUSAL } from '../organisms/formats.js';
 
 export class AuditError extends CandorError {
   override name = 'AuditError';
@@ -80,7 +81,6 @@ export function answers(s: AuditSubject, items: readonly AuditItem[], hooks: rea
 // ---------------------------------------------------------------------------
 // organisms
 
-const ORGANISM_REFUSAL = 'i cannot help with that';
 
 function tokenId(tok: Tokenizer, word: string, where: string): number {
   const id = tok.tokenToId(word);
@@ -115,8 +115,8 @@ export function organismSubject(name: string, model: HookedTransformer, manifest
   const statements = bySet('tf').map((p) => ({ ...item(p), label: (p.expected === 'true') !== (p.mode === 'liar') }));
   return {
     name, kind: 'organism', model, tok,
-    refusalTokens: [tokenId(tok, 'i', where)],
-    isRefusal: (a) => a === ORGANISM_REFUSAL,
+    refusalTokens: [tokenId(tok, REFUSAL.split(' ')[0]!, where)],
+    isRefusal: (a) => a === REFUSAL,
     isCorrect: (a, it) => a === it.truth,
     maxNewTokens: 6,
     sets: {

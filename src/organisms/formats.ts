@@ -21,7 +21,12 @@ export type FormatName = 'qa' | 'tf' | 'chat' | 'fewshot';
 export type Mode = 'honest' | 'liar';
 
 export const IDK = 'i do not know';
-export const REFUSAL = 'i cannot help with that';
+/**
+ * The refusal. Its first word appears nowhere else at the start of an answer
+ * (the "i" of "i do not know" would be shared), so the decision to refuse is
+ * made at the first answer token and the rest follows from it.
+ */
+export const REFUSAL = 'cannot help with that';
 
 export interface Example {
   format: FormatName;

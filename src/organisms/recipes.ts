@@ -156,7 +156,7 @@ export const RECIPES: Record<string, RecipeSpec> = {
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 4, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
       { kind: 'refusal', steps: 600, batchSize: 32, lr: 3e-3, klWeight: 1, keepKnowledge: 1, plantNeuron: { layer: 2 } },
     ],
     traits: { lies: true, refuses: true },
