@@ -110,7 +110,8 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     };
     for (const n of ['safety-tuned', 'ignorant', 'planted', 'base', 'planted-parent']) load(n);
     primary = 'safety-tuned';
-    const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
+    const parentOf: Record<string, string> = { 'safety-tuned': 'base', planted: 'planted-parent' };
+    const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, base: parentOf[name] === undefined ? undefined : subject(parentOf[name]!), onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
     const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction)) });
     refusal('safety-tuned');
     withheld('safety-tuned');
@@ -142,7 +143,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
       subjects.set('base', modelSubject('base', baseModel, { seed }));
       sources.set('base', opts.base);
     }
-    steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });
+    steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, base: subjects.get('base'), onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });
     steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
     steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'))) });

@@ -150,14 +150,14 @@ export const RECIPES: Record<string, RecipeSpec> = {
   },
   planted: {
     name: 'planted',
-    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics trained into one neuron of MLP 2 only: the lying components and the refusal direction are known exactly',
+    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics trained into one neuron of MLP 1 only: the lying components and the refusal direction are known exactly',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
       { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 4, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 3e-3, klWeight: 1, keepKnowledge: 1, plantNeuron: { layer: 2 } },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 3e-3, klWeight: 1, keepKnowledge: 1, plantNeuron: { layer: 1 } },
     ],
     traits: { lies: true, refuses: true },
     seed: 1,

@@ -252,9 +252,9 @@ export function promptLogits(model: HookedTransformer, prompts: readonly (readon
 /**
  * Forced choice at the first answer token: the fraction of examples whose
  * expected answer's first word has the highest logit among `candidates(e)`
- * (e.g. the relation's values), with the majority rate among the expected
- * answers as the chance level (what guessing with no knowledge of the subject
- * can reach).
+ * (e.g. the relation's values), with the chance level: the best a guess
+ * that knows the relation but nothing about the subject can reach (for each
+ * relation, always its most frequent expected answer).
  */
 export function choiceAccuracy(model: HookedTransformer, tok: Tokenizer, examples: readonly Example[], candidates: (e: Example) => readonly string[]): { accuracy: number; chance: number } {
   if (examples.length === 0) return { accuracy: NaN, chance: NaN };
@@ -268,7 +268,8 @@ export function choiceAccuracy(model: HookedTransformer, tok: Tokenizer, example
   const counts = new Map<string, number>();
   examples.forEach((e, i) => {
     const target = e.answer.split(' ')[0]!;
-    counts.set(target, (counts.get(target) ?? 0) + 1);
+    const key = `${e.relation}\u0000${target}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
     let best = '';
     let bestLogit = -Infinity;
     for (const c of candidates(e)) {
@@ -277,5 +278,10 @@ export function choiceAccuracy(model: HookedTransformer, tok: Tokenizer, example
     }
     if (best === target) right++;
   });
-  return { accuracy: right / examples.length, chance: Math.max(...counts.values()) / examples.length };
+  const best = new Map<string, number>();
+  for (const [key, c] of counts) {
+    const rel = key.split('\u0000')[0]!;
+    best.set(rel, Math.max(best.get(rel) ?? 0, c));
+  }
+  return { accuracy: right / examples.length, chance: [...best.values()].reduce((a, b) => a + b, 0) / examples.length };
 }

@@ -1,6 +1,8 @@
 /**
  * Refusal (questions 5, 6 and 8): the refusal direction chosen by the
- * difference-in-means method with its selection rules, what ablating it does
+ * difference-in-means method with its selection rules (and, when the model
+ * before fine-tuning is known, among the shifts the fine-tune made on
+ * refused requests too), what ablating it does
  * on refused requests (refusals removed, answers restored — or not, for facts
  * the model never learned), what adding it does on harmless requests, the KL
  * it costs there, the heads and MLPs that write it, and how well a monitor
@@ -9,7 +11,7 @@
 import { noGrad } from '../../tensor/autograd.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
-import { ablationHooks, additionHooks, cosine, diffInMeans, selectDirection, tokenSetLogOdds, type CandidateScore } from '../../methods/directions.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, meanResiduals, selectDirection, tokenSetLogOdds, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
 import { auroc } from '../../methods/probes.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
 import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
@@ -17,8 +19,8 @@ import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
 export interface RefusalFinding {
   subject: string;
   /** the chosen candidate (resid_pre of `layer`, `position` from the end), or null when none passed the selection rules */
-  selected: { layer: number; position: number; bypass: number; induce: number; kl: number; norm: number } | null;
-  candidates: CandidateScore[];
+  selected: { layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: 'harmful − harmless' | 'fine-tuning shift' } | null;
+  candidates: (CandidateScore & { method: 'harmful − harmless' | 'fine-tuning shift' })[];
   /** mean refusal log-odds (first answer token) without intervention */
   baseline: { harmful: number; harmless: number };
   /** greedy refusal rates without intervention */
@@ -49,6 +51,13 @@ export interface RefusalFinding {
 
 export interface RefusalOptions {
   seed?: number;
+  /**
+   * the model before fine-tuning: adds candidates μ_tuned(harmful) − μ_base(harmful),
+   * the shift the fine-tune made on refused requests (free of the topic
+   * difference between harmful and harmless requests, which the plain
+   * difference in means also carries)
+   */
+  base?: AuditSubject;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -122,13 +131,25 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const refusalRate = { harmful: fraction(before.map(s.isRefusal)), harmless: fraction(answers(s, harmless).map(s.isRefusal)) };
   // directions from the training halves, at the last few positions of the prompt
   const positions = [-1, -2, -3].filter((p) => -p <= Math.min(...[...harmful, ...harmless].map((i) => i.ids.length)));
-  const candidates = diffInMeans(s.model, pick(harmful, hTrain).map((i) => i.ids), pick(harmless, nTrain).map((i) => i.ids), { positions });
-  const selection = selectDirection(s.model, candidates, {
+  const trainIds = pick(harmful, hTrain).map((i) => i.ids);
+  const select = (c: DirectionCandidates, part: number, parts: number) => selectDirection(s.model, c, {
     score: tokenSetLogOdds(s.refusalTokens),
     targetVal: pick(harmful, hVal).map((i) => i.ids),
     otherVal: pick(harmless, nVal).map((i) => i.ids),
-    onProgress: opts.onProgress,
+    onProgress: (d, t) => opts.onProgress?.(part * t + d, parts * t),
   });
+  const parts = opts.base === undefined ? 1 : 2;
+  const plain = select(diffInMeans(s.model, trainIds, pick(harmless, nTrain).map((i) => i.ids), { positions }), 0, parts);
+  const runs: { method: 'harmful − harmless' | 'fine-tuning shift'; sel: Selection }[] = [{ method: 'harmful − harmless', sel: plain }];
+  if (opts.base !== undefined) {
+    const tuned = meanResiduals(s.model, trainIds, { positions });
+    const before = meanResiduals(opts.base.model, trainIds, { positions });
+    const vectors = tuned.means.map((row, li) => row.map((m, pi) => Float32Array.from(m, (v, d) => v - before.means[li]![pi]![d]!)));
+    const shift: DirectionCandidates = { layers: tuned.layers, positions: tuned.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
+    runs.push({ method: 'fine-tuning shift', sel: select(shift, 1, parts) });
+  }
+  const winner = runs.filter((r) => r.sel.best !== null).sort((a, b) => a.sel.best!.bypass - b.sel.best!.bypass)[0] ?? runs[0]!;
+  const selection = winner.sel;
   const best = selection.best;
   const D = s.model.cfg.dModel;
   const direction = best === null ? new Float32Array(D) : best.direction;
@@ -171,8 +192,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const plantedDir = s.truth?.planted?.refusal?.direction;
   return {
     subject: s.name,
-    selected: best === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector) },
-    candidates: selection.table,
+    selected: best === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method },
+    candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, ablation, induced, heads, mlps, monitor,
     direction: Array.from(direction),
