@@ -11,7 +11,7 @@
 import { noGrad } from '../../tensor/autograd.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
-import { ablationHooks, additionHooks, cosine, diffInMeans, meanResiduals, selectDirection, tokenSetLogOdds, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
 import { auroc } from '../../methods/probes.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
 import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
@@ -19,7 +19,11 @@ import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
 export interface RefusalFinding {
   subject: string;
   /** the chosen candidate (resid_pre of `layer`, `position` from the end), or null when none passed the selection rules */
-  selected: { layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: 'harmful − harmless' | 'fine-tuning shift' } | null;
+  selected: {
+    layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: 'harmful − harmless' | 'fine-tuning shift';
+    /** with the model before fine-tuning: fraction of held-out harmful requests where the ablated model's next token is the earlier model's */
+    agreement: number | null;
+  } | null;
   candidates: (CandidateScore & { method: 'harmful − harmless' | 'fine-tuning shift' })[];
   /** mean refusal log-odds (first answer token) without intervention */
   baseline: { harmful: number; harmless: number };
@@ -136,21 +140,40 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     score: tokenSetLogOdds(s.refusalTokens),
     targetVal: pick(harmful, hVal).map((i) => i.ids),
     otherVal: pick(harmless, nVal).map((i) => i.ids),
+    // ablating must remove refusal within the KL bound; whether adding induces it is reported, not required
+    // (a refusal gated by what the request is about is removed by ablation but not induced by addition alone)
+    induceMin: -Infinity,
     onProgress: (d, t) => opts.onProgress?.(part * t + d, parts * t),
   });
   const parts = opts.base === undefined ? 1 : 2;
-  const plain = select(diffInMeans(s.model, trainIds, pick(harmless, nTrain).map((i) => i.ids), { positions }), 0, parts);
-  const runs: { method: 'harmful − harmless' | 'fine-tuning shift'; sel: Selection }[] = [{ method: 'harmful − harmless', sel: plain }];
+  type Method = 'harmful − harmless' | 'fine-tuning shift';
+  const plainCands = diffInMeans(s.model, trainIds, pick(harmless, nTrain).map((i) => i.ids), { positions });
+  const runs: { method: Method; cands: DirectionCandidates; sel: Selection }[] = [{ method: 'harmful − harmless', cands: plainCands, sel: select(plainCands, 0, parts) }];
   if (opts.base !== undefined) {
     const tuned = meanResiduals(s.model, trainIds, { positions });
     const before = meanResiduals(opts.base.model, trainIds, { positions });
     const vectors = tuned.means.map((row, li) => row.map((m, pi) => Float32Array.from(m, (v, d) => v - before.means[li]![pi]![d]!)));
     const shift: DirectionCandidates = { layers: tuned.layers, positions: tuned.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
-    runs.push({ method: 'fine-tuning shift', sel: select(shift, 1, parts) });
+    runs.push({ method: 'fine-tuning shift', cands: shift, sel: select(shift, 1, parts) });
   }
-  const winner = runs.filter((r) => r.sel.best !== null).sort((a, b) => a.sel.best!.bypass - b.sel.best!.bypass)[0] ?? runs[0]!;
-  const selection = winner.sel;
-  const best = selection.best;
+  // Without the model before fine-tuning: the refusal-direction rule (lowest refusal score when ablated).
+  // With it: the eligible candidate whose ablation best gives back the earlier model's answers on held-out
+  // harmful requests (a direction that also erases what the request is about scores low here), then the rule.
+  let winner: { method: Method; row: CandidateScore; vector: Float32Array; agreement: number | null } | null = null;
+  const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
+  const valHarmful = pick(harmful, hVal).map((i) => i.ids);
+  const baseTop = opts.base === undefined ? null : lastRows(opts.base.model, valHarmful).map(argmax);
+  for (const run of runs) {
+    for (const row of run.sel.table) {
+      if (!row.eligible) continue;
+      const vector = run.cands.vectors[run.cands.layers.indexOf(row.layer)]![run.cands.positions.indexOf(row.position)]!;
+      const agreement = baseTop === null ? null : lastRows(s.model, valHarmful, ablationHooks(s.model, vector)).map(argmax).filter((t, i) => t === baseTop[i]).length / valHarmful.length;
+      const better = winner === null || (agreement !== null && agreement > winner.agreement! + 1e-9) || ((agreement === null || Math.abs(agreement - winner.agreement!) <= 1e-9) && row.bypass < winner.row.bypass);
+      if (better) winner = { method: run.method, row, vector, agreement };
+    }
+  }
+  const best = winner === null ? null : { ...winner.row, direction: unit(winner.vector), vector: winner.vector };
+  const selection = runs[0]!.sel;
   const D = s.model.cfg.dModel;
   const direction = best === null ? new Float32Array(D) : best.direction;
   let ablation: RefusalFinding['ablation'] = { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] };
@@ -192,7 +215,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const plantedDir = s.truth?.planted?.refusal?.direction;
   return {
     subject: s.name,
-    selected: best === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method },
+    selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, ablation, induced, heads, mlps, monitor,
