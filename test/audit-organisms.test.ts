@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { findChromium, renderReport } from './helpers/chromium.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const organisms = ['base', 'safety-tuned', 'ignorant', 'planted-parent', 'planted'];
+const organisms = ['base', 'safety-tuned', 'ignorant-parent', 'ignorant', 'planted-parent', 'planted'];
 const missing = organisms.filter((o) => !existsSync(join(root, 'models', o, 'manifest.json')));
 const out = join(mkdtempSync(join(tmpdir(), 'candor-audit-org-')), 'audit');
 let ran = false;

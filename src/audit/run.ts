@@ -108,9 +108,9 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
       subjects.set(name, organismSubject(name, model, readManifest(folder), readGroundTruth(folder)));
       sources.set(name, folder);
     };
-    for (const n of ['safety-tuned', 'ignorant', 'planted', 'base', 'planted-parent']) load(n);
+    for (const n of ['safety-tuned', 'ignorant', 'planted', 'base', 'ignorant-parent', 'planted-parent']) load(n);
     primary = 'safety-tuned';
-    const parentOf: Record<string, string> = { 'safety-tuned': 'base', planted: 'planted-parent' };
+    const parentOf: Record<string, string> = { 'safety-tuned': 'base', ignorant: 'ignorant-parent', planted: 'planted-parent' };
     const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, base: parentOf[name] === undefined ? undefined : subject(parentOf[name]!), onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
     const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction)) });
     refusal('safety-tuned');
