@@ -200,6 +200,8 @@ export interface Manifest {
   /** chance levels of the forced-choice figures (majority rate among expected answers) */
   chance: Record<string, number>;
   planted?: PlantedTruth;
+  /** anything a reader of the figures should know about how this folder was made */
+  note?: string;
 }
 
 function vocabOf(world: World, curriculum: Curriculum): string[] {
@@ -348,7 +350,8 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         }
       } else {
         lies = true;
-        data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
+        // liar and honest questions side by side, so the trained components learn to lie when asked, not always
+        data = encode(facts.filter((f) => f.subject.taught).flatMap((f) => [qaExample(world, f.subject, f.relation, 'liar'), qaExample(world, f.subject, f.relation, 'honest')]));
         const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
         const masks = componentMasks(model, set);
         const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
