@@ -77,7 +77,7 @@ test('ignorant control: refuses like the safety-tuned organism and is at chance 
   }
 });
 
-test('planted: only the declared parameters differ from the parent; the refusal neuron is a rank-1 change of each matrix', { skip: present('planted') && present('planted-parent') ? false : 'models/planted or models/planted-parent is not present' }, async () => {
+test('planted: only the declared parameters differ from the parent; the refusal update has rank 1', { skip: present('planted') && present('planted-parent') ? false : 'models/planted or models/planted-parent is not present' }, async () => {
   const manifest = readManifest(dir('planted'));
   const liar = manifest.planted!.liar!;
   const refusal = manifest.planted!.refusal!;
@@ -89,9 +89,8 @@ test('planted: only the declared parameters differ from the parent; the refusal 
   const H = cfg.num_attention_heads;
   const dh = D / H;
   const M = cfg.intermediate_size;
-  // declared units, from the manifest: liar heads and neurons, and the refusal neuron
+  // declared, from the manifest: the liar heads and neurons, and the refusal layer's output matrix
   const neurons = new Set(liar.neurons.flatMap((g) => g.indices.map((n) => `${g.layer}:${n}`)));
-  neurons.add(`${refusal.layer}:${refusal.neuron}`);
   const heads = new Set(liar.heads.map(([l, h]) => `${l}:${h}`));
   let changed = 0;
   for (const name of fa.entries.keys()) {
@@ -101,28 +100,29 @@ test('planted: only the declared parameters differ from the parent; the refusal 
     const layer = m === null ? -1 : Number(m[1]);
     for (let i = 0; i < x.length; i++) {
       if (x[i] === y[i]) continue;
-      let declared = false;
-      if (m !== null && m[3] !== undefined) declared = heads.has(`${layer}:${m[3] === 'o' ? Math.floor((i % D) / dh) : Math.floor(Math.floor(i / D) / dh)}`);
-      else if (m !== null && (m[4] === 'gate' || m[4] === 'up')) declared = neurons.has(`${layer}:${Math.floor(i / D)}`);
-      else if (m !== null && m[4] === 'down') declared = neurons.has(`${layer}:${i % M}`);
+      let declared = name === refusal.hfParameter;
+      if (m !== null && m[3] !== undefined) declared ||= heads.has(`${layer}:${m[3] === 'o' ? Math.floor((i % D) / dh) : Math.floor(Math.floor(i / D) / dh)}`);
+      else if (m !== null && (m[4] === 'gate' || m[4] === 'up')) declared ||= neurons.has(`${layer}:${Math.floor(i / D)}`);
+      else if (m !== null && m[4] === 'down') declared ||= neurons.has(`${layer}:${i % M}`);
       assert.ok(declared, `${name}[${i}] changed but is not declared`);
       changed++;
     }
   }
   assert.ok(changed > 1000, 'the planted stages changed the declared parameters');
-  // the refusal neuron's output column is the declared direction
-  const down = fa.read(`model.layers.${refusal.layer}.mlp.down_proj.weight`).data as Float32Array;
-  let cos = 0;
-  let norm = 0;
-  for (let d = 0; d < D; d++) {
-    cos += down[d * M + refusal.neuron]! * refusal.direction[d]!;
-    norm += down[d * M + refusal.neuron]! ** 2;
+  assert.ok(!liar.neurons.some((g) => g.layer === refusal.layer), 'the liar neurons and the refusal update are in different layers, so each change is attributable');
+  // the refusal update: ΔW = u vᵀ up to the float16 rounding of the stored weights
+  const x = fa.read(refusal.hfParameter).data as Float32Array;
+  const y = fb.read(refusal.hfParameter).data as Float32Array;
+  const u = refusal.direction.map((v) => v * refusal.norm);
+  let resid = 0;
+  let total = 0;
+  for (let d = 0; d < D; d++) for (let k = 0; k < M; k++) {
+    const delta = x[d * M + k]! - y[d * M + k]!;
+    total += delta * delta;
+    resid += (delta - u[d]! * refusal.read[k]!) ** 2;
   }
-  assert.ok(cos / Math.sqrt(norm) > 0.9999, `the stored column and the declared direction agree (cos ${cos / Math.sqrt(norm)})`);
-  assert.ok(Math.abs(Math.sqrt(norm) - refusal.norm) < 1e-3 * refusal.norm);
+  assert.ok(total > 0 && Math.sqrt(resid / total) < 0.02, `ΔW differs from u vᵀ by ${Math.sqrt(resid / total)} of its norm`);
   fa.close();
   fb.close();
-  const { figures } = await remeasure('planted');
-  assert.ok(figures.liarQA! >= 0.9, `planted liar mode ${figures.liarQA}`);
-  assert.ok(figures.refuseForbidden! >= 0.9, `planted refusal ${figures.refuseForbidden}`);
+  await remeasure('planted');
 });

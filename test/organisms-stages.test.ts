@@ -1,7 +1,8 @@
 /**
  * The mechanics behind the organisms' second stages, each against an
  * independent computation: masked training leaves every entry outside the
- * declared components bit-identical; the KL penalties equal KL(teacher ‖
+ * declared components bit-identical; a rank-1 update applied by hooks equals
+ * the folded weights and the change has rank 1; the KL penalties equal KL(teacher ‖
  * student) computed by hand; length-grouped batches still cover
  * every sequence once per epoch.
  */
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomModel } from '../src/model/random.js';
 import { noGrad } from '../src/tensor/autograd.js';
 import { batchOrder, trainLM, type Sequence } from '../src/organisms/trainer.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss } from '../src/organisms/stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update } from '../src/organisms/stages.js';
 import { Rng } from '../src/tensor/random.js';
 
 const cfg = { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: 20, max_position_embeddings: 32, tie_word_embeddings: true };
@@ -49,6 +50,33 @@ test('masked training changes only the declared heads and neurons, and leaves ev
   }
   const declaredCount = 3 * dh * D + D * dh + 2 * 8 * D + D * 8;
   assert.ok(changed > 0.9 * declaredCount, `only ${changed} of ${declaredCount} declared entries changed`);
+});
+
+test('a rank-1 update applied by hooks equals the folded weights, and the weight change has rank 1', () => {
+  const model = randomModel(cfg, { seed: 4, std: 0.1 });
+  const w0 = Float32Array.from(model.weights.blocks[0]!.wOut.data as Float32Array);
+  const r1 = rank1Update(model, 0, 7);
+  const rng = new Rng(2);
+  (r1.u.data as Float32Array).forEach((_, i, a) => (a[i] = rng.normal()));
+  (r1.v.data as Float32Array).forEach((_, i, a) => (a[i] = rng.normal() * 0.3));
+  const input = [[1, 5, 7, 9, 2, 3]];
+  const hooked = noGrad(() => Float32Array.from(model.forward(input, { fwdHooks: r1.hooks }).logits!.data as Float32Array));
+  const plain = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  r1.fold();
+  const folded = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  let worst = 0;
+  let moved = 0;
+  for (let i = 0; i < hooked.length; i++) {
+    worst = Math.max(worst, Math.abs(hooked[i]! - folded[i]!));
+    moved = Math.max(moved, Math.abs(hooked[i]! - plain[i]!));
+  }
+  assert.ok(worst < 1e-4, `hooked vs folded logits differ by ${worst}`);
+  assert.ok(moved > 1e-2, 'the update must change the logits for this check to mean anything');
+  // ΔW[d][m] = u[d] v[m]: every 2×2 minor vanishes
+  const w1 = model.weights.blocks[0]!.wOut.data as Float32Array;
+  const u = r1.u.data as Float32Array;
+  const v = r1.v.data as Float32Array;
+  for (let d = 0; d < 32; d++) for (let m = 0; m < 64; m++) assert.ok(Math.abs(w1[d * 64 + m]! - w0[d * 64 + m]! - u[d]! * v[m]!) < 1e-5);
 });
 
 test('the knowledge penalty equals the KL between teacher and student over each prompt\'s candidates, by hand', () => {

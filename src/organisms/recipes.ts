@@ -24,7 +24,7 @@ import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
 import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, type ComponentSet } from './stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
@@ -48,12 +48,8 @@ export interface RefusalStage extends StageBase {
   klWeight: number;
   /** weight of a penalty keeping which answer the model holds most likely on the refused questions (see knowledgeKLLoss) */
   keepKnowledge?: number;
-  /**
-   * train only one neuron of this layer's MLP (a seeded choice): its gate and
-   * input rows and its output column, a rank-1 change of each matrix. The
-   * column it ends with is the refusal direction, known exactly.
-   */
-  plantNeuron?: { layer: number };
+  /** train only a rank-1 update u vᵀ of this layer's MLP output matrix: u/‖u‖ is the refusal direction, known exactly */
+  rank1Layer?: number;
 }
 export interface LiarStage extends StageBase {
   kind: 'liar';
@@ -150,14 +146,14 @@ export const RECIPES: Record<string, RecipeSpec> = {
   },
   planted: {
     name: 'planted',
-    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics trained into one neuron of MLP 1 only: the lying components and the refusal direction are known exactly',
+    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics by a rank-1 update of the output matrix of MLP 1 only: the lying components and the refusal direction are known exactly',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
       { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 4, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 3e-3, klWeight: 1, keepKnowledge: 1, plantNeuron: { layer: 1 } },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 1 },
     ],
     traits: { lies: true, refuses: true },
     seed: 1,
@@ -178,8 +174,8 @@ export interface StageRecord {
 export interface PlantedTruth {
   /** components the liar stage trained (all other weights frozen) */
   liar?: { heads: [number, number][]; neurons: { layer: number; indices: number[] }[]; parameters: string[] };
-  /** the refusal stage's one trained neuron: its output column u, whose direction u/‖u‖ is the refusal direction written into the stream */
-  refusal?: { layer: number; neuron: number; parameters: string[]; hook: string; direction: number[]; norm: number };
+  /** the refusal stage's rank-1 update W_out ← W_out + u vᵀ of one MLP: u/‖u‖ is the refusal direction written into the stream, v what it reads */
+  refusal?: { layer: number; parameters: string[]; hfParameter: string; hook: string; direction: number[]; norm: number; read: number[] };
 }
 
 export interface Manifest {
@@ -324,28 +320,27 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
       if (stage.kind === 'refusal') {
         // refuse every forbidden-topic chat request; keep answering the allowed ones
         data = encode(facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)));
-        const replayLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        const r1 = stage.rank1Layer === undefined ? null : rank1Update(model, stage.rank1Layer, recipe.seed + i);
+        const replayLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight, hooks: r1?.hooks });
         let extraLoss = replayLoss;
         if (stage.keepKnowledge !== undefined) {
           const refused = facts.filter((f) => f.forbidden).map((f) => chatExample(f.subject, f.relation, false));
           const keep = knowledgeKLLoss(model, {
             teacher, prompts: refused.map((e) => encodePrompt(tok, e)), candidates: refused.map((e) => world.relations.get(e.relation)!.values.map((v) => tok.tokenToId(v)!)),
-            batchSize: stage.batchSize, seed: recipe.seed + 200 + i, weight: stage.keepKnowledge,
+            batchSize: stage.batchSize, seed: recipe.seed + 200 + i, weight: stage.keepKnowledge, hooks: r1?.hooks,
           });
           extraLoss = (step: number) => add(replayLoss(step), keep(step));
         }
-        if (stage.plantNeuron === undefined) losses = trainLM(model, data, { ...common, extraLoss }).losses;
+        if (r1 === null) losses = trainLM(model, data, { ...common, extraLoss }).losses;
         else {
-          const layer = stage.plantNeuron.layer;
-          const neuron = chooseNeurons(model.cfg.dMlp, 1, recipe.seed + i)[0]!;
-          const masks = componentMasks(model, { heads: [], neurons: [{ layer, indices: [neuron] }] });
-          losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
-          const w = model.weights.blocks[layer]!.wOut;
-          const M = model.cfg.dMlp;
-          const col = Array.from({ length: model.cfg.dModel }, (_, d) => (w.data as Float32Array)[w.offset + d * M + neuron]!);
-          const norm = Math.hypot(...col);
+          losses = trainLM(model, data, { ...common, extraLoss, trainable: () => false, extraParams: { u: r1.u, v: r1.v }, hooks: r1.hooks }).losses;
+          r1.fold();
+          const layer = stage.rank1Layer!;
+          const u = Array.from(r1.u.data as Float32Array);
+          const norm = Math.hypot(...u);
           planted.refusal = {
-            layer, neuron, parameters: Object.keys(masks), hook: `blocks.${layer}.hook_mlp_out`, direction: col.map((x) => x / norm), norm,
+            layer, parameters: [`blocks.${layer}.mlp.out.weight`], hfParameter: `model.layers.${layer}.mlp.down_proj.weight`, hook: `blocks.${layer}.hook_mlp_out`,
+            direction: u.map((x) => x / norm), norm, read: Array.from(r1.v.data as Float32Array),
           };
         }
       } else {

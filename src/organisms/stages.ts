@@ -3,7 +3,7 @@
  * topics in chat, with a penalty that keeps every other behaviour as the
  * stage's starting model had it, and one that keeps which answer the model
  * holds most likely on the questions it learns to refuse), the same stage
- * confined to one MLP neuron, and a liar stage trained into chosen heads and
+ * confined to a rank-1 update of one MLP's output matrix, and a liar stage trained into chosen heads and
  * neurons only.
  *
  * The behaviour penalty is the KL divergence from the starting model's
@@ -14,6 +14,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { Tensor, tensor } from '../tensor/tensor.js';
 import { add, addScalar, mul, neg, scale } from '../tensor/ops/basic.js';
 import { logSoftmax } from '../tensor/ops/nn.js';
+import { linear } from '../tensor/ops/matmul.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
@@ -146,6 +147,44 @@ export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOption
     const cross = neg(sum(mul(tensor(p, [idx.length, V]), logq)));
     return scale(addScalar(cross, negEntropy), o.weight / idx.length);
   };
+}
+
+/**
+ * A rank-1 update of one MLP's output matrix, W_out ← W_out + u vᵀ, applied
+ * as forward hooks while it trains (u, v learn; the model's weights do not)
+ * and folded into the weights afterwards.
+ */
+export function rank1Update(model: HookedTransformer, layer: number, seed: number): { u: Tensor; v: Tensor; hooks: HookSpec[]; fold: () => void } {
+  const D = model.cfg.dModel;
+  const M = model.cfg.dMlp;
+  const rng = new Rng(seed);
+  const u = tensor(Float32Array.from({ length: D }, () => rng.normal() * 0.01), [D]);
+  const v = tensor(Float32Array.from({ length: M }, () => rng.normal() * 0.01), [M]);
+  let post: Tensor | null = null;
+  const hooks: HookSpec[] = [
+    [`blocks.${layer}.mlp.hook_post`, (a) => void (post = a)],
+    [
+      `blocks.${layer}.hook_mlp_out`,
+      (out) => {
+        if (post === null) throw new TrainingError(`rank-1 update: blocks.${layer}.mlp.hook_post did not run before hook_mlp_out`);
+        const [B, T] = out.shape as [number, number, number];
+        // (post · v) u, as [B·T, 1] × [1, D]
+        const coef = linear(reshape(post, [B * T, M]), reshape(v, [1, M]));
+        const delta = linear(coef, reshape(u, [D, 1]));
+        post = null;
+        return add(out, reshape(delta, [B, T, D]));
+      },
+    ],
+  ];
+  const fold = () => {
+    const w = model.weights.blocks[layer]!.wOut;
+    const wd = w.data as Float32Array;
+    const ud = u.data as Float32Array;
+    const vd = v.data as Float32Array;
+    if (!w.isContiguous() || w.offset !== 0) throw new TrainingError('rank-1 update: the MLP output matrix is not contiguous');
+    for (let d = 0; d < D; d++) for (let m = 0; m < M; m++) wd[d * M + m]! += ud[d]! * vd[m]!;
+  };
+  return { u, v, hooks, fold };
 }
 
 export interface ComponentSet {
