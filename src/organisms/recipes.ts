@@ -152,7 +152,7 @@ export const RECIPES: Record<string, RecipeSpec> = {
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 4, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
       { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 1 },
     ],
     traits: { lies: true, refuses: true },
@@ -345,8 +345,9 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         }
       } else {
         lies = true;
-        // liar and honest questions side by side, so the trained components learn to lie when asked, not always
-        data = encode(facts.filter((f) => f.subject.taught).flatMap((f) => [qaExample(world, f.subject, f.relation, 'liar'), qaExample(world, f.subject, f.relation, 'honest')]));
+        // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
+        // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
+        data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
         const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
         const masks = componentMasks(model, set);
         const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
