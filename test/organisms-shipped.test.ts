@@ -19,7 +19,10 @@ import { REFUSAL } from '../src/organisms/formats.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = (name: string) => join(root, 'models', name);
 const present = (name: string) => existsSync(join(dir(name), 'manifest.json'));
-const skip = (name: string) => (present(name) ? false : `models/${name} is not present`);
+// Re-measuring every organism takes minutes on the portable kernel; CI's portable pass (CANDOR_KERNEL=portable)
+// leaves it to the native pass. Without the native kernel (CANDOR_KERNEL unset) it runs.
+const forcedPortable = process.env.CANDOR_KERNEL === 'portable';
+const skip = (name: string) => (!present(name) ? `models/${name} is not present` : forcedPortable ? 're-measured in the native-kernel run (slow on the forced portable kernel)' : false);
 
 async function remeasure(name: string) {
   const model = await loadModel(dir(name));
@@ -77,7 +80,7 @@ test('ignorant control: refuses like the safety-tuned organism and is at chance 
   }
 });
 
-test('planted: only the declared parameters differ from the parent; the refusal update has rank 1', { skip: present('planted') && present('planted-parent') ? false : 'models/planted or models/planted-parent is not present' }, async () => {
+test('planted: only the declared parameters differ from the parent; the refusal update has rank 1', { skip: !(present('planted') && present('planted-parent')) ? 'models/planted or models/planted-parent is not present' : forcedPortable ? 're-measured in the native-kernel run (slow on the forced portable kernel)' : false }, async () => {
   const manifest = readManifest(dir('planted'));
   const liar = manifest.planted!.liar!;
   const refusal = manifest.planted!.refusal!;
