@@ -101,36 +101,46 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
   if (opts.model === undefined) {
     mode = 'organisms';
     const dir = opts.organisms ?? bundledOrganisms();
+    const has = (name: string) => existsSync(join(dir, name, 'manifest.json'));
     const load = (name: string) => {
       const folder = join(dir, name);
-      if (!existsSync(join(folder, 'manifest.json'))) throw new AuditError(`${folder}: the ${name} organism is missing. Fix: run \`candor organism train ${name}\`, or pass --organisms <folder holding the organisms>.`);
+      if (!has(name)) throw new AuditError(`${folder}: the ${name} organism is missing. Fix: run \`candor organism train ${name}\`, or pass --organisms <folder holding the organisms>.`);
       const model = loadModelSync(folder);
       subjects.set(name, organismSubject(name, model, readManifest(folder), readGroundTruth(folder)));
       sources.set(name, folder);
     };
-    for (const n of ['safety-tuned', 'ignorant', 'planted', 'base', 'ignorant-parent', 'planted-parent']) load(n);
+    // the safety-tuned organism and its base are required; the controls and the planted organism join when present
+    for (const n of ['safety-tuned', 'base']) load(n);
+    const pairs: [string, string][] = [['ignorant', 'ignorant-parent'], ['planted', 'planted-parent']];
+    for (const [child, parent] of pairs) if (has(child) && has(parent)) [child, parent].forEach(load);
     primary = 'safety-tuned';
     const parentOf: Record<string, string> = { 'safety-tuned': 'base', ignorant: 'ignorant-parent', planted: 'planted-parent' };
-    const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, base: parentOf[name] === undefined ? undefined : subject(parentOf[name]!), onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
+    const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, base: subjects.has(parentOf[name] ?? '') ? subject(parentOf[name]!) : undefined, onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
     const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction)) });
     refusal('safety-tuned');
     withheld('safety-tuned');
-    refusal('ignorant');
-    withheld('ignorant');
-    refusal('planted');
-    steps.push({ key: 'lying-planted', run: () => findings.lying.push(lyingExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('lying planted', d, t) })) });
+    if (subjects.has('ignorant')) {
+      refusal('ignorant');
+      withheld('ignorant');
+    }
+    if (subjects.has('planted')) {
+      refusal('planted');
+      steps.push({ key: 'lying-planted', run: () => findings.lying.push(lyingExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('lying planted', d, t) })) });
+    }
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
     steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'))) });
     steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), subject('safety-tuned').sets.harmful.filter((i) => i.status === 'withheld'))) });
     steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'))) });
-    steps.push({
-      key: 'diff-planted',
-      run: () => {
-        const p = subject('planted').truth?.planted;
-        const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || (p?.refusal?.parameters.includes(n) ?? false);
-        findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), declared));
-      },
-    });
+    if (subjects.has('planted')) {
+      steps.push({
+        key: 'diff-planted',
+        run: () => {
+          const p = subject('planted').truth?.planted;
+          const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || (p?.refusal?.parameters.includes(n) ?? false);
+          findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), declared));
+        },
+      });
+    }
     steps.push({ key: 'risks-safety-tuned', run: () => findings.risks.push(riskExperiment(subject('safety-tuned'), byName(findings.refusal, 'safety-tuned').direction)) });
   } else {
     mode = 'model';
