@@ -45,7 +45,7 @@ export interface RefusalFinding {
   /** per head: mean projection of its output on the direction at the last position, harmful − harmless */
   heads: { layer: number; head: number; score: number }[];
   mlps: { layer: number; score: number }[];
-  /** a monitor: the projection on the direction at the chosen layer, threshold fitted on the training halves */
+  /** a monitor: the projection on the harmful − harmless difference at the chosen layer and position, threshold fitted on the training halves */
   monitor: { auroc: number; threshold: number; truePositiveRate: number; falsePositiveRate: number; n: number } | null;
   /** unit direction (d_model) */
   direction: number[];
@@ -104,8 +104,8 @@ function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Ar
   return { heads, mlps };
 }
 
-/** Projection of the last-position resid_pre of `layer` on r̂, per item. */
-function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: number, r: Float32Array): number[] {
+/** Projection of resid_pre of `layer` at `position` (from the end) on r̂, per item. */
+function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: number, r: Float32Array, position = -1): number[] {
   const D = s.model.cfg.dModel;
   const name = blockHook(layer, 'hook_resid_pre');
   const out = new Array<number>(items.length);
@@ -116,7 +116,7 @@ function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: numb
       const a = contiguousCopy(cache.at(name)).data as Float32Array;
       idx.forEach((p, b) => {
         let x = 0;
-        for (let d = 0; d < D; d++) x += a[(b * T + T - 1) * D + d]! * r[d]!;
+        for (let d = 0; d < D; d++) x += a[(b * T + T + position) * D + d]! * r[d]!;
         out[p] = x;
       });
     }
@@ -199,8 +199,12 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     const wN = writerScores(s, harmless, direction);
     heads = wH.heads.flatMap((row, l) => row.map((x, h) => ({ layer: l, head: h, score: x - wN.heads[l]![h]! })));
     mlps = wH.mlps.map((x, l) => ({ layer: l, score: x - wN.mlps[l]! }));
-    const pH = projectionsAt(s, harmful, best.layer, direction);
-    const pN = projectionsAt(s, harmless, best.layer, direction);
+    // the monitor reads the harmful − harmless difference at the chosen layer and position: what distinguishes
+    // requests that will be refused, which the fine-tune's shift (chosen for ablation) need not
+    const plainVec = plainCands.vectors[plainCands.layers.indexOf(best.layer)]![plainCands.positions.indexOf(best.position)]!;
+    const monitorDir = Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction;
+    const pH = projectionsAt(s, harmful, best.layer, monitorDir, best.position);
+    const pN = projectionsAt(s, harmless, best.layer, monitorDir, best.position);
     const fit = bestThreshold([...hTrain.map((i) => pH[i]!), ...nTrain.map((i) => pN[i]!)], [...hTrain.map(() => true), ...nTrain.map(() => false)]);
     const valH = hVal.map((i) => pH[i]!);
     const valN = nVal.map((i) => pN[i]!);
