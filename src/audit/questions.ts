@@ -73,7 +73,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
           })()}.`
           : `No: the best single component restores ${pct(top?.restoration ?? NaN)}, and no set of up to ${l.curve.at(-1)?.k ?? 0} top-ranked components restores 80% — the effect is spread out.`;
       evidence.push({ label: 'honest/liar pairs', value: String(l.pairs) });
-      for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} heads) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
+      for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
       evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
     }
     if (lyingPlanted?.planted != null) {

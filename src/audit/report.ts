@@ -24,8 +24,9 @@ function lineChart(title: string, xLabels: string[], series: Series[], opts: { y
   const W = 560, H = 300, l = 56, r = 150, t = 30, b = 44;
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   if (opts.band) all.push(...opts.band.lo.filter(Number.isFinite), ...opts.band.hi.filter(Number.isFinite));
-  let lo = opts.yMin ?? Math.min(...all);
-  let hi = opts.yMax ?? Math.max(...all);
+  // a fixed range widens to the data rather than drawing outside the plot
+  let lo = Math.min(opts.yMin ?? Infinity, ...all);
+  let hi = Math.max(opts.yMax ?? -Infinity, ...all);
   if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
   const n = xLabels.length;
   const x = (i: number) => l + (n <= 1 ? (W - l - r) / 2 : (i * (W - l - r)) / (n - 1));
@@ -219,7 +220,7 @@ table.evidence th{background:#fafafa;width:38%;font-weight:500}tr.fail td{backgr
 .method{color:#333}.caveats{color:#555;font-size:.92em}.missing{color:#a00}nav a{margin-right:.8em}
 </style></head><body>
 <h1>candor audit: ${esc(r.mode === 'organisms' ? 'the bundled model organisms' : r.subjects[0]?.source ?? r.primary)}</h1>
-<p>Created ${esc(r.created)}. Questions answered for <b>${esc(r.primary)}</b>${r.mode === 'organisms' ? ', with the other organisms as controls and planted references' : ''}. Subjects: ${r.subjects.map((s) => `${esc(s.name)} (${s.layers} layers × ${s.d_model}, ${s.parameters.toLocaleString('en')} parameters)`).join('; ')}.</p>
+<p>Created ${esc(r.created)}. Questions answered for <b>${esc(r.primary)}</b>${r.mode === 'organisms' ? ', with the other organisms as controls and references' : ''}. Subjects: ${r.subjects.map((s) => `${esc(s.name)} (${s.layers} layers × ${s.d_model}, ${s.parameters.toLocaleString('en')} parameters)`).join('; ')}.</p>
 <nav>${r.questions.map((q) => `<a href="#q${q.id}">Q${q.id}</a>`).join('')}${r.scores.length > 0 ? '<a href="#scorecard">scorecard</a>' : ''}</nav>
 ${scorecard}
 ${r.questions.map((q) => questionSection(q, figs)).join('\n')}
