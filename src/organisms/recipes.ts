@@ -56,8 +56,8 @@ export interface LiarStage extends StageBase {
   klWeight: number;
   /** [layer, head] pairs that may change */
   heads: [number, number][];
-  /** this many neurons of this layer's MLP (chosen by the recipe's seed) may change */
-  neurons: { layer: number; count: number };
+  /** this many neurons of this layer's MLP may change: `indices`, or a choice by the recipe's seed */
+  neurons: { layer: number; count: number; indices?: number[] };
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -348,7 +348,7 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
         // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
         data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
-        const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
+        const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: stage.neurons.indices ?? chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
         const masks = componentMasks(model, set);
         const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
         losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
