@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer, loadLlama2cTokenizer, TokenizerError, type ChatMessage } from '../src/io/tokenizer.js';
 import { CandorError } from '../src/tensor/errors.js';
+import { byteAlphabet } from './helpers/byte-chat-model.js';
 
 const shared = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared');
 const gpt2Dir = join(shared, 'fixtures', 'gpt2-tokenizer');
@@ -199,17 +200,7 @@ test('llama2.c tokenizer: a wrong vocab size or a damaged file is a TokenizerErr
 // ---------------------------------------------------------------------------
 // Hugging Face tokenizer written here: byte-level BPE with added special tokens
 
-/** GPT-2's reversible byte → printable character map (ByteLevel). */
-function byteChars(): string[] {
-  const keep: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) keep.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) keep.push(b);
-  for (let b = 0xae; b <= 0xff; b++) keep.push(b);
-  const out: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) out[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
-  return out;
-}
+const byteChars = byteAlphabet;
 
 const SPECIALS = ['<s>', '</s>', '<|im_start|>', '<|im_end|>', '<pad>'];
 

@@ -12,8 +12,8 @@ import { saveModel } from '../../src/model/save.js';
 export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-/** GPT-2's reversible map from bytes to printable characters. */
-function byteAlphabet(): string[] {
+/** GPT-2's reversible map from bytes to printable characters (the ByteLevel alphabet). */
+export function byteAlphabet(): string[] {
   const keep: number[] = [];
   for (let b = 33; b <= 126; b++) keep.push(b);
   for (let b = 161; b <= 172; b++) keep.push(b);
