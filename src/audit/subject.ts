@@ -29,7 +29,7 @@ export interface AuditItem {
   ids: number[];
   /** the prompt as text (chat: the user message) */
   text: string;
-  /** the true answer and its first token */
+  /** the true answer and its first token ('' and −1 for requests without one, such as harmful requests) */
   truth: string;
   truthId: number;
   /** the liar-mode answer (organisms: π(truth)) and its first token, when there is one */
@@ -125,7 +125,7 @@ export function organismSubject(name: string, model: HookedTransformer, manifest
       calibration: chatAllowed.map((p) => ({ ...item(p), known: p.status === 'known' })),
       honest: pairs.map(item),
       liar: pairs.map((p) => item(liarByFact.get(`${p.subject}/${p.relation}`)!)),
-      statements: statements.filter((s) => s.lie !== null),
+      statements,
     },
     manifest, truth,
   };
