@@ -75,9 +75,10 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       evidence.push({ label: 'honest/liar pairs', value: String(l.pairs) });
       for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
       evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
+      evidence.push({ label: 'units holding 90% of the attribution', value: `${l.carriers.heads} heads, ${l.carriers.neurons} neurons` });
     }
     if (lyingPlanted?.planted != null) {
-      evidence.push({ label: 'planted organism: lying components recovered (precision / recall of the minimal set; precision at the planted count)', value: `${num(lyingPlanted.planted.precision, 2)} / ${num(lyingPlanted.planted.recall, 2)}; ${num(lyingPlanted.planted.precisionAtPlanted, 2)}` });
+      evidence.push({ label: 'planted organism: lying components recovered (precision / recall of the units holding 90% of the attribution; precision at the planted count)', value: `${num(lyingPlanted.planted.precision, 2)} / ${num(lyingPlanted.planted.recall, 2)}; ${num(lyingPlanted.planted.precisionAtPlanted, 2)}` });
     }
     out.push({
       id: 1, question: QUESTIONS[0]!, answer, evidence, charts: ['lying-curve', 'lying-heads'],

@@ -58,6 +58,8 @@ export interface LiarStage extends StageBase {
   heads: [number, number][];
   /** this many neurons of this layer's MLP may change: `indices`, or a choice by the recipe's seed */
   neurons: { layer: number; count: number; indices?: number[] };
+  /** extra copies of the honest questions in the replayed sequences, so the penalty holds where the liar mode competes */
+  honestReplay?: number;
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -152,7 +154,7 @@ export const RECIPES: Record<string, RecipeSpec> = {
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 } },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 }, honestReplay: 4 },
       { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 1 },
     ],
     traits: { lies: true, refuses: true },
@@ -350,7 +352,9 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
         const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: stage.neurons.indices ?? chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
         const masks = componentMasks(model, set);
-        const extraLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
+        const weighted = [...replay, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
+        const extraLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
         losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
         planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks) };
       }

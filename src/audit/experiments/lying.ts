@@ -43,7 +43,9 @@ export interface LyingFinding {
   /** whole sites: every head, every neuron, each patched alone as a group */
   allHeads: number;
   allNeurons: number;
-  /** planted organisms: recovery of the planted lying components */
+  /** the top-ranked units holding 90% of the positive attribution mass */
+  carriers: { heads: number; neurons: number; units: Unit[] };
+  /** planted organisms: the carriers against the planted lying components (precision, recall), and the precision of the top |planted| units */
   planted: { units: number; precision: number; recall: number; precisionAtPlanted: number; headsFound: string[] } | null;
 }
 
@@ -170,6 +172,15 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   const minimal = curve.find((c) => c.restoration >= 0.8);
   const best = units[0];
   const bestRestoration = best === undefined || pairs.length === 0 ? NaN : patchUnits(s, pairs, [best], base);
+  // the carriers: the top-ranked units holding 90% of the positive attribution mass (the units the effect runs through,
+  // each counted; the minimal set above is the fewest that suffice together, which can be far fewer)
+  const positive = units.filter((u) => u.attribution > 0);
+  const mass = positive.reduce((a, u) => a + u.attribution, 0);
+  const carriers: Unit[] = [];
+  for (let acc = 0, i = 0; i < positive.length && acc < 0.9 * mass; i++) {
+    acc += positive[i]!.attribution;
+    carriers.push(positive[i]!);
+  }
   const plantedTruth = s.truth?.planted?.liar;
   let planted: LyingFinding['planted'] = null;
   if (plantedTruth !== undefined) {
@@ -178,7 +189,7 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
       ...plantedTruth.heads.map(([l, h]) => key({ kind: 'head', layer: l, index: h })),
       ...plantedTruth.neurons.flatMap((g) => g.indices.map((n) => key({ kind: 'neuron', layer: g.layer, index: n }))),
     ]);
-    const found = minimal === undefined ? [] : units.slice(0, minimal.k);
+    const found = carriers;
     const hits = found.filter((u) => truthSet.has(key(u))).length;
     const atK = units.slice(0, truthSet.size).filter((u) => truthSet.has(key(u))).length;
     planted = {
@@ -192,6 +203,7 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   return {
     subject: s.name, pairs: pairs.length, headEffects: headAttr,
     topUnits: units.slice(0, 40),
+    carriers: { heads: carriers.filter((u) => u.kind === 'head').length, neurons: carriers.filter((u) => u.kind === 'neuron').length, units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })) },
     curve,
     minimalSet: minimal === undefined ? null : { k: minimal.k, restoration: minimal.restoration, units: units.slice(0, minimal.k).map(({ kind, layer, index }) => ({ kind, layer, index })) },
     bestUnit: best === undefined ? null : { kind: best.kind, layer: best.layer, index: best.index, restoration: bestRestoration },
