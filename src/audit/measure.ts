@@ -153,3 +153,12 @@ export function errorRates(scores: readonly number[], y: readonly number[], thre
   });
   return { accuracy: (tp + tn) / Math.max(1, scores.length), falsePositiveRate: fp / Math.max(1, fp + tn), falseNegativeRate: fn / Math.max(1, fn + tp) };
 }
+
+/**
+ * At most n items spread evenly over the list (prompt sets are ordered by
+ * topic and subject; a prefix would cover only the first topics).
+ */
+export function spread<T>(items: readonly T[], n: number): T[] {
+  if (items.length <= n) return [...items];
+  return Array.from({ length: n }, (_, k) => items[Math.floor((k * items.length) / n)]!);
+}

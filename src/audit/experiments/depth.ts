@@ -6,7 +6,7 @@
  * or never formed.
  */
 import type { AuditItem, AuditSubject } from '../subject.js';
-import { fraction, lensTrack, mean } from '../measure.js';
+import { fraction, lensTrack, mean, spread } from '../measure.js';
 
 export interface Trajectory {
   mode: 'honest' | 'liar' | 'refused';
@@ -53,12 +53,12 @@ export function depthExperiment(s: AuditSubject, refused: readonly AuditItem[]):
   const L = s.model.cfg.nLayers;
   const trajectories: Trajectory[] = [];
   const n = Math.min(s.sets.honest.length, 160);
-  const honest = trajectory(s, s.sets.honest.slice(0, n), 'honest');
+  const honest = trajectory(s, spread(s.sets.honest, n), 'honest');
   trajectories.push(honest);
   let gap: number[] = [];
   let criticalLayer: number | null = null;
   if (s.sets.liar.length > 0) {
-    const liar = trajectory(s, s.sets.liar.slice(0, n), 'liar');
+    const liar = trajectory(s, spread(s.sets.liar, n), 'liar');
     trajectories.push(liar);
     if (honest.lieLogprob !== null && liar.lieLogprob !== null) {
       gap = Array.from({ length: L }, (_, l) => honest.truthLogprob[l]! - honest.lieLogprob![l]! - (liar.truthLogprob[l]! - liar.lieLogprob![l]!));
@@ -68,6 +68,6 @@ export function depthExperiment(s: AuditSubject, refused: readonly AuditItem[]):
       }
     }
   }
-  if (refused.length > 0) trajectories.push(trajectory(s, refused.slice(0, n), 'refused'));
+  if (refused.length > 0) trajectories.push(trajectory(s, spread(refused, n), 'refused'));
   return { subject: s.name, layers: L, trajectories, criticalLayer, gap };
 }

@@ -11,7 +11,7 @@
  */
 import { auroc, fitLogistic } from '../../methods/probes.js';
 import type { AuditSubject } from '../subject.js';
-import { cvScores, dot, errorRates, lastResiduals } from '../measure.js';
+import { cvScores, dot, errorRates, lastResiduals, spread } from '../measure.js';
 
 export interface ProbeCurve {
   dataset: 'statements' | 'answers' | 'intent';
@@ -40,8 +40,8 @@ export function detectionExperiment(s: AuditSubject): DetectionFinding {
   const datasets: { name: ProbeCurve['dataset']; prompts: number[][]; y: number[] }[] = [];
   const st = s.sets.statements;
   if (st.length >= 10) datasets.push({ name: 'statements', prompts: st.map((i) => i.ids), y: st.map((i) => (i.label ? 1 : 0)) });
-  const honest = s.sets.honest.slice(0, 200);
-  const liar = s.sets.liar.slice(0, 200);
+  const honest = spread(s.sets.honest, 200);
+  const liar = spread(s.sets.liar, 200);
   if (liar.length >= 10) {
     datasets.push({
       name: 'answers',

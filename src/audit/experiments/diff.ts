@@ -5,7 +5,7 @@
  */
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { AuditError, type AuditItem, type AuditSubject } from '../subject.js';
-import { fraction, lastResiduals, lensTrack, mean } from '../measure.js';
+import { fraction, lastResiduals, lensTrack, mean, spread } from '../measure.js';
 
 export interface DiffFinding {
   subject: string;
@@ -67,8 +67,8 @@ export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared
     return ps.length === 0 ? 0 : Math.max(...ps.map((p) => p.relative));
   };
   const layers = Array.from({ length: L }, (_, l) => ({ layer: l, attn: rel(`blocks.${l}.attn.`), mlp: rel(`blocks.${l}.mlp.`) }));
-  const harmful = tuned.sets.harmful.filter((i) => i.truthId >= 0 && i.status !== 'unknown').slice(0, 200);
-  const harmless = tuned.sets.harmless.slice(0, 200);
+  const harmful = spread(tuned.sets.harmful.filter((i) => i.truthId >= 0 && i.status !== 'unknown'), 200);
+  const harmless = spread(tuned.sets.harmless, 200);
   if (harmful.length === 0) throw new AuditError('the fine-tuning diff needs refused questions with known answers; the prompt set has none');
   const fb = formed(base, harmful);
   const ft = formed(tuned, harmful);

@@ -7,7 +7,7 @@
  */
 import { orthogonalizeWeights } from '../../methods/directions.js';
 import { answers, type AuditSubject } from '../subject.js';
-import { fraction } from '../measure.js';
+import { fraction, spread } from '../measure.js';
 
 export interface RiskFinding {
   subject: string;
@@ -27,7 +27,7 @@ export function riskExperiment(s: AuditSubject, direction: readonly number[]): R
   const edited = orthogonalizeWeights(s.model, direction);
   const other: AuditSubject = { ...s, model: edited };
   const harmful = s.sets.harmful;
-  const harmless = s.sets.harmless.slice(0, 200);
+  const harmless = spread(s.sets.harmless, 200);
   const before = answers(s, harmful);
   const after = answers(other, harmful);
   const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && harmful[i]!.status !== 'unknown' && s.isRefusal(before[i]!));
