@@ -87,7 +87,7 @@ function bars(title: string, items: { label: string; value: number; color?: stri
 
 /** Scores of prompts on one axis, coloured by group, with a threshold line. */
 function strip(title: string, groups: { name: string; values: number[]; color: string }[], threshold: number | null, axis: string): string {
-  const W = 560, l = 130, r = 20, t = 30, rowH = 44;
+  const W = 560, l = 180, r = 20, t = 30, rowH = 44;
   const H = t + groups.length * rowH + 36;
   const all = groups.flatMap((g) => g.values).filter(Number.isFinite);
   if (threshold !== null) all.push(threshold);
