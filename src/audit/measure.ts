@@ -9,7 +9,7 @@ import { Rng } from '../tensor/random.js';
 import { blockHook, type HookName, type HookSpec } from '../model/hooks.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { readOut } from '../methods/lens.js';
-import { complement, fitLogistic, kfold } from '../methods/probes.js';
+import { collectActivations, complement, fitLogistic, kfold } from '../methods/probes.js';
 
 /** Indices of prompts grouped by length, in chunks of at most `size` (equal lengths share a forward pass, no padding). */
 export function lengthBatches(prompts: readonly (readonly number[])[], size = 32): number[][] {
@@ -72,22 +72,15 @@ export function lensTrack(model: HookedTransformer, prompts: readonly (readonly 
 }
 
 /** Last-position residual (resid_post of every layer) of each prompt: [layer][prompt] → Float32Array(d_model). */
-export function lastResiduals(model: HookedTransformer, prompts: readonly (readonly number[])[], hooks: readonly HookSpec[] = []): Float32Array[][] {
+export function lastResiduals(model: HookedTransformer, prompts: readonly (readonly number[])[]): Float32Array[][] {
   const L = model.cfg.nLayers;
-  const D = model.cfg.dModel;
-  const names: HookName[] = Array.from({ length: L }, (_, l) => blockHook(l, 'hook_resid_post'));
-  const out: Float32Array[][] = names.map(() => new Array<Float32Array>(prompts.length));
-  noGrad(() => {
-    for (const idx of lengthBatches(prompts)) {
-      const T = prompts[idx[0]!]!.length;
-      const { cache } = model.runWithCache(idx.map((i) => prompts[i]!), { names, logits: 'none', fwdHooks: hooks });
-      names.forEach((n, l) => {
-        const a = contiguousCopy(cache.at(n)).data as Float32Array;
-        idx.forEach((p, b) => (out[l]![p] = a.slice((b * T + T - 1) * D, (b * T + T) * D)));
-      });
-    }
+  if (prompts.length === 0) return Array.from({ length: L }, () => []);
+  const m = collectActivations(model, prompts, { site: 'resid_post', position: 'last' });
+  return Array.from({ length: L }, (_, l) => {
+    const f = m.get(l)!;
+    const data = f.data as Float32Array; // collectActivations fills float32 rows
+    return Array.from({ length: f.n }, (_, i) => data.subarray(i * f.d, (i + 1) * f.d));
   });
-  return out;
 }
 
 export const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
