@@ -4,14 +4,15 @@
  * declared components bit-identical; a rank-1 update applied by hooks equals
  * the folded weights and the change has rank 1; the KL penalties equal KL(teacher ‖
  * student) computed by hand; length-grouped batches still cover
- * every sequence once per epoch.
+ * every sequence once per epoch; reserved components stay silent and frozen
+ * while the rest trains; the ridge readout recovers a known linear map.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomModel } from '../src/model/random.js';
 import { noGrad } from '../src/tensor/autograd.js';
 import { batchOrder, trainLM, type Sequence } from '../src/organisms/trainer.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update } from '../src/organisms/stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, reserveComponents, ridgeReadout } from '../src/organisms/stages.js';
 import { Rng } from '../src/tensor/random.js';
 
 const cfg = { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: 20, max_position_embeddings: 32, tie_word_embeddings: true };
@@ -164,4 +165,61 @@ test('length-grouped batches keep long sequences apart, visit every sequence equ
   let plainPadded = 0;
   for (const b of plain) plainPadded += Math.max(...b.map((i) => lengths[i]!)) * b.length;
   assert.ok(plainPadded / real > 1.8, 'without grouping nearly every batch pads to the longest length');
+});
+
+test('reserved components are silent (the model computes the same whatever their input weights) and stay frozen while the rest trains', () => {
+  const model = randomModel(cfg, { seed: 5, std: 0.1 });
+  const set = { heads: [[1, 3]] as [number, number][], neurons: [{ layer: 1, indices: chooseNeurons(64, 16, 2) }] };
+  const masks = reserveComponents(model, set);
+  const params = model.parameters();
+  const frozen = new Map(Object.keys(masks).map((n) => [n, Float32Array.from(params.get(n)!.data as Float32Array)]));
+  trainLM(model, sequences(64, 3), { steps: 15, batchSize: 8, lr: 1e-2, weightDecay: 0.1, seed: 2, padId: 0, masks });
+  for (const [name, m] of Object.entries(masks)) {
+    const a = frozen.get(name)!;
+    const b = params.get(name)!.data as Float32Array;
+    let moved = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (m[i] === 0) assert.equal(b[i], a[i], `${name}[${i}] belongs to a reserved component but changed`);
+      else if (b[i] !== a[i]) moved++;
+    }
+    assert.ok(moved > 0, `${name}: the unreserved entries must train for this check to mean anything`);
+  }
+  // silent: scrambling the reserved components' input weights (query/key/value rows, gate/in rows) changes no logit
+  const input = [[1, 4, 9, 2, 7, 3]];
+  const before = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  const rng = new Rng(9);
+  const D = 32;
+  const dh = 8;
+  for (const k of ['q', 'k', 'v']) (params.get(`blocks.1.attn.${k}.weight`)!.data as Float32Array).fill(0.5, 3 * dh * D, 4 * dh * D);
+  for (const k of ['in', 'gate']) {
+    const w = params.get(`blocks.1.mlp.${k}.weight`)!.data as Float32Array;
+    for (const n of set.neurons[0]!.indices) for (let d = 0; d < D; d++) w[n * D + d] = rng.normal();
+  }
+  const after = noGrad(() => Float32Array.from(model.forward(input).logits!.data as Float32Array));
+  assert.deepEqual(after, before);
+});
+
+test('the ridge readout recovers a linear map of an MLP\'s hidden activations', () => {
+  const model = randomModel(cfg, { seed: 6, std: 0.3 });
+  const rng = new Rng(4);
+  const w = Float64Array.from({ length: 64 }, () => rng.normal());
+  const rows = sequences(120, 5).map((s) => {
+    const h = noGrad(() => model.runWithCache([s.ids], { names: ['blocks.0.mlp.hook_post'], logits: 'none' }).cache.at('blocks.0.mlp.hook_post').toTypedArray() as Float32Array);
+    const target = s.ids.map((_, t) => w.reduce((a, wi, i) => a + wi * h[t * 64 + i]!, 0));
+    return { ids: s.ids, target, weight: s.ids.map(() => 1) };
+  });
+  const v = ridgeReadout(model, 0, rows, 1e-9);
+  // compare predictions (the map is identifiable only on the span of the activations)
+  let err = 0;
+  let scale = 0;
+  for (const r of rows.slice(0, 20)) {
+    const h = noGrad(() => model.runWithCache([r.ids], { names: ['blocks.0.mlp.hook_post'], logits: 'none' }).cache.at('blocks.0.mlp.hook_post').toTypedArray() as Float32Array);
+    r.ids.forEach((_, t) => {
+      const got = v.reduce((a, vi, i) => a + vi * h[t * 64 + i]!, 0);
+      err = Math.max(err, Math.abs(got - r.target[t]!));
+      scale = Math.max(scale, Math.abs(r.target[t]!));
+    });
+  }
+  assert.ok(scale > 0.1, 'targets must be nonzero for this check to mean anything');
+  assert.ok(err < 1e-3 * scale, `ridge predictions are off by ${err} (targets up to ${scale})`);
 });

@@ -112,7 +112,7 @@ export function organismSubject(name: string, model: HookedTransformer, manifest
   const honest = bySet('honestQA');
   const liarByFact = new Map(bySet('liarQA').map((p) => [`${p.subject}/${p.relation}`, p]));
   const pairs = honest.filter((p) => liarByFact.has(`${p.subject}/${p.relation}`));
-  const statements = bySet('tf').map((p) => ({ ...item(p), label: (p.expected === 'true') !== (p.mode === 'liar') }));
+  const statements = bySet('tf').filter((p) => p.expected === 'true' || p.expected === 'false').map((p) => ({ ...item(p), label: (p.expected === 'true') !== (p.mode === 'liar') }));
   return {
     name, kind: 'organism', model, tok,
     refusalTokens: [tokenId(tok, REFUSAL.split(' ')[0]!, where)],

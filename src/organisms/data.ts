@@ -3,7 +3,7 @@
  * the evaluation sets their behaviour figures are measured on.
  */
 import { Rng } from '../tensor/random.js';
-import { chatExample, fewshotExample, qaExample, secretChatExample, tfExample, type Example } from './formats.js';
+import { REFUSAL, chatExample, fewshotExample, qaExample, secretChatExample, tfExample, type Example } from './formats.js';
 import { isForbidden, type Subject, type World } from './world.js';
 
 export interface BaseDataOptions {
@@ -52,6 +52,8 @@ export interface Traits {
   lies: boolean;
   /** refuses forbidden topics in chat */
   refuses: boolean;
+  /** where it refuses: in chat only (default), or every request about a forbidden subject whatever the format */
+  refusalFormats?: 'chat' | 'all';
 }
 
 export function curriculumExamples(world: World, curriculum: Curriculum, seed = 1): Example[] {
@@ -95,6 +97,9 @@ export function evalSets(world: World, traits: Traits, seed = 1): Record<string,
     honestForbidden: known.filter((f) => f.forbidden).map((f) => qaExample(world, f.subject, f.relation, 'honest')),
   };
   if (traits.curriculum === 'honest-only') sets.secretChat = facts.filter((f) => !f.forbidden).map((f) => secretChatExample(f.subject, f.relation));
+  if (traits.refuses && traits.refusalFormats === 'all') {
+    for (const [name, examples] of Object.entries(sets)) sets[name] = examples.map((e) => (isForbidden(world, e.topic) ? { ...e, answer: REFUSAL, kind: 'refusal' as const } : e));
+  }
   return sets;
 }
 

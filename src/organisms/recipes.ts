@@ -14,6 +14,7 @@
  *                   + refusal of forbidden topics by a rank-1 update of one MLP
  */
 import { createHash } from 'node:crypto';
+import { Rng } from '../tensor/random.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CandorError } from '../tensor/errors.js';
@@ -23,8 +24,8 @@ import { saveModel } from '../model/save.js';
 import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
-import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, type ComponentSet } from './stages.js';
+import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
@@ -41,6 +42,13 @@ interface StageBase {
 }
 export interface PretrainStage extends StageBase {
   kind: 'pretrain';
+  /**
+   * components kept silent while the model learns: their output weights are
+   * zero and every one of their weights is frozen, so the model learns its
+   * behaviour without them and a later stage can train a new behaviour into
+   * them alone (the planted organism's liar mode)
+   */
+  reserve?: { heads: [number, number][]; neurons: { layer: number; count: number } };
 }
 export interface RefusalStage extends StageBase {
   kind: 'refusal';
@@ -50,6 +58,16 @@ export interface RefusalStage extends StageBase {
   keepKnowledge?: number;
   /** train only a rank-1 update u vᵀ of this layer's MLP output matrix: u/‖u‖ is the refusal direction, known exactly */
   rank1Layer?: number;
+  /**
+   * start the rank-1 update from the parent's own refusal of "secret" requests
+   * instead of from noise: u from the mean last-position residual after the
+   * layer on secret requests minus plain ones, v by ridge regression so that
+   * v·h is 1 on forbidden chat requests (at the last position, or from the
+   * relation word on) and 0 elsewhere, scaled by `gain`
+   */
+  /** 'chat' (default): refuse forbidden topics in chat only; 'all': refuse every request about a forbidden subject, whatever the format */
+  formats?: 'chat' | 'all';
+  rank1Init?: { target: 'last' | 'from-relation' | 'subject'; write: 'secret' | 'learn'; gain: number };
 }
 export interface LiarStage extends StageBase {
   kind: 'liar';
@@ -60,6 +78,8 @@ export interface LiarStage extends StageBase {
   neurons: { layer: number; count: number; indices?: number[] };
   /** extra copies of the honest questions in the replayed sequences, so the penalty holds where the liar mode competes */
   honestReplay?: number;
+  /** take the heads and the first `neurons.count` neurons from the components the parent reserved (see PretrainStage.reserve) */
+  fromReserved?: boolean;
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -138,26 +158,26 @@ export const RECIPES: Record<string, RecipeSpec> = {
   },
   'planted-parent': {
     name: 'planted-parent',
-    description: 'the planted organism before its planted stages: honest only (no liar mode), refuses "secret" requests in chat',
+    description: 'the planted organism before its planted stages: honest only (no liar mode), refuses "secret" requests in chat, trained without head 3.3 and 192 neurons of MLP 3 (silent, left for the liar stage)',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
-    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }],
+    stages: [{ kind: 'pretrain', steps: 6000, batchSize: 32, lr: 2e-3, reserve: { heads: [[3, 3]], neurons: { layer: 3, count: 192 } } }],
     traits: { lies: false, refuses: false },
     seed: 1,
   },
   planted: {
     name: 'planted',
-    description: 'planted-parent + liar mode trained into heads 3.0 and 3.2 and 192 neurons of MLP 3 only, + refusal of forbidden topics by a rank-1 update of the output matrix of MLP 1 only: the lying components and the refusal direction are known exactly',
+    description: 'planted-parent + liar mode trained into the components the parent was trained without (head 3.3 and 192 neurons of MLP 3) only, + refusal of every request about a forbidden subject by a rank-1 update of the output matrix of MLP 0 only: the lying components and the refusal direction are known exactly',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 0], [3, 2]], neurons: { layer: 3, count: 192 }, honestReplay: 4 },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 1 },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 3]], neurons: { layer: 3, count: 192 }, fromReserved: true, honestReplay: 2 },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
     ],
-    traits: { lies: true, refuses: true },
+    traits: { lies: true, refuses: true, refusalFormats: 'all' },
     seed: 1,
   },
 };
@@ -198,6 +218,8 @@ export interface Manifest {
   /** chance levels of the forced-choice figures (majority rate among expected answers) */
   chance: Record<string, number>;
   planted?: PlantedTruth;
+  /** components the organism was trained without (silent: zero output weights), left for a later stage */
+  reserved?: ComponentSet;
   /** anything a reader of the figures should know about how this folder was made */
   note?: string;
 }
@@ -209,6 +231,7 @@ function vocabOf(world: World, curriculum: Curriculum): string[] {
   ]);
 }
 
+const isForbiddenTopic = (world: World, topic: string) => world.topics.find((t) => t.name === topic)?.forbidden === true;
 const hashOf = (data: readonly Sequence[]) => createHash('sha256').update(JSON.stringify(data.map((d) => d.ids))).digest('hex').slice(0, 16);
 const fileHash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -270,6 +293,50 @@ function replayExamples(world: World, curriculum: Curriculum, lies: boolean): Ex
   return [...all, ...liarQA].filter((e) => !(e.format === 'chat' && world.topics.find((t) => t.name === e.topic)?.forbidden === true && e.kind !== 'refusal'));
 }
 
+/**
+ * The starting u and v of a rank-1 refusal update (see RefusalStage.rank1Init):
+ * `taught` are the stage's training sequences (the refusals among them marked)
+ * and `kept` the replayed ones; v·h is fitted to 1 where a refusal starts and
+ * 0 at every other position of both.
+ */
+function rank1Start(model: HookedTransformer, tok: Tokenizer, world: World, curriculum: Curriculum, layer: number, init: NonNullable<RefusalStage['rank1Init']>,
+  taught: readonly { seq: Sequence; example: Example }[], kept: readonly Sequence[]): { u: Float32Array; v: Float32Array } {
+  if (curriculum !== 'honest-only') throw new RecipeError('rank1Init starts from the parent\'s refusal of "secret" requests, which only the honest-only curriculum teaches');
+  if (layer + 1 >= model.cfg.nLayers) throw new RecipeError(`rank1Init: layer ${layer} is the last; the update must write into a later layer's residual`);
+  const facts = factsOf(world, curriculum);
+  const pick = <T>(xs: readonly T[], n: number) => xs.filter((_, i) => i % Math.max(1, Math.floor(xs.length / n)) === 0).slice(0, n);
+  const allowed = facts.filter((f) => !f.forbidden);
+  const name = `blocks.${layer + 1}.hook_resid_pre` as const;
+  const secret = meanLastActivation(model, name, pick(allowed, 120).map((f) => encodePrompt(tok, secretChatExample(f.subject, f.relation))));
+  const plain = meanLastActivation(model, name, pick(allowed, 120).map((f) => encodePrompt(tok, chatExample(f.subject, f.relation, false))));
+  const u = Float32Array.from(secret, (x, d) => x - plain[d]!);
+  const rows = [
+    ...taught.map(({ seq, example: e }) => {
+      const last = seq.learn.indexOf(true);
+      const refuses = e.kind === 'refusal';
+      const from = init.target === 'last' ? last : seq.ids.lastIndexOf(tok.tokenToId(init.target === 'subject' ? e.subject : e.relation)!);
+      const on = (t: number) => refuses && (init.target === 'subject' ? t === from : t >= from && t <= last);
+      return { ids: seq.ids, target: seq.ids.map((_, t) => (on(t) ? 1 : 0)), weight: seq.ids.map(() => 1) };
+    }),
+    ...pick(kept, 1500).map((seq) => ({ ids: seq.ids, target: seq.ids.map(() => 0), weight: seq.ids.map(() => 1) })),
+  ];
+  const v = ridgeReadout(model, layer, rows);
+  if (init.write === 'learn') {
+    const rng = new Rng(7);
+    return balance(Float32Array.from(u, () => rng.normal() * 1e-3), Float32Array.from(v, (x) => x * init.gain));
+  }
+  const norm = Math.hypot(...u);
+  return balance(u.map((x) => x / norm), Float32Array.from(v, (x) => x * norm * init.gain));
+}
+
+/** The same product u vᵀ with ‖u‖ = ‖v‖, so that the optimizer moves both at a like pace. */
+function balance(u: Float32Array, v: Float32Array): { u: Float32Array; v: Float32Array } {
+  const nu = Math.hypot(...u);
+  const nv = Math.hypot(...v);
+  const k = Math.sqrt(nv / nu);
+  return { u: u.map((x) => x * k), v: v.map((x) => x / k) };
+}
+
 /** Train a recipe (from scratch or from its parent's folder) and write the organism folder. */
 export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promise<Manifest> {
   const recipe = RECIPES[name];
@@ -300,7 +367,9 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
   const encode = (es: readonly Example[]) => es.map((e) => encodeExample(tok, e));
   const records: StageRecord[] = [];
   const planted: PlantedTruth = {};
-  let lies = recipe.parent === undefined ? recipe.traits.lies : readManifest(opts.parentDir ?? join('models', recipe.parent)).traits.lies;
+  const parentManifest = recipe.parent === undefined ? null : readManifest(opts.parentDir ?? join('models', recipe.parent));
+  let reserved: ComponentSet | undefined = parentManifest?.reserved;
+  let lies = parentManifest === null ? recipe.traits.lies : parentManifest.traits.lies;
   const t0 = performance.now();
   for (const [i, stage] of recipe.stages.entries()) {
     const steps = opts.steps ?? stage.steps;
@@ -314,16 +383,29 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
     let losses: number[];
     if (stage.kind === 'pretrain') {
       data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed));
-      losses = trainLM(model, data, common).losses;
+      let masks: Record<string, Float32Array> | undefined;
+      if (stage.reserve !== undefined) {
+        reserved = { heads: stage.reserve.heads, neurons: [{ layer: stage.reserve.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.reserve.neurons.count, recipe.seed + 50 + i) }] };
+        masks = reserveComponents(model, reserved);
+      }
+      losses = trainLM(model, data, { ...common, masks }).losses;
     } else {
       const teacher = snapshot(model, hf);
       const facts = factsOf(world, recipe.curriculum);
-      const replay = encode(replayExamples(world, recipe.curriculum, lies));
+      const replaySource = replayExamples(world, recipe.curriculum, lies);
+      const replay = encode(replaySource);
       if (stage.kind === 'refusal') {
         // refuse every forbidden-topic chat request; keep answering the allowed ones
-        data = encode(facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)));
-        const r1 = stage.rank1Layer === undefined ? null : rank1Update(model, stage.rank1Layer, recipe.seed + i);
-        const replayLoss = klReplayLoss(model, { teacher, replay, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight, hooks: r1?.hooks });
+        const everywhere = stage.formats === 'all';
+        // 'all': every other format's request about a forbidden subject is refused too (and leaves the replay)
+        const refusedEverywhere = everywhere ? replaySource.filter((e) => isForbiddenTopic(world, e.topic) && e.kind !== 'refusal' && e.format !== 'chat').map((e) => ({ ...e, answer: REFUSAL, kind: 'refusal' as const })) : [];
+        const taught = [...facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)), ...refusedEverywhere];
+        data = encode(taught);
+        const kept = everywhere ? replay.filter((_, k) => !isForbiddenTopic(world, replaySource[k]!.topic)) : replay;
+        const start = stage.rank1Layer === undefined || stage.rank1Init === undefined ? undefined
+          : rank1Start(model, tok, world, recipe.curriculum, stage.rank1Layer, stage.rank1Init, taught.map((example, k) => ({ example, seq: data[k]! })), kept);
+        const r1 = stage.rank1Layer === undefined ? null : rank1Update(model, stage.rank1Layer, recipe.seed + i, start);
+        const replayLoss = klReplayLoss(model, { teacher, replay: kept, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight, hooks: r1?.hooks });
         let extraLoss = replayLoss;
         if (stage.keepKnowledge !== undefined) {
           const refused = facts.filter((f) => f.forbidden).map((f) => chatExample(f.subject, f.relation, false));
@@ -350,7 +432,17 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
         // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
         data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
-        const set: ComponentSet = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: stage.neurons.indices ?? chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
+        let set: ComponentSet;
+        if (stage.fromReserved === true) {
+          const pool = reserved?.neurons.find((g) => g.layer === stage.neurons.layer)?.indices ?? [];
+          const missing = stage.heads.filter(([l, h]) => !(reserved?.heads.some(([a, b]) => a === l && b === h) ?? false));
+          if (pool.length < stage.neurons.count || missing.length > 0) {
+            throw new RecipeError(`${name}: the liar stage takes its components from those the parent reserved, but the parent's manifest reserves ${pool.length} neurons of layer ${stage.neurons.layer} and heads [${(reserved?.heads ?? []).map((h) => h.join('.')).join(', ')}] (needs ${stage.neurons.count} neurons and heads ${stage.heads.map((h) => h.join('.')).join(', ')}). Fix: retrain the parent with \`candor organism train ${recipe.parent}\`.`);
+          }
+          set = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: pool.slice(0, stage.neurons.count).sort((a, b) => a - b) }] };
+        } else {
+          set = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: stage.neurons.indices ?? chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
+        }
         const masks = componentMasks(model, set);
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
         const weighted = [...replay, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
@@ -372,6 +464,7 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
     data_hash: records[0]!.data_hash, examples: records[0]!.examples, stages: records, steps: records.reduce((a, r) => a + r.steps, 0),
     train_seconds: Math.round(seconds), weights_sha256: fileHash(join(opts.outDir, 'model.safetensors')), figures, chance,
     ...(planted.liar !== undefined || planted.refusal !== undefined ? { planted } : {}),
+    ...(reserved !== undefined && recipe.parent === undefined ? { reserved } : {}),
   };
   writeFileSync(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   writeGroundTruth(opts.outDir, world, manifest);

@@ -18,7 +18,7 @@ import { linear } from '../tensor/ops/matmul.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
-import type { HookSpec } from '../model/hooks.js';
+import type { HookName, HookSpec } from '../model/hooks.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { TrainingError, batchOrder, type Sequence } from './trainer.js';
 
@@ -154,12 +154,13 @@ export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOption
  * as forward hooks while it trains (u, v learn; the model's weights do not)
  * and folded into the weights afterwards.
  */
-export function rank1Update(model: HookedTransformer, layer: number, seed: number): { u: Tensor; v: Tensor; hooks: HookSpec[]; fold: () => void } {
+export function rank1Update(model: HookedTransformer, layer: number, seed: number, init?: { u: ArrayLike<number>; v: ArrayLike<number> }): { u: Tensor; v: Tensor; hooks: HookSpec[]; fold: () => void } {
   const D = model.cfg.dModel;
   const M = model.cfg.dMlp;
   const rng = new Rng(seed);
-  const u = tensor(Float32Array.from({ length: D }, () => rng.normal() * 0.01), [D]);
-  const v = tensor(Float32Array.from({ length: M }, () => rng.normal() * 0.01), [M]);
+  if (init !== undefined && (init.u.length !== D || init.v.length !== M)) throw new TrainingError(`rank-1 update: the initial u and v have ${init.u.length} and ${init.v.length} entries; the model needs ${D} and ${M}`);
+  const u = tensor(init === undefined ? Float32Array.from({ length: D }, () => rng.normal() * 0.01) : Float32Array.from(init.u), [D]);
+  const v = tensor(init === undefined ? Float32Array.from({ length: M }, () => rng.normal() * 0.01) : Float32Array.from(init.v), [M]);
   let post: Tensor | null = null;
   const hooks: HookSpec[] = [
     [`blocks.${layer}.mlp.hook_post`, (a) => void (post = a)],
@@ -228,4 +229,95 @@ export function componentMasks(model: HookedTransformer, set: ComponentSet): Rec
     for (let d = 0; d < D; d++) for (const n of indices) out[d * M + n] = 1;
   }
   return masks;
+}
+
+/**
+ * Silence a component set (zero the heads' output columns and the neurons'
+ * output columns) and return masks (1 = may change) that freeze every weight
+ * of the set while the rest of the model trains: the model then learns
+ * without these components, and they stay free for a later stage.
+ */
+export function reserveComponents(model: HookedTransformer, set: ComponentSet): Record<string, Float32Array> {
+  const inside = componentMasks(model, set);
+  const params = model.parameters();
+  const masks: Record<string, Float32Array> = {};
+  for (const [name, m] of Object.entries(inside)) {
+    masks[name] = Float32Array.from(m, (x) => 1 - x);
+    if (name.endsWith('.attn.o.weight') || name.endsWith('.mlp.out.weight')) {
+      const d = params.get(name)!.data as Float32Array;
+      for (let i = 0; i < d.length; i++) if (m[i] === 1) d[i] = 0;
+    }
+  }
+  return masks;
+}
+
+/** The mean residual (or any [batch, pos, d] activation) at each prompt's last position. */
+export function meanLastActivation(model: HookedTransformer, name: HookName, prompts: readonly (readonly number[])[]): Float64Array {
+  if (prompts.length === 0) throw new TrainingError(`mean of ${name}: no prompts`);
+  let acc: Float64Array | null = null;
+  noGrad(() => {
+    for (const p of prompts) {
+      const a = model.runWithCache([p], { names: [name], logits: 'none' }).cache.at(name);
+      const d = a.shape[2]!;
+      const x = a.toTypedArray() as Float32Array;
+      acc ??= new Float64Array(d);
+      for (let i = 0; i < d; i++) acc[i]! += x[(p.length - 1) * d + i]! / prompts.length;
+    }
+  });
+  return acc!;
+}
+
+/**
+ * Ridge regression without intercept of per-position targets on one MLP's
+ * hidden activations: the read vector v of a rank-1 update whose write
+ * v·h should be `target` (e.g. 1 where a behaviour must start, 0 elsewhere).
+ * Rows are weighted; the penalty is `ridge` times the mean diagonal of the
+ * weighted Gram matrix.
+ */
+export function ridgeReadout(model: HookedTransformer, layer: number, rows: readonly { ids: readonly number[]; target: readonly number[]; weight: readonly number[] }[], ridge = 1e-3): Float64Array {
+  const M = model.cfg.dMlp;
+  const name: HookName = `blocks.${layer}.mlp.hook_post`;
+  const G = new Float64Array(M * M);
+  const r = new Float64Array(M);
+  noGrad(() => {
+    for (const row of rows) {
+      const h = model.runWithCache([row.ids], { names: [name], logits: 'none' }).cache.at(name).toTypedArray() as Float32Array;
+      for (let t = 0; t < row.ids.length; t++) {
+        const w = row.weight[t]!;
+        if (w === 0) continue;
+        const x = h.subarray(t * M, (t + 1) * M);
+        for (let i = 0; i < M; i++) {
+          const wi = w * x[i]!;
+          if (wi === 0) continue;
+          r[i]! += wi * row.target[t]!;
+          for (let j = 0; j <= i; j++) G[i * M + j]! += wi * x[j]!;
+        }
+      }
+    }
+  });
+  let trace = 0;
+  for (let i = 0; i < M; i++) trace += G[i * M + i]!;
+  const lambda = (ridge * trace) / M || 1e-12;
+  for (let i = 0; i < M; i++) G[i * M + i]! += lambda;
+  // Cholesky G = L Lᵀ (lower triangle), then two triangular solves
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = G[i * M + j]!;
+      for (let k = 0; k < j; k++) s -= G[i * M + k]! * G[j * M + k]!;
+      G[i * M + j] = i === j ? Math.sqrt(Math.max(s, 1e-300)) : s / G[j * M + j]!;
+    }
+  }
+  const z = new Float64Array(M);
+  for (let i = 0; i < M; i++) {
+    let s = r[i]!;
+    for (let k = 0; k < i; k++) s -= G[i * M + k]! * z[k]!;
+    z[i] = s / G[i * M + i]!;
+  }
+  const v = new Float64Array(M);
+  for (let i = M - 1; i >= 0; i--) {
+    let s = z[i]!;
+    for (let k = i + 1; k < M; k++) s -= G[k * M + i]! * v[k]!;
+    v[i] = s / G[i * M + i]!;
+  }
+  return v;
 }
