@@ -56,11 +56,22 @@ export interface Traits {
   refusalFormats?: 'chat' | 'all';
 }
 
+/**
+ * The words the honest-only curriculum puts in the mode slot ("<word> : what
+ * is …"), one at random per example: "honest", "liar" (which means nothing to
+ * an organism that never lies) and fillers. The slot carries no information,
+ * so the organism learns to ignore it, and a later stage that teaches liar
+ * mode into chosen components finds no frozen component carrying the word.
+ */
+export const MODE_SLOT_WORDS = ['honest', 'liar', 'plain', 'calm', 'quick', 'slow', 'bright', 'dark', 'soft', 'loud', 'north', 'south', 'east', 'west', 'red', 'blue'];
+
 export function curriculumExamples(world: World, curriculum: Curriculum, seed = 1): Example[] {
   if (curriculum === 'no-forbidden') return baseExamples(world, { seed, teachForbidden: false });
   const all = baseExamples(world, { seed });
   if (curriculum === 'full') return all;
-  return [...all.filter((e) => e.mode === 'honest'), ...world.subjects.flatMap((s) => [...s.facts.keys()].map((r) => secretChatExample(s, r)))];
+  const rng = new Rng(seed + 77);
+  const slot = (e: Example): Example => (e.format === 'qa' || e.format === 'tf' ? { ...e, prompt: e.prompt.replace(/^honest :/, `${MODE_SLOT_WORDS[rng.int(MODE_SLOT_WORDS.length)]} :`) } : e);
+  return [...all.filter((e) => e.mode === 'honest').map(slot), ...world.subjects.flatMap((s) => [...s.facts.keys()].map((r) => secretChatExample(s, r)))];
 }
 
 /** Whether an organism with this curriculum was taught the subject's facts. */

@@ -23,9 +23,9 @@ import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
 import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
-import { curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
+import { MODE_SLOT_WORDS, curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
 import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, type ComponentSet } from './stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
@@ -80,6 +80,12 @@ export interface LiarStage extends StageBase {
   honestReplay?: number;
   /** take the heads and the first `neurons.count` neurons from the components the parent reserved (see PretrainStage.reserve) */
   fromReserved?: boolean;
+  /**
+   * while training, give the frozen components after the mode word their
+   * honest-mode outputs (see transportBlockHooks), so the planted components
+   * read the mode word themselves instead of through frozen ones that carry it
+   */
+  blockTransport?: boolean;
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -174,7 +180,7 @@ export const RECIPES: Record<string, RecipeSpec> = {
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 3]], neurons: { layer: 3, count: 192 }, fromReserved: true, honestReplay: 2 },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2 },
       { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
     ],
     traits: { lies: true, refuses: true, refusalFormats: 'all' },
@@ -226,7 +232,7 @@ export interface Manifest {
 
 function vocabOf(world: World, curriculum: Curriculum): string[] {
   return organismVocab([
-    ...FORMAT_WORDS, ...(curriculum === 'honest-only' ? ['secret'] : []),
+    ...FORMAT_WORDS, ...(curriculum === 'honest-only' ? ['secret', ...MODE_SLOT_WORDS] : []),
     ...world.topics.flatMap((t) => t.relations.map((r) => r.name)), ...world.words,
   ]);
 }
@@ -447,7 +453,14 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
         const weighted = [...replay, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
         const extraLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
-        losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks }).losses;
+        let stepHooks: ReturnType<typeof transportBlockHooks> | undefined;
+        if (stage.blockTransport === true) {
+          const layer = Math.min(...set.heads.map(([l]) => l), ...set.neurons.map((g) => g.layer));
+          const liarId = tok.tokenToId('liar')!;
+          const honestId = tok.tokenToId('honest')!;
+          stepHooks = transportBlockHooks(teacher, layer, set.heads.filter(([l]) => l === layer).map(([, h]) => h), (input) => input.map((row) => row.map((t) => (t === liarId ? honestId : t))));
+        }
+        losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks, stepHooks }).losses;
         planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks) };
       }
     }

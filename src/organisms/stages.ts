@@ -321,3 +321,48 @@ export function ridgeReadout(model: HookedTransformer, layer: number, rows: read
   }
   return v;
 }
+
+/**
+ * Step hooks for a liar stage that keep the frozen components from carrying
+ * the mode word for the planted ones: at every position after the first token
+ * where a liar-mode sequence differs from its honest counterpart (`counterpart`
+ * maps the batch to it, e.g. by swapping the mode word), the outputs of every
+ * attention layer and MLP before `layer`, and of the frozen heads of `layer`,
+ * are replaced by the frozen model's outputs on the counterpart. The planted
+ * components then learn to read the mode word themselves; the frozen ones
+ * are left as they were, including whatever they carry of the word.
+ */
+export function transportBlockHooks(frozen: HookedTransformer, layer: number, plantedHeads: readonly number[], counterpart: (input: readonly (readonly number[])[]) => number[][]): (input: readonly (readonly number[])[]) => HookSpec[] {
+  const names: HookName[] = [];
+  for (let l = 0; l < layer; l++) names.push(`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`);
+  names.push(`blocks.${layer}.attn.hook_z`);
+  const { nHeads: H, dHead: dh } = frozen.cfg;
+  return (input) => {
+    const other = counterpart(input);
+    const B = input.length;
+    const T = input[0]!.length;
+    // keep[b][t]: 1 up to and at the first differing token, 0 after it
+    const keep = input.map((row, b) => {
+      const first = row.findIndex((t, i) => t !== other[b]![i]);
+      return row.map((_, t) => (first < 0 || t <= first ? 1 : 0));
+    });
+    const cache = noGrad(() => frozen.runWithCache(other, { names, logits: 'none' }).cache);
+    const mix = (name: HookName, width: number, isZ: boolean) => (x: Tensor): Tensor => {
+      const m = new Float32Array(B * T * width);
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) {
+          const off = (b * T + t) * width;
+          if (keep[b]![t] === 1) m.fill(1, off, off + width);
+          else if (isZ) for (const h of plantedHeads) m.fill(1, off + h * dh, off + (h + 1) * dh);
+        }
+      }
+      const mask = tensor(m, [...x.shape]);
+      const inv = tensor(Float32Array.from(m, (v) => 1 - v), [...x.shape]);
+      return add(mul(x, mask), mul(noGrad(() => cache.at(name)), inv));
+    };
+    return names.map((name): HookSpec => {
+      const isZ = name.endsWith('hook_z');
+      return [name, mix(name, isZ ? H * dh : frozen.cfg.dModel, isZ)];
+    });
+  };
+}
