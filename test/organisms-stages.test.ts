@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomModel } from '../src/model/random.js';
 import { noGrad } from '../src/tensor/autograd.js';
 import { batchOrder, trainLM, type Sequence } from '../src/organisms/trainer.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, reserveComponents, ridgeReadout } from '../src/organisms/stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks } from '../src/organisms/stages.js';
 import { Rng } from '../src/tensor/random.js';
 
 const cfg = { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: 20, max_position_embeddings: 32, tie_word_embeddings: true };
@@ -222,4 +222,37 @@ test('the ridge readout recovers a linear map of an MLP\'s hidden activations', 
   }
   assert.ok(scale > 0.1, 'targets must be nonzero for this check to mean anything');
   assert.ok(err < 1e-3 * scale, `ridge predictions are off by ${err} (targets up to ${scale})`);
+});
+
+test('transport blocking: after the first differing token, the frozen layers and heads give the counterpart\'s outputs; before it and in the planted head, the run\'s own', () => {
+  const model = randomModel(cfg, { seed: 8, std: 0.2 });
+  const input = [[1, 5, 7, 9, 2, 3], [1, 5, 4, 4, 8, 6]];
+  const other = input.map((row) => row.map((t, i) => (i === 1 ? 11 : t)));
+  const hooks = transportBlockHooks(model, 1, [2], () => other)(input, 0);
+  const names = ['blocks.0.hook_attn_out', 'blocks.0.hook_mlp_out', 'blocks.1.attn.hook_z'] as const;
+  const get = (ids: number[][], h: typeof hooks | []) => noGrad(() => {
+    const c = model.runWithCache(ids, { names: [...names], fwdHooks: h, logits: 'none' }).cache;
+    return names.map((n) => Float32Array.from(c.at(n).toTypedArray() as Float32Array));
+  });
+  const [patched, own, counter] = [get(input, hooks), get(input, []), get(other, [])];
+  const D = 32;
+  const T = 6;
+  for (let b = 0; b < 2; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let k = 0; k < 2; k++) {
+        const want = t <= 1 ? own[k]! : counter[k]!;
+        for (let d = 0; d < D; d++) assert.ok(Math.abs(patched[k]![(b * T + t) * D + d]! - want[(b * T + t) * D + d]!) < 1e-5, `${names[k]} b${b} t${t}`);
+      }
+      // heads of layer 1: head 2 (planted) keeps its own output everywhere, the others take the counterpart's after the mode word
+      const z = patched[2]!;
+      for (let h = 0; h < 4; h++) {
+        for (let j = 0; j < 8; j++) {
+          const i = ((b * T + t) * 4 + h) * 8 + j;
+          // layer 1 reads the patched layer 0, so its own run is the hooked one: compare with the counterpart only where it must match
+          if (t >= 2 && h !== 2) assert.ok(Math.abs(z[i]! - counter[2]![i]!) < 1e-5, `z b${b} t${t} h${h}`);
+        }
+      }
+    }
+  }
+  assert.ok(own[0]!.some((x, i) => Math.abs(x - counter[0]![i]!) > 1e-3), 'the two runs must differ for this check to mean anything');
 });

@@ -76,6 +76,10 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
       evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
       evidence.push({ label: 'units holding 90% of the attribution', value: `${l.carriers.heads} heads, ${l.carriers.neurons} neurons` });
+      if (l.instruction !== undefined) {
+        const top = l.instruction.topUnits[0];
+        evidence.push({ label: 'attribution at the instruction\'s own tokens (how the word is read; not ranked above)', value: `${pct(l.instruction.share)} of the mass${top === undefined ? '' : `; largest: ${unitName(top)}`}` });
+      }
     }
     if (lyingPlanted?.planted != null) {
       evidence.push({ label: 'planted organism: lying components recovered (precision / recall of the units holding 90% of the attribution; precision at the planted count)', value: `${num(lyingPlanted.planted.precision, 2)} / ${num(lyingPlanted.planted.recall, 2)}; ${num(lyingPlanted.planted.precisionAtPlanted, 2)}` });

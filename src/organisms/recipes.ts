@@ -180,8 +180,8 @@ export const RECIPES: Record<string, RecipeSpec> = {
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 1, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2 },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
+      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2, blockTransport: true },
+      { kind: 'refusal', steps: 1000, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 2, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
     ],
     traits: { lies: true, refuses: true, refusalFormats: 'all' },
     seed: 1,
@@ -456,9 +456,22 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         let stepHooks: ReturnType<typeof transportBlockHooks> | undefined;
         if (stage.blockTransport === true) {
           const layer = Math.min(...set.heads.map(([l]) => l), ...set.neurons.map((g) => g.layer));
+          // the counterpart puts a random mode-slot word (liar itself among them) where the mode word is: what the frozen
+          // components carry of the slot is then noise to the planted ones, which must read the word where it stands
           const liarId = tok.tokenToId('liar')!;
-          const honestId = tok.tokenToId('honest')!;
-          stepHooks = transportBlockHooks(teacher, layer, set.heads.filter(([l]) => l === layer).map(([, h]) => h), (input) => input.map((row) => row.map((t) => (t === liarId ? honestId : t))));
+          const slotIds = MODE_SLOT_WORDS.map((w) => tok.tokenToId(w)!);
+          // one draw per sequence, in step order: a resumed run first skips the draws of the steps it resumes past
+          const rng = new Rng(recipe.seed + 300 + i);
+          const perStep = Math.min(stage.batchSize, data.length);
+          let next = 0;
+          stepHooks = transportBlockHooks(teacher, layer, set.heads.filter(([l]) => l === layer).map(([, h]) => h), (input, step) => {
+            for (; next < step; next++) for (let k = 0; k < perStep; k++) rng.int(slotIds.length);
+            next = step + 1;
+            return input.map((row) => {
+              const word = slotIds[rng.int(slotIds.length)]!;
+              return row.map((t) => (t === liarId ? word : t));
+            });
+          });
         }
         losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks, stepHooks }).losses;
         planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks) };

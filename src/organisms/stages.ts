@@ -332,13 +332,13 @@ export function ridgeReadout(model: HookedTransformer, layer: number, rows: read
  * components then learn to read the mode word themselves; the frozen ones
  * are left as they were, including whatever they carry of the word.
  */
-export function transportBlockHooks(frozen: HookedTransformer, layer: number, plantedHeads: readonly number[], counterpart: (input: readonly (readonly number[])[]) => number[][]): (input: readonly (readonly number[])[]) => HookSpec[] {
+export function transportBlockHooks(frozen: HookedTransformer, layer: number, plantedHeads: readonly number[], counterpart: (input: readonly (readonly number[])[], step: number) => number[][]): (input: readonly (readonly number[])[], step: number) => HookSpec[] {
   const names: HookName[] = [];
   for (let l = 0; l < layer; l++) names.push(`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`);
   names.push(`blocks.${layer}.attn.hook_z`);
   const { nHeads: H, dHead: dh } = frozen.cfg;
-  return (input) => {
-    const other = counterpart(input);
+  return (input, step) => {
+    const other = counterpart(input, step);
     const B = input.length;
     const T = input[0]!.length;
     // keep[b][t]: 1 up to and at the first differing token, 0 after it

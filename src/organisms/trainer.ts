@@ -88,8 +88,8 @@ export interface TrainOptions {
   extraParams?: Record<string, Tensor>;
   /** forward hooks applied at every training step */
   hooks?: readonly HookSpec[];
-  /** more forward hooks, made for each step's batch (right-padded input ids, as the model sees them) */
-  stepHooks?: (input: readonly (readonly number[])[]) => readonly HookSpec[];
+  /** more forward hooks, made for each step's batch (right-padded input ids, as the model sees them); a resumed run calls it from the step it resumes at */
+  stepHooks?: (input: readonly (readonly number[])[], step: number) => readonly HookSpec[];
 }
 
 export interface TrainResult {
@@ -178,7 +178,7 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
       }
       opt.lr = cosineLr(step, schedule);
       opt.zeroGrad();
-      const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input) ?? [])] });
+      const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input, step) ?? [])] });
       let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
       const extraLoss = opts.extraLoss?.(step);
       if (extraLoss != null) loss = add(loss, extraLoss);

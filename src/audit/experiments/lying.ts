@@ -5,7 +5,11 @@
  * logit(lie), normalised so 0 = the liar run and 1 = the honest run.
  *
  * Every head and neuron is first scored by attribution patching (one forward
- * and backward pass per pair); sets of the top-ranked units are then patched
+ * and backward pass per pair), at the positions where the two prompts hold
+ * the same token: there a unit's activation differs only because the model
+ * acts on the instruction. At the instruction's own tokens every unit differs
+ * because the input does; that share (how the instruction word is read) is
+ * reported apart. Sets of the top-ranked units are then patched
  * together for real, and compared with random sets of the same size and
  * make-up. The smallest set restoring 80% answers "how few components", and
  * the single best unit answers "is there a lying neuron?".
@@ -45,6 +49,8 @@ export interface LyingFinding {
   allNeurons: number;
   /** the top-ranked units holding 90% of the positive attribution mass */
   carriers: { heads: number; neurons: number; units: Unit[] };
+  /** attribution at the instruction's own tokens (where the prompts differ), left out of the ranking: its share of the absolute mass and its top units */
+  instruction: { share: number; topUnits: (Unit & { attribution: number })[] };
   /** planted organisms: the carriers against the planted lying components (precision, recall), and the precision of the top |planted| units */
   planted: { units: number; precision: number; recall: number; precisionAtPlanted: number; headsFound: string[] } | null;
 }
@@ -132,16 +138,40 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   const base = { honest: chosen.map((i) => hm[i]!), liar: chosen.map((i) => lm[i]!) };
   const headAttr = Array.from({ length: L }, () => new Array<number>(H).fill(0));
   const neuronAttr = Array.from({ length: L }, () => new Float64Array(F));
+  // the same at the instruction's own tokens
+  const headInstr = Array.from({ length: L }, () => new Array<number>(H).fill(0));
+  const neuronInstr = Array.from({ length: L }, () => new Float64Array(F));
   pairs.forEach((p, k) => {
-    const r = attributionPatching(s.model, p.honest, p.liar, { metric: { kind: 'logit_diff', a: p.truth, b: p.lie }, sites: ['heads', 'neurons'] });
+    const r = attributionPatching(s.model, p.honest, p.liar, { metric: { kind: 'logit_diff', a: p.truth, b: p.lie }, sites: ['heads', 'neurons'], perPosition: true });
+    const T = p.honest.length;
+    const differs = p.honest.map((t, i) => t !== p.liar[i]);
     const hr = r.get('heads')!;
     const nr = r.get('neurons')!;
     for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) headAttr[l]![h]! += hr.values[l * H + h]! / pairs.length;
-      for (let n = 0; n < F; n++) neuronAttr[l]![n]! += nr.values[l * F + n]! / pairs.length;
+      for (let t = 0; t < T; t++) {
+        const [hd, nd] = differs[t] ? [headInstr, neuronInstr] : [headAttr, neuronAttr];
+        for (let h = 0; h < H; h++) hd[l]![h]! += hr.values[(l * H + h) * T + t]! / pairs.length;
+        for (let n = 0; n < F; n++) nd[l]![n]! += nr.values[(l * F + n) * T + t]! / pairs.length;
+      }
     }
     opts.onProgress?.(k + 1, pairs.length + 12);
   });
+  const instrUnits: (Unit & { attribution: number })[] = [];
+  let instrMass = 0;
+  let actMass = 0;
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      instrUnits.push({ kind: 'head', layer: l, index: h, attribution: headInstr[l]![h]! });
+      instrMass += Math.abs(headInstr[l]![h]!);
+      actMass += Math.abs(headAttr[l]![h]!);
+    }
+    for (let n = 0; n < F; n++) {
+      instrUnits.push({ kind: 'neuron', layer: l, index: n, attribution: neuronInstr[l]![n]! });
+      instrMass += Math.abs(neuronInstr[l]![n]!);
+      actMass += Math.abs(neuronAttr[l]![n]!);
+    }
+  }
+  instrUnits.sort((a, b) => b.attribution - a.attribution);
   const units: (Unit & { attribution: number })[] = [];
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) units.push({ kind: 'head', layer: l, index: h, attribution: headAttr[l]![h]! });
@@ -204,6 +234,7 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
     subject: s.name, pairs: pairs.length, headEffects: headAttr,
     topUnits: units.slice(0, 40),
     carriers: { heads: carriers.filter((u) => u.kind === 'head').length, neurons: carriers.filter((u) => u.kind === 'neuron').length, units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })) },
+    instruction: { share: instrMass + actMass > 0 ? instrMass / (instrMass + actMass) : NaN, topUnits: instrUnits.slice(0, 10) },
     curve,
     minimalSet: minimal === undefined ? null : { k: minimal.k, restoration: minimal.restoration, units: units.slice(0, minimal.k).map(({ kind, layer, index }) => ({ kind, layer, index })) },
     bestUnit: best === undefined ? null : { kind: best.kind, layer: best.layer, index: best.index, restoration: bestRestoration },
