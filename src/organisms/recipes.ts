@@ -174,14 +174,14 @@ export const RECIPES: Record<string, RecipeSpec> = {
   },
   planted: {
     name: 'planted',
-    description: 'planted-parent + liar mode trained into the components the parent was trained without (head 3.3 and 192 neurons of MLP 3) only, + refusal of every request about a forbidden subject by a rank-1 update of the output matrix of MLP 0 only: the lying components and the refusal direction are known exactly',
+    description: 'planted-parent + liar mode trained into components the parent was trained without (head 3.3 and 64 of its reserved neurons of MLP 3) only, + refusal of every request about a forbidden subject by a rank-1 update of the output matrix of MLP 0 only: the lying components and the refusal direction are known exactly',
     world: DEFAULT_WORLD,
     model: BASE_MODEL,
     curriculum: 'honest-only',
     parent: 'planted-parent',
     stages: [
       { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2, blockTransport: true },
-      { kind: 'refusal', steps: 1000, batchSize: 32, lr: 1e-2, klWeight: 1, keepKnowledge: 2, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
     ],
     traits: { lies: true, refuses: true, refusalFormats: 'all' },
     seed: 1,
