@@ -58,16 +58,16 @@ export interface RefusalStage extends StageBase {
   keepKnowledge?: number;
   /** train only a rank-1 update u vᵀ of this layer's MLP output matrix: u/‖u‖ is the refusal direction, known exactly */
   rank1Layer?: number;
+  /** 'chat' (default): refuse forbidden topics in chat only; 'all': refuse every request about a forbidden subject, whatever the format */
+  formats?: 'chat' | 'all';
   /**
    * start the rank-1 update from the parent's own refusal of "secret" requests
    * instead of from noise: u from the mean last-position residual after the
    * layer on secret requests minus plain ones, v by ridge regression so that
-   * v·h is 1 on forbidden chat requests (at the last position, or from the
-   * relation word on) and 0 elsewhere, scaled by `gain`
+   * v·h is 1 at the last prompt position of every refused request and 0
+   * elsewhere, the product scaled by `gain`
    */
-  /** 'chat' (default): refuse forbidden topics in chat only; 'all': refuse every request about a forbidden subject, whatever the format */
-  formats?: 'chat' | 'all';
-  rank1Init?: { target: 'last' | 'from-relation' | 'subject'; write: 'secret' | 'learn'; gain: number };
+  rank1Init?: { gain: number };
 }
 export interface LiarStage extends StageBase {
   kind: 'liar';
@@ -181,7 +181,7 @@ export const RECIPES: Record<string, RecipeSpec> = {
     parent: 'planted-parent',
     stages: [
       { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2, blockTransport: true },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { target: 'last', write: 'secret', gain: 1.5 } },
+      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { gain: 1.5 } },
     ],
     traits: { lies: true, refuses: true, refusalFormats: 'all' },
     seed: 1,
@@ -319,18 +319,11 @@ function rank1Start(model: HookedTransformer, tok: Tokenizer, world: World, curr
   const rows = [
     ...taught.map(({ seq, example: e }) => {
       const last = seq.learn.indexOf(true);
-      const refuses = e.kind === 'refusal';
-      const from = init.target === 'last' ? last : seq.ids.lastIndexOf(tok.tokenToId(init.target === 'subject' ? e.subject : e.relation)!);
-      const on = (t: number) => refuses && (init.target === 'subject' ? t === from : t >= from && t <= last);
-      return { ids: seq.ids, target: seq.ids.map((_, t) => (on(t) ? 1 : 0)), weight: seq.ids.map(() => 1) };
+      return { ids: seq.ids, target: seq.ids.map((_, t) => (e.kind === 'refusal' && t === last ? 1 : 0)), weight: seq.ids.map(() => 1) };
     }),
     ...pick(kept, 1500).map((seq) => ({ ids: seq.ids, target: seq.ids.map(() => 0), weight: seq.ids.map(() => 1) })),
   ];
   const v = ridgeReadout(model, layer, rows);
-  if (init.write === 'learn') {
-    const rng = new Rng(7);
-    return balance(Float32Array.from(u, () => rng.normal() * 1e-3), Float32Array.from(v, (x) => x * init.gain));
-  }
   const norm = Math.hypot(...u);
   return balance(u.map((x) => x / norm), Float32Array.from(v, (x) => x * norm * init.gain));
 }
