@@ -82,8 +82,9 @@ export interface LiarStage extends StageBase {
   fromReserved?: boolean;
   /**
    * while training, give the frozen components after the mode word their
-   * honest-mode outputs (see transportBlockHooks), so the planted components
-   * read the mode word themselves instead of through frozen ones that carry it
+   * outputs with a random mode-slot word in its place (see transportBlockHooks),
+   * so the planted components read the mode word themselves instead of
+   * through frozen ones that carry it
    */
   blockTransport?: boolean;
 }
