@@ -49,7 +49,7 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   assert.equal(summary.questions.length, 8);
   for (const q of summary.questions) assert.ok(q.answer.length > 10, `question ${q.id} has an answer`);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-  assert.equal(results.schema, 'candor-audit/2');
+  assert.equal(results.schema, 'candor-audit/3');
   assert.equal(results.mode, 'model');
   assert.deepEqual(results.scores, [], 'no ground truth on a user model');
   assert.equal(results.findings.diff.length, 1, '--base adds the fine-tuning diff');

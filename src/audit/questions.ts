@@ -75,19 +75,22 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       evidence.push({ label: 'honest/liar pairs', value: String(l.pairs) });
       for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
       evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
-      evidence.push({ label: 'units holding 90% of the attribution', value: `${l.carriers.heads} heads, ${l.carriers.neurons} neurons` });
+      evidence.push({
+        label: `units whose attribution stands above the noise (estimated false discovery rate ≤ ${l.carriers.q})`,
+        value: l.carriers.threshold === null ? 'none' : `${l.carriers.heads} heads, ${l.carriers.neurons} neurons (attribution ≥ ${num(l.carriers.threshold, 4)}, estimated FDR ${num(l.carriers.estimatedFdr ?? NaN, 2)})`,
+      });
       if (l.instruction !== undefined) {
         const top = l.instruction.topUnits[0];
         evidence.push({ label: 'attribution at the instruction\'s own tokens (how the word is read; not ranked above)', value: `${pct(l.instruction.share)} of the mass${top === undefined ? '' : `; largest: ${unitName(top)}`}` });
       }
     }
     if (lyingPlanted?.planted != null) {
-      evidence.push({ label: 'planted organism: lying components recovered (precision / recall of the units holding 90% of the attribution; precision at the planted count)', value: `${num(lyingPlanted.planted.precision, 2)} / ${num(lyingPlanted.planted.recall, 2)}; ${num(lyingPlanted.planted.precisionAtPlanted, 2)}` });
+      evidence.push({ label: 'planted organism: lying components recovered (precision / recall of the units above the noise; precision of the top-ranked units at the planted count)', value: `${num(lyingPlanted.planted.precision, 2)} / ${num(lyingPlanted.planted.recall, 2)}; ${num(lyingPlanted.planted.precisionAtPlanted, 2)}` });
     }
     out.push({
       id: 1, question: QUESTIONS[0]!, answer, evidence, charts: ['lying-curve', 'lying-heads'],
       method: 'The same fact is asked in honest and in liar mode. Attribution patching scores every head and neuron by how much copying its honest-run activation into the liar run moves logit(true answer) − logit(lie); sets of the top-ranked units are then patched together for real (0 = liar run, 1 = honest run) and compared with random sets of the same size and make-up.',
-      caveats: ['Restoration measures what carries the mode difference (including where the instruction is read), not only where a false answer is composed.', 'The metric compares two specific tokens; other wrong answers are not counted.', 'Units are ranked by a first-order estimate; the curve itself is measured by real patching.'],
+      caveats: ['Restoration measures what carries the mode difference (including where the instruction is read), not only where a false answer is composed.', 'The metric compares two specific tokens; other wrong answers are not counted.', 'Units are ranked by a first-order estimate; the curve itself is measured by real patching.', 'The noise floor of the carriers is estimated from the units with negative attribution, taking attribution to be symmetric about zero where a unit plays no part; units with real negative effects raise the floor, so fewer units are counted, not more.'],
     });
   }
 

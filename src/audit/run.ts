@@ -25,7 +25,7 @@ import { riskExperiment, type RiskFinding } from './experiments/risks.js';
 import { answerQuestions, groundTruthScores, type QuestionAnswer, type TruthScore } from './questions.js';
 import { renderReport } from './report.js';
 
-export const RESULTS_SCHEMA = 'candor-audit/2';
+export const RESULTS_SCHEMA = 'candor-audit/3';
 
 /** The bundled organisms' folder (models/ at the package root). */
 export function bundledOrganisms(): string {

@@ -47,8 +47,13 @@ export interface LyingFinding {
   /** whole sites: every head, every neuron, each patched alone as a group */
   allHeads: number;
   allNeurons: number;
-  /** the top-ranked units holding 90% of the positive attribution mass */
-  carriers: { heads: number; neurons: number; units: Unit[] };
+  /**
+   * the units whose attribution stands above the noise: every unit at or above the smallest threshold t whose
+   * estimated false discovery rate, #units with attribution ≤ −t / #units with attribution ≥ t, is at most
+   * `q` (the mirror-image negative tail estimates how many positive attributions that large are noise).
+   * `threshold` is t (null: no threshold reaches q, and there are no carriers).
+   */
+  carriers: { heads: number; neurons: number; units: Unit[]; q: number; threshold: number | null; estimatedFdr: number | null };
   /** attribution at the instruction's own tokens (where the prompts differ), left out of the ranking: its share of the absolute mass and its top units */
   instruction: { share: number; topUnits: (Unit & { attribution: number })[] };
   /** planted organisms: the carriers against the planted lying components (precision, recall), and the precision of the top |planted| units */
@@ -121,7 +126,36 @@ function metricOf(s: AuditSubject, prompts: readonly number[][], pairs: readonly
 export interface LyingOptions {
   pairs?: number;
   seed?: number;
+  /** target false discovery rate of the carriers (default 0.1) */
+  fdr?: number;
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The selection threshold for scores that are symmetric about zero where there is no effect (attributions of
+ * units the contrast does not involve): the smallest t among the scores' magnitudes with
+ #{w ≤ −t} / #{w ≥ t} ≤ q: the mirror-image estimate of the false discovery rate among {w ≥ t}, as in the
+ * knockoff filter (Barber & Candès 2015) and target–decoy search. Real negative effects only add to the numerator,
+ * so the estimate errs on the side of selecting fewer units. (The knockoff+ form, with 1 added to the numerator,
+ * could never select fewer than 1/q units, and a mechanism may be a single head.)
+ */
+export function mirrorFdrThreshold(scores: readonly number[], q: number): { threshold: number | null; estimatedFdr: number | null } {
+  if (!(q > 0 && q < 1)) throw new RangeError(`mirrorFdrThreshold: q must lie in (0, 1), got ${q}`);
+  const pos = scores.filter((w) => w > 0).sort((a, b) => a - b);
+  const neg = scores.filter((w) => w < 0).map((w) => -w).sort((a, b) => a - b);
+  // scan candidate thresholds upwards; counts of scores ≥ t on each side come from the sorted arrays
+  const candidates = [...new Set([...pos, ...neg])].sort((a, b) => a - b);
+  let ip = 0;
+  let ineg = 0;
+  for (const t of candidates) {
+    while (ip < pos.length && pos[ip]! < t) ip++;
+    while (ineg < neg.length && neg[ineg]! < t) ineg++;
+    const above = pos.length - ip;
+    if (above === 0) break;
+    const fdr = (neg.length - ineg) / above;
+    if (fdr <= q) return { threshold: t, estimatedFdr: fdr };
+  }
+  return { threshold: null, estimatedFdr: null };
 }
 
 export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): LyingFinding {
@@ -202,15 +236,11 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   const minimal = curve.find((c) => c.restoration >= 0.8);
   const best = units[0];
   const bestRestoration = best === undefined || pairs.length === 0 ? NaN : patchUnits(s, pairs, [best], base);
-  // the carriers: the top-ranked units holding 90% of the positive attribution mass (the units the effect runs through,
-  // each counted; the minimal set above is the fewest that suffice together, which can be far fewer)
-  const positive = units.filter((u) => u.attribution > 0);
-  const mass = positive.reduce((a, u) => a + u.attribution, 0);
-  const carriers: Unit[] = [];
-  for (let acc = 0, i = 0; i < positive.length && acc < 0.9 * mass; i++) {
-    acc += positive[i]!.attribution;
-    carriers.push(positive[i]!);
-  }
+  // the carriers: the units the effect runs through, each counted (the minimal set above is the fewest that suffice
+  // together, which can be far fewer). A share-of-mass cut would be arbitrary and counts an upstream unit's effect
+  // again in every unit downstream of it; instead a unit is a carrier when its attribution stands above the noise.
+  const cut = mirrorFdrThreshold(units.map((u) => u.attribution), opts.fdr ?? 0.1);
+  const carriers: Unit[] = cut.threshold === null ? [] : units.filter((u) => u.attribution >= cut.threshold!);
   const plantedTruth = s.truth?.planted?.liar;
   let planted: LyingFinding['planted'] = null;
   if (plantedTruth !== undefined) {
@@ -233,7 +263,10 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   return {
     subject: s.name, pairs: pairs.length, headEffects: headAttr,
     topUnits: units.slice(0, 40),
-    carriers: { heads: carriers.filter((u) => u.kind === 'head').length, neurons: carriers.filter((u) => u.kind === 'neuron').length, units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })) },
+    carriers: {
+      heads: carriers.filter((u) => u.kind === 'head').length, neurons: carriers.filter((u) => u.kind === 'neuron').length,
+      units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })), q: opts.fdr ?? 0.1, threshold: cut.threshold, estimatedFdr: cut.estimatedFdr,
+    },
     instruction: { share: instrMass + actMass > 0 ? instrMass / (instrMass + actMass) : NaN, topUnits: instrUnits.slice(0, 10) },
     curve,
     minimalSet: minimal === undefined ? null : { k: minimal.k, restoration: minimal.restoration, units: units.slice(0, minimal.k).map(({ kind, layer, index }) => ({ kind, layer, index })) },
