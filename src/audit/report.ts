@@ -205,7 +205,7 @@ export function renderReport(r: AuditResults): string {
   const figs = charts(r);
   const scorecard = r.scores.length === 0 ? '' : `<section id="scorecard" data-question="scorecard"><h2>Scored against ground truth</h2>
 <p class="answer">${r.scores.filter((s) => s.pass).length} of ${r.scores.length} checks pass on the bundled organisms, whose mechanisms were planted in training.${missingOrganisms(r).length > 0 ? ` Not present, so not scored: ${missingOrganisms(r).map(esc).join(', ')}.` : ''}</p>
-<table class="evidence"><thead><tr><th>check</th><th>organism</th><th>value</th><th>target</th><th></th></tr></thead><tbody>${r.scores.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${fmt(s.value, 3)}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('')}</tbody></table></section>`;
+<table class="evidence"><thead><tr><th>check</th><th>organism</th><th>value</th><th>target</th><th></th></tr></thead><tbody>${r.scores.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${s.integer === true && Number.isFinite(s.value) ? String(s.value) : fmt(s.value, 3)}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('')}</tbody></table></section>`;
   const lyingTop = r.findings.lying.find((x) => x.subject === r.primary)?.topUnits.slice(0, 10).map((u) => `${unitName(u)} (${fmt(u.attribution, 3)})`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>candor audit — ${esc(r.primary)}</title>

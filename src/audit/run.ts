@@ -130,6 +130,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
     steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'))) });
     steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), subject('safety-tuned').sets.harmful.filter((i) => i.status === 'withheld'))) });
+    if (subjects.has('planted')) steps.push({ key: 'depth-planted', run: () => findings.depth.push(depthExperiment(subject('planted'), [])) });
     steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'))) });
     if (subjects.has('planted')) {
       steps.push({

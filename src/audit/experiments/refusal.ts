@@ -49,8 +49,11 @@ export interface RefusalFinding {
   monitor: { auroc: number; threshold: number; truePositiveRate: number; falsePositiveRate: number; n: number } | null;
   /** unit direction (d_model) */
   direction: number[];
-  /** organisms with a planted refusal direction: |cos| with it */
-  planted: { cosine: number } | null;
+  /**
+   * organisms with a planted refusal direction: |cos| with it, and where the planted edit writes (an MLP's output)
+   * with that MLP's rank among the writers above (1 = the largest; null when the edit is not an MLP's)
+   */
+  planted: { cosine: number; site: { layer: number; rank: number } | null } | null;
 }
 
 export interface RefusalOptions {
@@ -216,7 +219,14 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       n: valH.length + valN.length,
     };
   }
-  const plantedDir = s.truth?.planted?.refusal?.direction;
+  const plantedTruth = s.truth?.planted?.refusal;
+  const plantedDir = plantedTruth?.direction;
+  let site: { layer: number; rank: number } | null = null;
+  if (plantedTruth !== undefined && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
+    const mine = mlps.find((m) => m.layer === plantedTruth.layer);
+    const scores = [...heads.map((h) => h.score), ...mlps.map((m) => m.score)];
+    site = { layer: plantedTruth.layer, rank: mine === undefined ? NaN : 1 + scores.filter((x) => x > mine.score).length };
+  }
   return {
     subject: s.name,
     selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
@@ -224,6 +234,6 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, ablation, induced, heads, mlps, monitor,
     direction: Array.from(direction),
-    planted: plantedDir === undefined || best === null ? null : { cosine: Math.abs(cosine(direction, plantedDir)) },
+    planted: plantedDir === undefined || best === null ? null : { cosine: Math.abs(cosine(direction, plantedDir)), site },
   };
 }
