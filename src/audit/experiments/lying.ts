@@ -134,7 +134,7 @@ export interface LyingOptions {
 /**
  * The selection threshold for scores that are symmetric about zero where there is no effect (attributions of
  * units the contrast does not involve): the smallest t among the scores' magnitudes with
- #{w ≤ −t} / #{w ≥ t} ≤ q: the mirror-image estimate of the false discovery rate among {w ≥ t}, as in the
+ * #{w ≤ −t} / #{w ≥ t} ≤ q: the mirror-image estimate of the false discovery rate among {w ≥ t}, as in the
  * knockoff filter (Barber & Candès 2015) and target–decoy search. Real negative effects only add to the numerator,
  * so the estimate errs on the side of selecting fewer units. (The knockoff+ form, with 1 added to the numerator,
  * could never select fewer than 1/q units, and a mechanism may be a single head.)
@@ -239,7 +239,8 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   // the carriers: the units the effect runs through, each counted (the minimal set above is the fewest that suffice
   // together, which can be far fewer). A share-of-mass cut would be arbitrary and counts an upstream unit's effect
   // again in every unit downstream of it; instead a unit is a carrier when its attribution stands above the noise.
-  const cut = mirrorFdrThreshold(units.map((u) => u.attribution), opts.fdr ?? 0.1);
+  const q = opts.fdr ?? 0.1;
+  const cut = mirrorFdrThreshold(units.map((u) => u.attribution), q);
   const carriers: Unit[] = cut.threshold === null ? [] : units.filter((u) => u.attribution >= cut.threshold!);
   const plantedTruth = s.truth?.planted?.liar;
   let planted: LyingFinding['planted'] = null;
@@ -265,7 +266,7 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
     topUnits: units.slice(0, 40),
     carriers: {
       heads: carriers.filter((u) => u.kind === 'head').length, neurons: carriers.filter((u) => u.kind === 'neuron').length,
-      units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })), q: opts.fdr ?? 0.1, threshold: cut.threshold, estimatedFdr: cut.estimatedFdr,
+      units: carriers.map(({ kind, layer, index }) => ({ kind, layer, index })), q, threshold: cut.threshold, estimatedFdr: cut.estimatedFdr,
     },
     instruction: { share: instrMass + actMass > 0 ? instrMass / (instrMass + actMass) : NaN, topUnits: instrUnits.slice(0, 10) },
     curve,

@@ -51,7 +51,8 @@ export interface RefusalFinding {
   direction: number[];
   /**
    * organisms with a planted refusal direction: |cos| with it, and where the planted edit writes (an MLP's output)
-   * with that MLP's rank among the writers above (1 = the largest; null when the edit is not an MLP's)
+   * with that MLP's rank among the writers above that sit before the direction's layer (1 = the largest; NaN when
+   * it sits at or after that layer; site null when the edit is not an MLP's)
    */
   planted: { cosine: number; site: { layer: number; rank: number } | null } | null;
 }
@@ -222,9 +223,11 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const plantedTruth = s.truth?.planted?.refusal;
   const plantedDir = plantedTruth?.direction;
   let site: { layer: number; rank: number } | null = null;
-  if (plantedTruth !== undefined && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
-    const mine = mlps.find((m) => m.layer === plantedTruth.layer);
-    const scores = [...heads.map((h) => h.score), ...mlps.map((m) => m.score)];
+  if (plantedTruth !== undefined && best !== null && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
+    // only components before the direction's layer can have written it there
+    const before = (l: number) => l < best.layer;
+    const mine = mlps.find((m) => m.layer === plantedTruth.layer && before(m.layer));
+    const scores = [...heads.filter((h) => before(h.layer)).map((h) => h.score), ...mlps.filter((m) => before(m.layer)).map((m) => m.score)];
     site = { layer: plantedTruth.layer, rank: mine === undefined ? NaN : 1 + scores.filter((x) => x > mine.score).length };
   }
   return {
