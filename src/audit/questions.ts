@@ -74,6 +74,11 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
             return c.restoration > c.randomMean + 2 * c.randomStd ? `, against ${pct(c.randomMean)} for random sets of the same size` : `; random sets of the same size restore ${pct(c.randomMean)}, so the effect is not specific to them`;
           })()}.`
           : `No: the best single component restores ${pct(top?.restoration ?? NaN)}, and no set of up to ${l.curve.at(-1)?.k ?? 0} top-ranked components restores 80% — the effect is spread out.`;
+      // how concentrated: the share of the model's heads and neurons the effect runs through (the carriers)
+      const subj = r.subjects.find((x) => x.name === l.subject);
+      if (subj !== undefined && l.carriers.threshold !== null) {
+        answer += ` Above the noise, the effect runs through ${l.carriers.heads} of ${subj.layers * subj.heads} heads and ${l.carriers.neurons} of ${subj.layers * subj.d_mlp} neurons.`;
+      }
       evidence.push({ label: 'honest/liar pairs', value: String(l.pairs) });
       for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
       evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
