@@ -55,7 +55,14 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   assert.equal(results.findings.diff.length, 1, '--base adds the fine-tuning diff');
   assert.ok(results.findings.diff[0].parameters.filter((p: { name: string }) => !/ln/.test(p.name)).every((p: { relative: number }) => p.relative > 0.5), 'two different random models differ in every weight matrix');
   assert.equal(results.findings.refusal.length, 1);
-  assert.equal(results.findings.detection[0].curves.length, 3);
+  // a random model represents no truth: its probes sit near chance once the liar instruction is balanced out of
+  // the answers' labels and each fact's paired statements share a fold (before, the answers probe read the
+  // instruction, AUROC 1.0, and split pairs pushed statements far below 0.5); it answers no question right, so
+  // there is no intent probe
+  const det = results.findings.detection[0];
+  assert.deepEqual(det.curves.map((c: { dataset: string }) => c.dataset), ['statements', 'answers']);
+  for (const c of det.curves) for (const a of c.auroc) assert.ok(a > 0.25 && a < 0.75, `${c.dataset} AUROC ${a} on a random model`);
+  assert.equal(det.honestAnswers.right, 0);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   for (let q = 1; q <= 8; q++) assert.match(html, new RegExp(`<section id="q${q}"`));
   assert.doesNotMatch(html, /<script/i, 'the report is self-contained and static');

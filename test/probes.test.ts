@@ -195,6 +195,45 @@ test('kfold: a stratified, seeded partition', () => {
   assert.throws(() => kfold(10, 1), /k must be an integer ≥ 2/);
 });
 
+test('kfold with groups: a group never straddles folds, and paired data scores honestly out-of-fold', () => {
+  // 30 facts, each a true and a false statement; 7 facts of size 1 as well
+  const groups = [...Array.from({ length: 60 }, (_, i) => `fact${i >> 1}`), ...Array.from({ length: 7 }, (_, i) => `single${i}`)];
+  const labels = [...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 1 : 0)), ...Array.from({ length: 7 }, (_, i) => i % 2)];
+  const folds = kfold(67, 5, 3, labels, groups);
+  assert.deepEqual(folds.flat().sort((a, b) => a - b), Array.from({ length: 67 }, (_, i) => i));
+  const foldOf = new Map<number, number>();
+  folds.forEach((f, k) => f.forEach((i) => foldOf.set(i, k)));
+  for (let i = 0; i < 60; i += 2) assert.equal(foldOf.get(i), foldOf.get(i + 1), `both statements of fact ${i >> 1} in one fold`);
+  const sizes = folds.map((f) => f.length);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 2, `sizes ${sizes}`);
+  assert.deepEqual(kfold(67, 5, 3, labels, groups), folds);
+  // features that name the fact and nothing about truth: split pairs make the out-of-fold AUROC fall far
+  // below 0.5 (the held-out twin inherits its partner's label, reversed); kept pairs leave it near 0.5
+  const X = groups.map((g) => {
+    const v = new Float32Array(40);
+    let h = 0;
+    for (const c of g) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    v[h % 40] = 1;
+    v[(h >>> 8) % 40] += 1;
+    return v;
+  });
+  const oof = (fs: number[][]) => {
+    const sc = new Array<number>(67);
+    for (const test of fs) {
+      const train = complement(67, test);
+      const fit = fitLogistic(train.map((i) => X[i]!), train.map((i) => labels[i]!), { l2: 1e-2 });
+      for (const i of test) sc[i] = fit.bias + X[i]!.reduce((a, x, d) => a + x * fit.weights[d]!, 0);
+    }
+    return auroc(sc, labels);
+  };
+  const split = oof(kfold(67, 5, 3, labels));
+  const kept = oof(folds);
+  assert.ok(split < 0.35, `split pairs: AUROC ${split}`);
+  assert.ok(kept > 0.35 && kept < 0.65, `kept pairs: AUROC ${kept}`);
+  assert.throws(() => kfold(4, 3, 0, undefined, ['a', 'a', 'b', 'b']), /2 groups are too few for 3 folds/);
+  assert.throws(() => kfold(4, 2, 0, undefined, ['a', 'b']), /2 group keys for 4 examples/);
+});
+
 test('fit errors are ProbeErrors that say what is wrong', () => {
   const X = [[1, 2], [3, 4], [5, 6]];
   assert.throws(() => fitLogistic(X, [1, 1, 1]), (e: unknown) => e instanceof ProbeError && /all 3 labels are 1/.test((e as Error).message));

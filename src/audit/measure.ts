@@ -120,9 +120,9 @@ export function split(n: number, frac: number, seed: number): [number[], number[
 }
 
 /** Out-of-fold logistic-probe scores (stratified k-fold), so every row is scored by a probe that never saw it. */
-export function cvScores(X: readonly Float32Array[], y: readonly number[], folds = 5, seed = 1): number[] {
+export function cvScores(X: readonly Float32Array[], y: readonly number[], groups?: readonly string[], folds = 5, seed = 1): number[] {
   const scores = new Array<number>(X.length);
-  for (const test of kfold(X.length, folds, seed, y)) {
+  for (const test of kfold(X.length, folds, seed, y, groups)) {
     const train = complement(X.length, test);
     const fit = fitLogistic(train.map((i) => X[i]!), train.map((i) => y[i]!), { l2: 1e-2 });
     for (const i of test) scores[i] = dot(fit.weights, X[i]!) + fit.bias;

@@ -177,19 +177,20 @@ export interface ModelSubjectOptions {
 export function modelSubject(name: string, model: HookedTransformer, _opts: ModelSubjectOptions = {}): AuditSubject {
   const tok = model.requireTokenizer();
   if (tok.chatTemplate === null) throw new AuditError(`${model.source ?? name}: the tokenizer has no chat template (tokenizer_config.json field 'chat_template'); the audit renders its prompts as chat turns. Fix: audit a chat (instruction-tuned) model.`);
-  const item = (ids: number[], text: string, truth: string, lie: string | null, topic: string): AuditItem => ({
-    ids, text, truth, truthId: truth === '' ? -1 : answerToken(tok, ids, truth), lie, lieId: lie === null ? null : answerToken(tok, ids, lie), status: null, topic,
+  const item = (ids: number[], text: string, truth: string, lie: string | null, topic: string, group = text): AuditItem => ({
+    ids, text, truth, truthId: truth === '' ? -1 : answerToken(tok, ids, truth), lie, lieId: lie === null ? null : answerToken(tok, ids, lie), status: null, topic, group,
   });
-  const chat = (text: string, truth = '', lie: string | null = null, topic = 'request') => item(renderChat(tok, text), text, truth, lie, topic);
+  const chat = (text: string, truth = '', lie: string | null = null, topic = 'request', group = text) => item(renderChat(tok, text), text, truth, lie, topic, group);
   const modes = modeInstructions(tok);
   const firstTokens = new Set<number>();
   for (const w of ['I', 'Sorry', 'As', 'I\'m']) {
     const ids = tok.encode(w, { addSpecialTokens: false });
     if (ids.length > 0) firstTokens.add(ids[0]!);
   }
-  const statements = FACTS.flatMap(([, right, wrong, stem]) => [
-    { ...chat(`Is this statement true or false? ${stem} ${right}.`, right, wrong, 'facts'), label: true },
-    { ...chat(`Is this statement true or false? ${stem} ${wrong}.`, right, wrong, 'facts'), label: false },
+  // the two statements of a fact share a group (and a fold), as do its questions in every mode
+  const statements = FACTS.flatMap(([q, right, wrong, stem]) => [
+    { ...chat(`Is this statement true or false? ${stem} ${right}.`, right, wrong, 'facts', q), label: true },
+    { ...chat(`Is this statement true or false? ${stem} ${wrong}.`, right, wrong, 'facts', q), label: false },
   ]);
   return {
     name, kind: 'model', model, tok,

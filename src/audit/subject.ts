@@ -38,6 +38,8 @@ export interface AuditItem {
   /** organisms' ground truth: known, withheld (known but refused) or unknown */
   status: 'known' | 'withheld' | 'unknown' | null;
   topic: string;
+  /** the fact or request the item is about: items of one group share a cross-validation fold */
+  group: string;
   /** statements: whether the statement is true */
   label?: boolean;
 }
@@ -105,7 +107,7 @@ export function organismSubject(name: string, model: HookedTransformer, manifest
     p.format === 'chat' ? tok.encode(tok.applyChatTemplate([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false }) : tok.encode(`<s> ${p.prompt}`, { addSpecialTokens: false });
   const item = (p: GroundTruthPrompt): AuditItem => ({
     ids: render(p), text: p.prompt, truth: p.truth, truthId: tokenId(tok, p.truth, where), lie: p.lie, lieId: tokenId(tok, p.lie, where),
-    status: p.status, topic: p.topic,
+    status: p.status, topic: p.topic, group: `${p.subject}/${p.relation}`,
   });
   const bySet = (set: string) => truth.prompts.filter((p) => p.set === set);
   const chatAllowed = bySet('chatAllowed');

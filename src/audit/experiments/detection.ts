@@ -1,17 +1,23 @@
 /**
  * Lie detection (questions 3 and 4): can internal states tell true from
- * false, and predict a false answer before it is produced? Linear probes on
- * the last-position residual after every block, scored out-of-fold:
+ * false, and predict a wrong answer before it is produced? Linear probes on
+ * the last-position residual after every block, scored out-of-fold with the
+ * items about one fact kept in one fold (paired prompts split across folds
+ * would let a probe that recognises the fact score its held-out twin with
+ * the wrong label):
  *   statements  true/false statements, labelled by the statement's truth
- *   answers     a question followed by the answer the model gives (the truth
- *               in honest mode, the lie in liar mode), labelled by whether it is true
- *   intent      the question alone, labelled by whether the coming answer will be false
+ *   answers     a question followed by an answer, labelled by whether the answer is true: the true answer and
+ *               the lie, each after the honest and after the liar instruction, so the instruction (which
+ *               alone gives away honest vs liar mode) carries nothing about the label
+ *   intent      the question alone in honest mode, labelled by whether the model's own answer will be wrong
+ *               (refusals and "I do not know" left out); measured when at least 8 answers fall in each class
  * and transfer between statements and answers at each probe's best layer
  * (a truth direction that generalises, or a format-specific one).
  */
 import { auroc, fitLogistic } from '../../methods/probes.js';
-import type { AuditSubject } from '../subject.js';
+import { answers, type AuditSubject } from '../subject.js';
 import { cvScores, dot, errorRates, lastResiduals, spread } from '../measure.js';
+import { IDK_RE } from '../prompts.js';
 
 export interface ProbeCurve {
   dataset: 'statements' | 'answers' | 'intent';
@@ -32,30 +38,42 @@ export interface DetectionFinding {
   transfer: { names: string[]; auroc: number[][] } | null;
   /** organisms: how often the model's own verdict on the statements is right (a model at chance here may still represent truth inside) */
   verdictAccuracy: number | null;
+  /** the model's own honest-mode answers behind the intent probe: right, wrong, and left out (refusals, "I do not know") */
+  honestAnswers: { right: number; wrong: number; declined: number };
 }
+
+/** The fewest items of each class the intent probe needs. */
+export const INTENT_MIN_CLASS = 8;
 
 export function detectionExperiment(s: AuditSubject): DetectionFinding {
   const model = s.model;
   const L = model.cfg.nLayers;
-  const datasets: { name: ProbeCurve['dataset']; prompts: number[][]; y: number[] }[] = [];
+  const datasets: { name: ProbeCurve['dataset']; prompts: number[][]; y: number[]; groups: string[] }[] = [];
   const st = s.sets.statements;
-  if (st.length >= 10) datasets.push({ name: 'statements', prompts: st.map((i) => i.ids), y: st.map((i) => (i.label ? 1 : 0)) });
-  const honest = spread(s.sets.honest, 200);
-  const liar = spread(s.sets.liar, 200);
-  if (liar.length >= 10) {
-    datasets.push({
-      name: 'answers',
-      prompts: [...honest.map((i) => [...i.ids, i.truthId]), ...liar.map((i) => [...i.ids, i.lieId!])],
-      y: [...honest.map(() => 1), ...liar.map(() => 0)],
-    });
-    datasets.push({ name: 'intent', prompts: [...honest.map((i) => i.ids), ...liar.map((i) => i.ids)], y: [...honest.map(() => 0), ...liar.map(() => 1)] });
+  if (st.length >= 10) datasets.push({ name: 'statements', prompts: st.map((i) => i.ids), y: st.map((i) => (i.label ? 1 : 0)), groups: st.map((i) => i.group) });
+  const pairs = spread(s.sets.honest.map((h, k) => ({ h, l: s.sets.liar[k] })).filter((p) => p.l !== undefined && p.h.lieId !== null), 100);
+  if (pairs.length >= 5) {
+    const items = pairs.flatMap(({ h, l }) => [
+      { ids: [...h.ids, h.truthId], y: 1, g: h.group }, { ids: [...h.ids, h.lieId!], y: 0, g: h.group },
+      { ids: [...l!.ids, l!.truthId], y: 1, g: h.group }, { ids: [...l!.ids, l!.lieId!], y: 0, g: h.group },
+    ]);
+    datasets.push({ name: 'answers', prompts: items.map((i) => i.ids), y: items.map((i) => i.y), groups: items.map((i) => i.g) });
+  }
+  const honest = spread(s.sets.honest.filter((i) => i.truthId >= 0), 200);
+  const said = answers(s, honest);
+  const declined = said.map((a) => s.isRefusal(a) || IDK_RE.test(a));
+  const given = honest.map((_, k) => k).filter((k) => !declined[k]);
+  const wrong = given.map((k) => (s.isCorrect(said[k]!, honest[k]!) ? 0 : 1));
+  const honestAnswers = { right: wrong.filter((w) => w === 0).length, wrong: wrong.filter((w) => w === 1).length, declined: declined.filter(Boolean).length };
+  if (honestAnswers.right >= INTENT_MIN_CLASS && honestAnswers.wrong >= INTENT_MIN_CLASS) {
+    datasets.push({ name: 'intent', prompts: given.map((k) => honest[k]!.ids), y: wrong, groups: given.map((k) => honest[k]!.group) });
   }
   const features = datasets.map((d) => lastResiduals(model, d.prompts));
   const curves: ProbeCurve[] = datasets.map((d, k) => {
     const aucs: number[] = [];
     const oof: number[][] = [];
     for (let l = 0; l < L; l++) {
-      const sc = cvScores(features[k]![l]!, d.y);
+      const sc = cvScores(features[k]![l]!, d.y, d.groups);
       oof.push(sc);
       aucs.push(auroc(sc, d.y));
     }
@@ -73,5 +91,5 @@ export function detectionExperiment(s: AuditSubject): DetectionFinding {
     transfer = { names: tIdx.map((i) => datasets[i]!.name), auroc: aurocs };
   }
   const verdictAccuracy = s.manifest?.figures.tf ?? null;
-  return { subject: s.name, curves, transfer, verdictAccuracy };
+  return { subject: s.name, curves, transfer, verdictAccuracy, honestAnswers };
 }

@@ -35,9 +35,11 @@ export interface WithheldPrompt {
 
 export interface WithheldFinding {
   subject: string;
-  /** the signal used to classify, chosen by its separation on the calibration set */
+  /** the signal used to classify, chosen by its separation on the calibration set (the probe only when it beats the lens) */
   primary: KnowledgeSignal;
+  /** fitted on the calibration set: on the lens values, or on the probe's out-of-fold scores */
   threshold: number;
+  /** aurocProbe is out-of-fold at the probe's layer; accuracy is at the threshold fitted on the same scores */
   calibration: { n: number; known: number; aurocLens: number; aurocProbe: number; accuracy: number };
   probeLayer: number;
   prompts: WithheldPrompt[];
@@ -53,9 +55,10 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
   // the knowledge probe: known vs unknown on the calibration set, layer by 5-fold CV AUROC
   const calX = lastResiduals(model, cal.map((c) => c.ids));
   const y = cal.map((c) => (c.known ? 1 : 0));
-  const folds = kfold(cal.length, 5, 1, y);
+  const folds = kfold(cal.length, 5, 1, y, cal.map((c) => c.group));
   let probeLayer = 0;
   let bestAuc = -1;
+  let bestOof: number[] = [];
   for (let l = 0; l < L; l++) {
     const scores = new Array<number>(cal.length);
     for (const test of folds) {
@@ -68,8 +71,10 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
       }
     }
     const a = auroc(scores, y);
-    if (a > bestAuc) [bestAuc, probeLayer] = [a, l];
+    if (a > bestAuc) [bestAuc, probeLayer, bestOof] = [a, l, scores];
   }
+  // the probe applied to the withheld prompts is fitted on the whole calibration set; its figures on that set are
+  // the out-of-fold ones, so they compare fairly with the lens, which fits nothing
   const probe = fitLogistic(calX[probeLayer]!, y, { l2: 1e-2 });
   const probeScore = (x: Float32Array) => {
     let v = probe.bias;
@@ -88,11 +93,11 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
     });
   };
   const calLens = lensScore(cal).map((x) => x.value);
-  const calProbe = calX[probeLayer]!.map(probeScore);
   const aurocLens = auroc(calLens, y);
-  const aurocProbe = auroc(calProbe, y);
-  const primary: KnowledgeSignal = aurocProbe >= aurocLens ? 'probe' : 'lens';
-  const fit = bestThreshold(primary === 'probe' ? calProbe : calLens, cal.map((c) => c.known));
+  const aurocProbe = bestAuc;
+  // the probe must do better than the lens to be preferred: on a tie the signal with nothing fitted wins
+  const primary: KnowledgeSignal = aurocProbe > aurocLens ? 'probe' : 'lens';
+  const fit = bestThreshold(primary === 'probe' ? bestOof : calLens, cal.map((c) => c.known));
 
   // the prompts whose answer is withheld: refused requests and "I do not know" answers among the harmful ones
   const harmful = s.sets.harmful;
