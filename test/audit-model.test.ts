@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { writeByteChatModel } from './helpers/byte-chat-model.js';
 import { loadModel } from '../src/model/load.js';
 import { modelSubject, HARMFUL_REQUESTS } from '../src/audit/prompts.js';
+import { runAudit } from '../src/audit/run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const candor = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -82,4 +83,27 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   const plain = candor('audit', '--model', b, '--out', join(dir, 'o3'));
   assert.equal(plain.status, 2);
   assert.match(plain.stderr, /chat_template/);
+});
+
+test('an interrupted audit of another model never reuses the first model\'s findings, and NaN figures survive a resume', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-audit-resume-'));
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  writeByteChatModel(a, 3);
+  writeByteChatModel(b, 4);
+  const out = join(dir, 'out');
+  await runAudit({ model: a, outDir: out });
+  // a run on b, interrupted when its second step starts: the first model's saved findings must be gone
+  await assert.rejects(runAudit({ model: b, outDir: out, onStep: (_k, i) => { if (i === 2) throw new Error('interrupted'); } }), /interrupted/);
+  const left = readdirSync(join(out, 'state')).filter((f) => f.endsWith('.json'));
+  assert.deepEqual(left, ['refusal-model.json'], 'only the step b finished is saved');
+  const reused: string[] = [];
+  const rb = await runAudit({ model: b, outDir: out, onStep: (k, _i, _n, cached) => { if (cached) reused.push(k); } });
+  assert.deepEqual(reused, ['refusal-model']);
+  const fresh = await runAudit({ model: b, outDir: join(dir, 'out2') });
+  assert.deepEqual(JSON.parse(JSON.stringify(rb.findings)), JSON.parse(JSON.stringify(fresh.findings)), 'the resumed run equals a fresh one');
+  // a random model refuses nothing, so the withheld-answer rates are NaN; read back, they stay NaN (not null)
+  const again = await runAudit({ model: b, outDir: out });
+  assert.ok(Number.isNaN(again.findings.refusal[0]!.ablation.restored));
+  assert.ok(Number.isNaN(fresh.findings.refusal[0]!.ablation.restored));
 });

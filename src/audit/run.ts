@@ -8,7 +8,7 @@
  * prompt sets candor ships (see prompts.ts), and --base adds the fine-tuning diff.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModelSync, loadModel } from '../model/load.js';
@@ -26,6 +26,7 @@ import { answerQuestions, groundTruthScores, type QuestionAnswer, type TruthScor
 import { renderReport } from './report.js';
 
 export const RESULTS_SCHEMA = 'candor-audit/3';
+const CANDOR_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The bundled organisms' folder (models/ at the package root). */
 export function bundledOrganisms(): string {
@@ -169,16 +170,25 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     });
   }
 
-  // resume: a step's saved finding is reused when the inputs are the same
-  const fingerprint = createHash('sha256').update(JSON.stringify({ mode, seed, sources: [...sources.entries()], schema: RESULTS_SCHEMA })).digest('hex').slice(0, 16);
+  // resume: a step's saved finding is reused when the inputs are the same (the same candor, settings and model
+  // files, by size and modification time); otherwise every saved finding is removed before the first step runs,
+  // so an interrupted run can never mix findings of two different runs
+  const fingerprint = createHash('sha256').update(JSON.stringify({
+    mode, seed, schema: RESULTS_SCHEMA, version: CANDOR_VERSION,
+    sources: [...sources.entries()].map(([name, src]) => [name, src, filesSignature(src)]),
+  })).digest('hex').slice(0, 16);
   const fpPath = join(stateDir, 'fingerprint');
   const resume = opts.resume !== false && existsSync(fpPath) && readFileSync(fpPath, 'utf8').trim() === fingerprint;
+  if (!resume) {
+    rmSync(fpPath, { force: true });
+    for (const f of readdirSync(stateDir)) if (f.endsWith('.json')) rmSync(join(stateDir, f));
+  }
   writeFileSync(fpPath, fingerprint + '\n');
   for (const [i, step] of steps.entries()) {
     const path = join(stateDir, `${step.key}.json`);
     const before = snapshotCounts(findings);
     if (resume && existsSync(path)) {
-      const saved = JSON.parse(readFileSync(path, 'utf8')) as { added: Partial<AuditFindings>; seconds: number };
+      const saved = JSON.parse(readFileSync(path, 'utf8'), reviveNumbers) as { added: Partial<AuditFindings>; seconds: number };
       for (const [k, v] of Object.entries(saved.added)) (findings[k as keyof AuditFindings] as unknown[]).push(...(v as unknown[]));
       seconds[step.key] = saved.seconds;
       opts.onStep?.(step.key, i + 1, steps.length, true);
@@ -193,7 +203,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
       const extra = findings[k].slice(before[k]);
       if (extra.length > 0) (added as Record<string, unknown[]>)[k] = extra;
     }
-    writeFileSync(path, JSON.stringify({ added, seconds: seconds[step.key] }));
+    writeFileSync(path, JSON.stringify({ added, seconds: seconds[step.key] }, keepNumbers));
   }
   const results: AuditResults = {
     schema: RESULTS_SCHEMA, created: new Date().toISOString(), mode, primary,
@@ -207,6 +217,26 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
   writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   writeFileSync(join(opts.outDir, 'report.html'), renderReport(results));
   return results;
+}
+
+// JSON has no NaN or ±Infinity (JSON.stringify writes null), and a finding read back must compare as it did
+// when computed: a NaN figure fails every check, null would pass `null <= 0.05`
+const keepNumbers = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? { $number: String(v) } : v);
+const reviveNumbers = (_k: string, v: unknown): unknown =>
+  v !== null && typeof v === 'object' && Object.keys(v).length === 1 && typeof (v as { $number?: unknown }).$number === 'string' ? Number((v as { $number: string }).$number) : v;
+
+/** Names, sizes and modification times of a local model's files (a file, or a folder's top-level files); '' for anything else. */
+function filesSignature(src: string): string {
+  try {
+    const st = statSync(src);
+    if (st.isFile()) return `${st.size}:${st.mtimeMs}`;
+    return readdirSync(src).sort().map((f) => {
+      const s2 = statSync(join(src, f));
+      return s2.isFile() ? `${f}:${s2.size}:${s2.mtimeMs}` : f;
+    }).join(',');
+  } catch {
+    return '';
+  }
 }
 
 function snapshotCounts(f: AuditFindings): Record<keyof AuditFindings, number> {
