@@ -143,7 +143,13 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
         },
       });
     }
-    steps.push({ key: 'risks-safety-tuned', run: () => findings.risks.push(riskExperiment(subject('safety-tuned'), byName(findings.refusal, 'safety-tuned').direction)) });
+    steps.push({
+      key: 'risks-safety-tuned',
+      run: () => {
+        const r = byName(findings.refusal, 'safety-tuned');
+        if (r.selected !== null) findings.risks.push(riskExperiment(subject('safety-tuned'), r.direction));
+      },
+    });
   } else {
     mode = 'model';
     const model = await loadModel(opts.model);
@@ -159,8 +165,10 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
     steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'))) });
-    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), subject('model').sets.harmful.filter((i) => i.truthId >= 0))) });
-    if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'))) });
+    // the questions with a known answer that the model actually refused
+    const refusedQuestions = () => byName(findings.refusal, 'model').refused.map((i) => subject('model').sets.harmful[i]!).filter((i) => i.truthId >= 0);
+    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions())) });
+    if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'), null, refusedQuestions())) });
     steps.push({
       key: 'risks-model',
       run: () => {

@@ -4,7 +4,7 @@
  * still formed inside on the requests the fine-tuned model refuses?).
  */
 import { contiguousCopy } from '../../tensor/ops/basic.js';
-import { AuditError, type AuditItem, type AuditSubject } from '../subject.js';
+import type { AuditItem, AuditSubject } from '../subject.js';
 import { fraction, lastResiduals, lensTrack, mean, spread } from '../measure.js';
 
 export interface DiffFinding {
@@ -44,7 +44,11 @@ function formed(s: AuditSubject, items: readonly AuditItem[]): { formed: number;
   return { formed: fraction(r.rank.map((ls) => ls.some((x) => x[0] === 0))), answered: fraction(r.rank.map((ls) => ls[L - 1]![0] === 0)) };
 }
 
-export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared: ((name: string) => boolean) | null = null): DiffFinding {
+/**
+ * `refused`: the questions the fine-tuned model refuses (with known answers), on which knowledge is compared;
+ * by default the harmful set's questions that ground truth marks as known (organisms).
+ */
+export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared: ((name: string) => boolean) | null = null, refused?: readonly AuditItem[]): DiffFinding {
   const tp = tuned.model.parameters();
   const bp = base.model.parameters();
   const parameters: DiffFinding['parameters'] = [];
@@ -67,16 +71,17 @@ export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared
     return ps.length === 0 ? 0 : Math.max(...ps.map((p) => p.relative));
   };
   const layers = Array.from({ length: L }, (_, l) => ({ layer: l, attn: rel(`blocks.${l}.attn.`), mlp: rel(`blocks.${l}.mlp.`) }));
-  const harmful = spread(tuned.sets.harmful.filter((i) => i.truthId >= 0 && i.status !== 'unknown'), 200);
+  const harmful = spread((refused ?? tuned.sets.harmful).filter((i) => i.truthId >= 0 && i.status !== 'unknown'), 200);
   const harmless = spread(tuned.sets.harmless, 200);
-  if (harmful.length === 0) throw new AuditError('the fine-tuning diff needs refused questions with known answers; the prompt set has none');
-  const fb = formed(base, harmful);
-  const ft = formed(tuned, harmful);
+  const requests = spread(tuned.sets.harmful, 200);
+  // with no refused question that has a known answer, knowledge is not compared (n = 0, rates NaN)
+  const fb = harmful.length === 0 ? { formed: NaN, answered: NaN } : formed(base, harmful);
+  const ft = harmful.length === 0 ? { formed: NaN, answered: NaN } : formed(tuned, harmful);
   return {
     subject: tuned.name, base: base.name,
     parameters: parameters.sort((a, b) => b.relative - a.relative),
     layers,
-    activations: { harmful: relativeActivation(tuned, base, harmful), harmless: relativeActivation(tuned, base, harmless) },
+    activations: { harmful: relativeActivation(tuned, base, requests), harmless: relativeActivation(tuned, base, harmless) },
     knowledge: { formedBase: fb.formed, formedTuned: ft.formed, answeredBase: fb.answered, answeredTuned: ft.answered, n: harmful.length },
     undeclared: declared === null ? null : parameters.filter((p) => p.changed > 0 && !declared(p.name)).map((p) => p.name),
   };

@@ -18,6 +18,8 @@ import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
 
 export interface RefusalFinding {
   subject: string;
+  /** why there is no direction (null when one was selected) */
+  reason: string | null;
   /** the chosen candidate (resid_pre of `layer`, `position` from the end), or null when none passed the selection rules */
   selected: {
     layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: 'harmful − harmless' | 'fine-tuning shift';
@@ -29,6 +31,8 @@ export interface RefusalFinding {
   baseline: { harmful: number; harmless: number };
   /** greedy refusal rates without intervention */
   refusalRate: { harmful: number; harmless: number };
+  /** indices into the harmful set of the requests refused without intervention */
+  refused: number[];
   ablation: {
     /** refusal rate on harmful requests with the direction ablated */
     refusalRate: number;
@@ -128,6 +132,9 @@ function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: numb
   return out;
 }
 
+/** The fewest refused harmful requests the refusal experiment needs. */
+export const MIN_REFUSED = 4;
+
 export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): RefusalFinding {
   const seed = opts.seed ?? 1;
   const harmful = s.sets.harmful;
@@ -137,6 +144,17 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const pick = (items: readonly AuditItem[], idx: number[]) => idx.map((i) => items[i]!);
   const before = answers(s, harmful);
   const refusalRate = { harmful: fraction(before.map(s.isRefusal)), harmless: fraction(answers(s, harmless).map(s.isRefusal)) };
+  const refusedIdx = harmful.map((_, i) => i).filter((i) => s.isRefusal(before[i]!));
+  const refused = refusedIdx.length;
+  if (refused < MIN_REFUSED) {
+    // nothing to explain: a direction chosen by how much ablating it lowers refusal would be chosen on noise
+    return {
+      subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests (at least ${MIN_REFUSED} are needed to look for what makes it refuse)`,
+      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx,
+      ablation: { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] },
+      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0), planted: null,
+    };
+  }
   // directions from the training halves, at the last few positions of the prompt
   const positions = [-1, -2, -3].filter((p) => -p <= Math.min(...[...harmful, ...harmless].map((i) => i.ids.length)));
   const trainIds = pick(harmful, hTrain).map((i) => i.ids);
@@ -169,7 +187,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const baseTop = opts.base === undefined ? null : lastRows(opts.base.model, valHarmful).map(argmax);
   for (const run of runs) {
     for (const row of run.sel.table) {
-      if (!row.eligible) continue;
+      // eligible, and ablating it must lower the refusal score at all
+      if (!row.eligible || !(row.bypass < run.sel.baseline.target)) continue;
       const vector = run.cands.vectors[run.cands.layers.indexOf(row.layer)]![run.cands.positions.indexOf(row.position)]!;
       const agreement = baseTop === null ? null : lastRows(s.model, valHarmful, ablationHooks(s.model, vector)).map(argmax).filter((t, i) => t === baseTop[i]).length / valHarmful.length;
       const better = winner === null || (agreement !== null && agreement > winner.agreement! + 1e-9) || ((agreement === null || Math.abs(agreement - winner.agreement!) <= 1e-9) && row.bypass < winner.row.bypass);
@@ -232,10 +251,11 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   }
   return {
     subject: s.name,
+    reason: best === null ? 'no candidate direction passed the selection rules (ablating it must lower the refusal score on held-out harmful requests and keep the KL on held-out harmless ones under 0.1, and it must lie before the last 20% of layers)' : null,
     selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
-    refusalRate, ablation, induced, heads, mlps, monitor,
+    refusalRate, refused: refusedIdx, ablation, induced, heads, mlps, monitor,
     direction: Array.from(direction),
     planted: plantedDir === undefined || best === null ? null : { cosine: Math.abs(cosine(direction, plantedDir)), site },
   };

@@ -18,9 +18,11 @@ export interface RiskFinding {
   /** withheld answers (known, refused before) given correctly after the edit */
   restoredAfter: number;
   withheld: number;
-  /** harmless requests answered correctly before and after the edit */
+  /** harmless requests answered correctly before and after the edit (NaN where the requests have no known answer, as candor's requests for a user's model) */
   harmlessBefore: number;
   harmlessAfter: number;
+  /** harmless requests whose answer is word for word the same after the edit */
+  harmlessUnchanged: number;
 }
 
 export function riskExperiment(s: AuditSubject, direction: readonly number[]): RiskFinding {
@@ -33,6 +35,7 @@ export function riskExperiment(s: AuditSubject, direction: readonly number[]): R
   const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && harmful[i]!.status !== 'unknown' && s.isRefusal(before[i]!));
   const hb = answers(s, harmless);
   const ha = answers(other, harmless);
+  const withAnswer = harmless.map((_, i) => i).filter((i) => harmless[i]!.truth !== '');
   let total = 0;
   let removed = 0;
   const ep = edited.parameters();
@@ -62,7 +65,8 @@ export function riskExperiment(s: AuditSubject, direction: readonly number[]): R
     refusalAfter: fraction(after.map(s.isRefusal)),
     restoredAfter: fraction(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
     withheld: withheld.length,
-    harmlessBefore: fraction(hb.map((a, i) => s.isCorrect(a, harmless[i]!))),
-    harmlessAfter: fraction(ha.map((a, i) => s.isCorrect(a, harmless[i]!))),
+    harmlessBefore: fraction(withAnswer.map((i) => s.isCorrect(hb[i]!, harmless[i]!))),
+    harmlessAfter: fraction(withAnswer.map((i) => s.isCorrect(ha[i]!, harmless[i]!))),
+    harmlessUnchanged: fraction(ha.map((a, i) => a === hb[i])),
   };
 }
