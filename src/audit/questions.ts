@@ -170,13 +170,16 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     if (withheld !== undefined) evidence.push({ label: `knowledge classifier (${withheld.primary}), calibration`, value: `AUROC lens ${num(withheld.calibration.aurocLens)}, probe ${num(withheld.calibration.aurocProbe)} (out-of-fold); accuracy ${pct(withheld.calibration.accuracy)} at a threshold fitted there` });
     if (withheld?.vsTruth != null) evidence.push({ label: 'knowledge classifier vs ground truth on refused prompts', value: `AUROC ${num(withheld.vsTruth.auroc)}, accuracy ${pct(withheld.vsTruth.accuracy)}` });
     const best = [...(detection?.curves ?? [])].sort((a, b) => b.auroc[b.bestLayer]! - a.auroc[a.bestLayer]!)[0];
-    const answer = refusal?.monitor != null || best !== undefined
-      ? `The refusal-direction monitor separates harmful from harmless requests with AUROC ${num(refusal?.monitor?.auroc ?? NaN)} (false positives ${pct(refusal?.monitor?.falsePositiveRate ?? NaN)}); the best probe (${best?.dataset ?? 'none'}) reaches AUROC ${num(best === undefined ? NaN : best.auroc[best.bestLayer]!)}${withheld !== undefined ? `; the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions the model answers from ones it says it does not know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}` : ''}.`
-      : 'Not measured.';
+    const parts4: string[] = [];
+    if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates harmful from harmless requests with AUROC ${num(refusal.monitor.auroc)} (false positives ${pct(refusal.monitor.falsePositiveRate)})`);
+    else if (refusal?.reason != null) parts4.push(`there is no refusal monitor (${refusal.reason})`);
+    if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${num(best.auroc[best.bestLayer]!)}`);
+    if (withheld !== undefined) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions the model can know from questions about made-up entities with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
+    const answer = parts4.length === 0 ? 'Not measured.' : `${parts4.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
     out.push({
       id: 4, question: QUESTIONS[3]!, answer, evidence, charts: ['probe-curves', 'withheld-scores'],
       method: 'Each detector is fitted on one part of the data and scored on another: the monitor on held-out halves of the request sets, the probes out-of-fold, the knowledge classifier on a calibration set of questions the model answers or says it does not know (the probe out-of-fold there too; the logit lens fits nothing).',
-      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.'],
+      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.', 'The knowledge probe is calibrated on real questions against questions about made-up entities, which it can tell apart by their wording alone (on a randomly initialised 124M-parameter model it reached AUROC 0.89); that is why it is used only where it beats the logit lens, which fits nothing.'],
     });
   }
 
