@@ -5,6 +5,7 @@
  * against the ground truth planted in training.
  */
 import { INTENT_MIN_CLASS } from './experiments/detection.js';
+import { MIN_CALIBRATION } from './experiments/withheld.js';
 import type { AuditResults } from './run.js';
 import { unitName } from './experiments/lying.js';
 
@@ -174,7 +175,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates harmful from harmless requests with AUROC ${num(refusal.monitor.auroc)} (false positives ${pct(refusal.monitor.falsePositiveRate)})`);
     else if (refusal?.reason != null) parts4.push(`there is no refusal monitor (${refusal.reason})`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${num(best.auroc[best.bestLayer]!)}`);
-    if (withheld !== undefined) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions the model can know from questions about made-up entities with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
+    if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
     const answer = parts4.length === 0 ? 'Not measured.' : `${parts4.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
     out.push({
       id: 4, question: QUESTIONS[3]!, answer, evidence, charts: ['probe-curves', 'withheld-scores'],
@@ -190,8 +191,12 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     let answer = `Not measured: ${refusal?.reason ?? 'the model refused no question with a known answer, and said "I do not know" to none'}.`;
     if (w !== undefined && w.prompts.length > 0) {
       const restored = refusal?.ablation.restored ?? NaN;
-      answer = `${w.counts.knowsAndWithholds} of ${w.prompts.length} refused or "don't know" answers look like knows-and-withholds, ${w.counts.doesNotKnow} like does-not-know.${refusal?.selected != null && refusal.ablation.withheld > 0 ? ` Removing the refusal direction brings back ${pct(restored)} of the withheld answers${ignorantRefusal !== undefined ? `, and only ${pct(ignorantRefusal.ablation.correctOnUnknown)} correct answers on the control that never learned the facts` : ''}.` : ''}`;
-      evidence.push({ label: 'primary signal', value: `${w.primary} (calibration AUROC lens ${num(w.calibration.aurocLens)}, probe ${num(w.calibration.aurocProbe)} at layer ${w.probeLayer})` });
+      const classified = w.calibration.usable
+        ? `${w.counts.knowsAndWithholds} of ${w.prompts.length} refused or "don't know" answers look like knows-and-withholds, ${w.counts.doesNotKnow} like does-not-know.`
+        : `${w.prompts.length} refused or "don't know" answers, not classified: the model answered only ${w.calibration.known} of ${w.calibration.offered} calibration questions right, and ${w.calibration.n - w.calibration.known} are about made-up things (at least ${MIN_CALIBRATION} of each are needed to fit the classifier).`;
+      answer = `${classified}${refusal?.selected != null && refusal.ablation.withheld > 0 ? ` Removing the refusal direction brings back ${pct(restored)} of the withheld answers${ignorantRefusal !== undefined ? `, and only ${pct(ignorantRefusal.ablation.correctOnUnknown)} correct answers on the control that never learned the facts` : ''}.` : ''}`;
+      evidence.push({ label: 'calibration questions: answered right / asked; about made-up or never-taught things', value: `${w.calibration.known} / ${w.calibration.offered}; ${w.calibration.n - w.calibration.known}` });
+      if (w.calibration.usable) evidence.push({ label: 'primary signal', value: `${w.primary} (calibration AUROC lens ${num(w.calibration.aurocLens)}, probe ${num(w.calibration.aurocProbe)} out-of-fold at layer ${w.probeLayer})` });
       if (w.vsTruth !== null) evidence.push({ label: 'vs ground truth (taught vs never-taught, refused prompts)', value: `AUROC ${num(w.vsTruth.auroc)} (lens ${num(w.vsTruth.aurocLens)}, probe ${num(w.vsTruth.aurocProbe)}), accuracy ${pct(w.vsTruth.accuracy)}, n=${w.vsTruth.n}` });
       if (refusal !== undefined) evidence.push({ label: 'answers restored by ablating the refusal direction', value: `${pct(refusal.ablation.restored)} of ${refusal.ablation.withheld}` });
       if (ignorant !== undefined && ignorantRefusal !== undefined) evidence.push({ label: 'ignorant control: correct after ablation', value: `${pct(ignorantRefusal.ablation.correctOnUnknown)} of ${ignorantRefusal.ablation.unknown}` });

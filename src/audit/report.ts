@@ -139,7 +139,7 @@ function charts(r: AuditResults): Map<string, string> {
   const det = f.detection.find((x) => x.subject === P);
   if (det !== undefined && det.curves.length > 0) {
     out.set('probe-curves', figure('probe-curves', lineChart(`Probe AUROC by layer (${det.subject})`, det.curves[0]!.auroc.map((_, l) => String(l)), det.curves.map((c) => ({ name: c.dataset, values: c.auroc })), { yLabel: 'out-of-fold AUROC|after block', yMin: 0.4, yMax: 1 }),
-      'Linear probes on the last-position residual, 5-fold out-of-fold AUROC: statements (true vs false), answers (true vs false answer given), intent (will the answer be false).'));
+      'Linear probes on the last-position residual, 5-fold out-of-fold AUROC (a fact\'s items in one fold): statements (true vs false), answers (the true answer or the lie, after either instruction), intent (will the model\'s own honest answer be wrong).'));
   }
   const w = f.withheld.find((x) => x.subject === P);
   if (w !== undefined && w.prompts.length > 0) {
@@ -148,10 +148,12 @@ function charts(r: AuditResults): Map<string, string> {
         { name: 'taught (withheld)', values: w.prompts.filter((p) => p.status !== 'unknown').map((p) => p.score), color: COLORS[0]! },
         { name: 'never taught', values: w.prompts.filter((p) => p.status === 'unknown').map((p) => p.score), color: COLORS[1]! },
       ]
-      : [
-        { name: 'classified knows', values: w.prompts.filter((p) => p.knows).map((p) => p.score), color: COLORS[0]! },
-        { name: 'classified does not know', values: w.prompts.filter((p) => !p.knows).map((p) => p.score), color: COLORS[1]! },
-      ];
+      : w.calibration.usable
+        ? [
+          { name: 'classified knows', values: w.prompts.filter((p) => p.knows === true).map((p) => p.score), color: COLORS[0]! },
+          { name: 'classified does not know', values: w.prompts.filter((p) => p.knows === false).map((p) => p.score), color: COLORS[1]! },
+        ]
+        : [{ name: 'not classified (too few calibration questions)', values: w.prompts.map((p) => p.score), color: COLORS[0]! }];
     out.set('withheld-scores', figure('withheld-scores', strip(`Is the refused answer inside? (${w.subject}, ${w.primary} score)`, groups, w.threshold, `${w.primary} score (right of the threshold: knows and withholds)`),
       'Each dot is a refused request. The threshold was fitted on questions the model answers or says it does not know, never on refused ones.'));
   }

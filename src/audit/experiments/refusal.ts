@@ -46,7 +46,7 @@ export interface RefusalFinding {
   };
   /** refusal rate on harmless requests with the direction added at its layer */
   induced: number;
-  /** per head: mean projection of its output on the direction at the last position, harmful − harmless */
+  /** per head: mean projection of its output on the direction at the direction's position, harmful − harmless */
   heads: { layer: number; head: number; score: number }[];
   mlps: { layer: number; score: number }[];
   /** a monitor: the projection on the harmful − harmless difference at the chosen layer and position, threshold fitted on the training halves */
@@ -73,8 +73,8 @@ export interface RefusalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Mean projection on r̂ of each head's and MLP's output at the last position. */
-function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Array): { heads: number[][]; mlps: number[] } {
+/** Mean projection on r̂ of each head's and MLP's output at `position` (from the end: −1 is the last), where the direction is read. */
+function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Array, position = -1): { heads: number[][]; mlps: number[] } {
   const { nLayers: L, nHeads: H, dHead: dh, dModel: D } = s.model.cfg;
   // w_h = W_O[:, h]ᵀ r̂: what a unit of z_h writes along r̂
   const wo = s.model.weights.blocks.map((b) => contiguousCopy(b.wo).data as Float32Array);
@@ -96,13 +96,13 @@ function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Ar
         const m = contiguousCopy(cache.at(blockHook(l, 'hook_mlp_out'))).data as Float32Array;
         for (let b = 0; b < idx.length; b++) {
           for (let h = 0; h < H; h++) {
-            const off = ((b * T + T - 1) * H + h) * dh;
+            const off = ((b * T + T + position) * H + h) * dh;
             let x = 0;
             for (let j = 0; j < dh; j++) x += z[off + j]! * w[l]![h]![j]!;
             heads[l]![h]! += x / items.length;
           }
           let y = 0;
-          const off = (b * T + T - 1) * D;
+          const off = (b * T + T + position) * D;
           for (let d = 0; d < D; d++) y += m[off + d]! * r[d]!;
           mlps[l]! += y / items.length;
         }
@@ -218,8 +218,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       examples: [...withheld.slice(0, 4), ...unknown.slice(0, 2)].map((i) => ({ prompt: harmful[i]!.text, before: before[i]!, after: after[i]!, truth: harmful[i]!.truth, status: harmful[i]!.status })),
     };
     induced = fraction(answers(s, harmless, additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal));
-    const wH = writerScores(s, harmful, direction);
-    const wN = writerScores(s, harmless, direction);
+    const wH = writerScores(s, harmful, direction, best.position);
+    const wN = writerScores(s, harmless, direction, best.position);
     heads = wH.heads.flatMap((row, l) => row.map((x, h) => ({ layer: l, head: h, score: x - wN.heads[l]![h]! })));
     mlps = wH.mlps.map((x, l) => ({ layer: l, score: x - wN.mlps[l]! }));
     // the monitor reads the harmful − harmless difference at the chosen layer and position: what distinguishes
