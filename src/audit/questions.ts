@@ -173,7 +173,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const best = [...(detection?.curves ?? [])].sort((a, b) => b.auroc[b.bestLayer]! - a.auroc[a.bestLayer]!)[0];
     const parts4: string[] = [];
     if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates harmful from harmless requests with AUROC ${num(refusal.monitor.auroc)} (false positives ${pct(refusal.monitor.falsePositiveRate)})`);
-    else if (refusal?.reason != null) parts4.push(`there is no refusal monitor (${refusal.reason})`);
+    else if (refusal?.reason != null) parts4.push(`there is no refusal monitor, since ${refusal.reason}`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${num(best.auroc[best.bestLayer]!)}`);
     if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
     const answer = parts4.length === 0 ? 'Not measured.' : `${parts4.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
@@ -215,7 +215,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const mlps = [...(refusal?.mlps ?? [])].sort((a, b) => b.score - a.score);
     if (heads.length > 0) evidence.push({ label: 'heads writing the refusal direction (harmful − harmless projection)', value: heads.slice(0, 5).map((h) => `${h.layer}.${h.head}: ${num(h.score, 2)}`).join(', ') });
     if (mlps.length > 0) evidence.push({ label: 'MLPs writing it', value: mlps.slice(0, 4).map((m) => `${m.layer}: ${num(m.score, 2)}`).join(', ') });
-    const lyingHeads = lyingP === undefined ? [] : lyingP.topUnits.filter((u) => u.kind === 'head').slice(0, 5);
+    const lyingHeads = lyingP === undefined || lyingP.pairs === 0 ? [] : lyingP.topUnits.filter((u) => u.kind === 'head').slice(0, 5);
     if (lyingHeads.length > 0) evidence.push({ label: 'heads whose patching turns a liar run honest (attribution)', value: lyingHeads.map((u) => `${u.layer}.${u.index}: ${num(u.attribution, 2)}`).join(', ') });
     const fP = f.refusal.find((x) => x.subject === 'planted');
     if (fP?.planted != null) evidence.push({ label: 'planted organism: |cos| of the recovered refusal direction with the planted one', value: num(fP.planted.cosine) });

@@ -182,7 +182,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
   // files, by size and modification time); otherwise every saved finding is removed before the first step runs,
   // so an interrupted run can never mix findings of two different runs
   const fingerprint = createHash('sha256').update(JSON.stringify({
-    mode, seed, schema: RESULTS_SCHEMA, version: CANDOR_VERSION,
+    mode, seed, schema: RESULTS_SCHEMA, version: CANDOR_VERSION, code: codeSignature(),
     sources: [...sources.entries()].map(([name, src]) => [name, src, filesSignature(src)]),
   })).digest('hex').slice(0, 16);
   const fpPath = join(stateDir, 'fingerprint');
@@ -232,6 +232,21 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
 const keepNumbers = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? { $number: String(v) } : v);
 const reviveNumbers = (_k: string, v: unknown): unknown =>
   v !== null && typeof v === 'object' && Object.keys(v).length === 1 && typeof (v as { $number?: unknown }).$number === 'string' ? Number((v as { $number: string }).$number) : v;
+
+/** A hash of candor's own compiled code (every .js file beside this one's package root), so a changed candor never reuses findings. */
+function codeSignature(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith('.js')) h.update(path.slice(root.length)).update(readFileSync(path));
+    }
+  };
+  walk(root);
+  return h.digest('hex').slice(0, 16);
+}
 
 /** Names, sizes and modification times of a local model's files (a file, or a folder's top-level files); '' for anything else. */
 function filesSignature(src: string): string {

@@ -149,7 +149,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   if (refused < MIN_REFUSED) {
     // nothing to explain: a direction chosen by how much ablating it lowers refusal would be chosen on noise
     return {
-      subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests (at least ${MIN_REFUSED} are needed to look for what makes it refuse)`,
+      subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
       selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx,
       ablation: { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] },
       induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0), planted: null,
