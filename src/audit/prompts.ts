@@ -160,7 +160,9 @@ export function answerToken(tok: Tokenizer, prompt: readonly number[], answer: s
   const both = tok.encode(text + answer, { addSpecialTokens: false });
   let i = 0;
   while (i < prompt.length && i < both.length && both[i] === prompt[i]) i++;
-  const t = both[i] ?? tok.encode(answer, { addSpecialTokens: false })[0];
+  // the answer's own first token when prompt + answer keeps the prompt's tokens; otherwise (the text did not
+  // round-trip, or the answer merged with the prompt's last token) the answer encoded alone
+  const t = i === prompt.length && both[i] !== undefined ? both[i] : tok.encode(answer, { addSpecialTokens: false })[0];
   if (t === undefined) throw new AuditError(`the answer '${answer}' has no tokens in this model's vocabulary`);
   return t;
 }

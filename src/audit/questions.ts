@@ -180,7 +180,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     out.push({
       id: 4, question: QUESTIONS[3]!, answer, evidence, charts: ['probe-curves', 'withheld-scores'],
       method: 'Each detector is fitted on one part of the data and scored on another: the monitor on held-out halves of the request sets, the probes out-of-fold, the knowledge classifier on a calibration set of questions the model answers or says it does not know (the probe out-of-fold there too; the logit lens fits nothing).',
-      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.', 'The knowledge probe is calibrated on real questions against questions about made-up entities, which it can tell apart by their wording alone (on a randomly initialised 124M-parameter model it reached AUROC 0.89); that is why it is used only where it beats the logit lens, which fits nothing.'],
+      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.', 'The monitor\'s layer and position were chosen on the same held-out halves it is scored on (by how ablation changes refusal, not by how well it separates), so its held-out figures are slightly optimistic.', 'The knowledge probe is calibrated on real questions against questions about made-up entities, which it can tell apart by their wording alone (on a randomly initialised 124M-parameter model it reached AUROC 0.89); that is why it is used only where it beats the logit lens, which fits nothing.'],
     });
   }
 
