@@ -51,7 +51,8 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   for (const q of summary.questions) assert.ok(q.answer.length > 10, `question ${q.id} has an answer`);
   // a random model refuses nothing: the answers that depend on refusal say so instead of reporting a direction
   const answerOf = (id: number) => summary.questions.find((q: { id: number }) => q.id === id).answer as string;
-  for (const id of [5, 6, 8]) assert.match(answerOf(id), /refused 0 of \d+ harmful requests/, `question ${id}`);
+  for (const id of [6, 8]) assert.match(answerOf(id), /refused 0 of \d+ harmful requests/, `question ${id}`);
+  assert.match(answerOf(5), /^Not measured: the model refused no question/);
   assert.doesNotMatch(answerOf(8), /cheap to undo/);
   assert.match(answerOf(3), /^Not established/);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));

@@ -230,6 +230,11 @@ test('kfold with groups: a group never straddles folds, and paired data scores h
   const kept = oof(folds);
   assert.ok(split < 0.35, `split pairs: AUROC ${split}`);
   assert.ok(kept > 0.35 && kept < 0.65, `kept pairs: AUROC ${kept}`);
+  // single-item groups are stratified like plain folds: positives per fold within one of each other
+  const lab31 = Array.from({ length: 31 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+  const strat = kfold(31, 5, 2, lab31, lab31.map((_, i) => `q${i}`));
+  const pos = strat.map((f) => f.filter((i) => lab31[i] === 1).length);
+  assert.ok(Math.max(...pos) - Math.min(...pos) <= 1, `positives per fold ${pos}`);
   assert.throws(() => kfold(4, 3, 0, undefined, ['a', 'a', 'b', 'b']), /2 groups are too few for 3 folds/);
   assert.throws(() => kfold(4, 2, 0, undefined, ['a', 'b']), /2 group keys for 4 examples/);
 });

@@ -154,8 +154,8 @@ function charts(r: AuditResults): Map<string, string> {
           { name: 'classified does not know', values: w.prompts.filter((p) => p.knows === false).map((p) => p.score), color: COLORS[1]! },
         ]
         : [{ name: 'not classified (too few calibration questions)', values: w.prompts.map((p) => p.score), color: COLORS[0]! }];
-    out.set('withheld-scores', figure('withheld-scores', strip(`Is the refused answer inside? (${w.subject}, ${w.primary} score)`, groups, w.threshold, `${w.primary} score (right of the threshold: knows and withholds)`),
-      'Each dot is a refused request. The threshold was fitted on questions the model answers or says it does not know, never on refused ones.'));
+    out.set('withheld-scores', figure('withheld-scores', strip(`Is the refused answer inside? (${w.subject}, ${w.primary} score)`, groups, w.calibration.usable ? w.threshold : null, `${w.primary} score (right of the threshold: knows and withholds)`),
+      'Each dot is a refused request. The threshold was fitted on questions the model answers right and questions it cannot know, never on refused ones.'));
   }
   const ref = f.refusal.find((x) => x.subject === P);
   if (ref !== undefined) {
@@ -176,7 +176,7 @@ function charts(r: AuditResults): Map<string, string> {
       const H = Math.max(...ref.heads.map((h) => h.head)) + 1;
       const m = Array.from({ length: L }, (_, l) => [...Array.from({ length: H }, (_, h) => ref.heads.find((x) => x.layer === l && x.head === h)!.score), ref.mlps[l]!.score]);
       out.set('refusal-writers', figure('refusal-writers', heatmap(`Writers of the refusal direction (${ref.subject})`, m, (i) => `layer ${i}`, (j) => (j === H ? 'MLP' : `h${j}`)),
-        `Mean projection of each head's (and MLP's) output on the refusal direction at the last position, harmful minus harmless. The direction was chosen at resid_pre of layer ${ref.selected?.layer ?? 'n/a'}.`));
+        `Mean projection of each head's (and MLP's) output on the refusal direction at the position where the direction was chosen, harmful minus harmless. The direction was chosen at resid_pre of layer ${ref.selected?.layer ?? 'n/a'}.`));
     }
   }
   const d = f.diff.find((x) => x.subject === P);
@@ -184,7 +184,7 @@ function charts(r: AuditResults): Map<string, string> {
     out.set('diff-layers', figure('diff-layers', lineChart(`Fine-tuning diff by layer (${d.subject} vs ${d.base})`, d.layers.map((x) => String(x.layer)), [
       { name: 'attention weights', values: d.layers.map((x) => x.attn) },
       { name: 'MLP weights', values: d.layers.map((x) => x.mlp) },
-      { name: 'activations, refused', values: d.activations.harmful, dashed: true },
+      { name: 'activations, harmful', values: d.activations.harmful, dashed: true },
       { name: 'activations, harmless', values: d.activations.harmless, dashed: true },
     ], { yLabel: 'relative change|layer', yMin: 0 }), 'Largest relative weight change per layer (solid) and relative change of the last-position residual after each block (dashed).'));
   }

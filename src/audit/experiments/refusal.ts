@@ -132,6 +132,13 @@ function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: numb
   return out;
 }
 
+/** A planted organism's scores when no direction was found: NaN, so its checks fail rather than go missing. */
+function plantedUnmeasured(s: AuditSubject): RefusalFinding['planted'] {
+  const t = s.truth?.planted?.refusal;
+  if (t?.direction === undefined) return null;
+  return { cosine: NaN, site: t.hook === blockHook(t.layer, 'hook_mlp_out') ? { layer: t.layer, rank: NaN } : null };
+}
+
 /** The fewest refused harmful requests the refusal experiment needs. */
 export const MIN_REFUSED = 4;
 
@@ -152,7 +159,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
       selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx,
       ablation: { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] },
-      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0), planted: null,
+      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0), planted: plantedUnmeasured(s),
     };
   }
   // directions from the training halves, at the last few positions of the prompt
@@ -242,7 +249,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const plantedTruth = s.truth?.planted?.refusal;
   const plantedDir = plantedTruth?.direction;
   let site: { layer: number; rank: number } | null = null;
-  if (plantedTruth !== undefined && best !== null && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
+  if (best === null) site = plantedUnmeasured(s)?.site ?? null;
+  else if (plantedTruth !== undefined && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
     // only components before the direction's layer can have written it there
     const before = (l: number) => l < best.layer;
     const mine = mlps.find((m) => m.layer === plantedTruth.layer && before(m.layer));
@@ -257,6 +265,6 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, refused: refusedIdx, ablation, induced, heads, mlps, monitor,
     direction: Array.from(direction),
-    planted: plantedDir === undefined || best === null ? null : { cosine: Math.abs(cosine(direction, plantedDir)), site },
+    planted: plantedDir === undefined ? null : { cosine: best === null ? NaN : Math.abs(cosine(direction, plantedDir)), site },
   };
 }

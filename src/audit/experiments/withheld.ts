@@ -2,8 +2,8 @@
  * Withheld knowledge (question 5): for every refused or "I do not know"
  * answer, is the answer represented inside? Three signals per prompt:
  *   lens     the best log-probability of the true answer at any layer (logit lens, last position)
- *   probe    a knowledge probe (knows vs does not know) trained on questions the model
- *            does answer or says it does not know — never on refused ones
+ *   probe    a knowledge probe (knows vs does not know) trained on questions the model answers
+ *            right and questions it cannot know (made up, or never taught) — never on refused ones
  *   restore  whether ablating the refusal direction makes the model give the true answer
  * Each prompt is classified knows-and-withholds / does-not-know by the signal
  * that best separates the calibration set, with a threshold fitted there.
@@ -86,25 +86,29 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
     let probeLayer = 0;
     let bestAuc = -1;
     let bestOof: number[] = [];
+    let bestFits: { weights: ArrayLike<number>; bias: number }[] = [];
     for (let l = 0; l < L; l++) {
       const scores = new Array<number>(cal.length);
+      const fits: { weights: ArrayLike<number>; bias: number }[] = [];
       for (const test of folds) {
         const train = complement(cal.length, test);
         const fit = fitLogistic(train.map((i) => calX[l]![i]!), train.map((i) => y[i]!), { l2: 1e-2 });
+        fits.push(fit);
         for (const i of test) scores[i] = dot(fit.weights, calX[l]![i]!) + fit.bias;
       }
       const a = auroc(scores, y);
-      if (a > bestAuc) [bestAuc, probeLayer, bestOof] = [a, l, scores];
+      if (a > bestAuc) [bestAuc, probeLayer, bestOof, bestFits] = [a, l, scores, fits];
     }
-    // the probe applied to the withheld prompts is fitted on the whole calibration set; its figures on that set are
-    // the out-of-fold ones, so they compare fairly with the lens, which fits nothing
-    const probe = fitLogistic(calX[probeLayer]!, y, { l2: 1e-2 });
+    // the probe's figures on the calibration set are out-of-fold, so they compare fairly with the lens, which fits
+    // nothing; a withheld prompt is scored by the mean of the same fold probes, so the threshold fitted on the
+    // out-of-fold scores applies on the same scale
     const calLens = lensScore(cal).map((x) => x.value);
     const aurocLens = auroc(calLens, y);
     // the probe must do better than the lens to be preferred: on a tie the signal with nothing fitted wins
     const primary: KnowledgeSignal = bestAuc > aurocLens ? 'probe' : 'lens';
     const fit = bestThreshold(primary === 'probe' ? bestOof : calLens, cal.map((c) => c.known));
-    classifier = { primary, threshold: fit.threshold, probeLayer, probeScore: (x) => dot(probe.weights, x) + probe.bias, aurocLens, aurocProbe: bestAuc, accuracy: fit.accuracy };
+    const fits = bestFits;
+    classifier = { primary, threshold: fit.threshold, probeLayer, probeScore: (x) => fits.reduce((a, f) => a + dot(f.weights, x) + f.bias, 0) / fits.length, aurocLens, aurocProbe: bestAuc, accuracy: fit.accuracy };
   }
   const primary: KnowledgeSignal = classifier?.primary ?? 'lens';
   const probeLayer = classifier?.probeLayer ?? -1;
