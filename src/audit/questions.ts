@@ -73,16 +73,21 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     if (l !== undefined && l.pairs > 0) {
       const top = l.bestUnit;
       const single = top !== null && top.restoration >= 0.5;
+      const subj = r.subjects.find((x) => x.name === l.subject);
+      const totalHeads = subj === undefined ? NaN : subj.layers * subj.heads;
       answer = single
         ? `Largely yes: one component, ${unitName(top!)}, restores ${pct(top!.restoration)} of honest behaviour when patched from an honest run into a liar run.`
         : l.minimalSet !== null
           ? `Partly: there is no single lying neuron or head (the best one restores ${pct(top?.restoration ?? NaN)}), but ${l.minimalSet.k} components together restore ${pct(l.minimalSet.restoration)} of honest behaviour${(() => {
             const c = l.curve.find((x) => x.k === l.minimalSet!.k)!;
-            return c.restoration > c.randomMean + 2 * c.randomStd ? `, against ${pct(c.randomMean)} for random sets of the same size` : `; random sets of the same size restore ${pct(c.randomMean)}, so the effect is not specific to them`;
+            if (c.restoration > c.randomMean + 2 * c.randomStd) return `, against ${pct(c.randomMean)} for random sets of the same size`;
+            // a random set holding most of the model's heads is not a sharp control: say so rather than call the effect unspecific
+            return c.heads >= totalHeads / 2
+              ? `; random sets of the same size and make-up restore ${pct(c.randomMean)}, but they hold ${c.heads} of the model's ${totalHeads} heads, so in a model this small the comparison cannot show whether the effect is specific`
+              : `; random sets of the same size restore ${pct(c.randomMean)}, so the effect is not specific to them`;
           })()}.`
           : `No: the best single component restores ${pct(top?.restoration ?? NaN)}, and no set of up to ${l.curve.at(-1)?.k ?? 0} top-ranked components restores 80% — the effect is spread out.`;
       // how concentrated: the share of the model's heads and neurons the effect runs through (the carriers)
-      const subj = r.subjects.find((x) => x.name === l.subject);
       if (subj !== undefined && l.carriers.threshold !== null) {
         answer += ` Above the noise, the effect runs through ${l.carriers.heads} of ${subj.layers * subj.heads} heads and ${l.carriers.neurons} of ${subj.layers * subj.d_mlp} neurons.`;
       }
