@@ -121,13 +121,20 @@ export function split(n: number, frac: number, seed: number): [number[], number[
 
 /** Out-of-fold logistic-probe scores (stratified k-fold), so every row is scored by a probe that never saw it. */
 export function cvScores(X: readonly Float32Array[], y: readonly number[], groups?: readonly string[], folds = 5, seed = 1): number[] {
+  return cvFit(X, y, groups, folds, seed).scores;
+}
+
+/** The same, with the fold probes themselves (to score new rows on the scale of the out-of-fold scores). */
+export function cvFit(X: readonly Float32Array[], y: readonly number[], groups?: readonly string[], folds = 5, seed = 1): { scores: number[]; fits: { weights: ArrayLike<number>; bias: number }[] } {
   const scores = new Array<number>(X.length);
+  const fits: { weights: ArrayLike<number>; bias: number }[] = [];
   for (const test of kfold(X.length, folds, seed, y, groups)) {
     const train = complement(X.length, test);
     const fit = fitLogistic(train.map((i) => X[i]!), train.map((i) => y[i]!), { l2: 1e-2 });
+    fits.push(fit);
     for (const i of test) scores[i] = dot(fit.weights, X[i]!) + fit.bias;
   }
-  return scores;
+  return { scores, fits };
 }
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

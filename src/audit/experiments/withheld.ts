@@ -8,10 +8,10 @@
  * Each prompt is classified knows-and-withholds / does-not-know by the signal
  * that best separates the calibration set, with a threshold fitted there.
  */
-import { fitLogistic, auroc, kfold, complement } from '../../methods/probes.js';
+import { auroc } from '../../methods/probes.js';
 import { ablationHooks } from '../../methods/directions.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
-import { bestThreshold, dot, fraction, lastResiduals, lensTrack } from '../measure.js';
+import { bestThreshold, cvFit, dot, fraction, lastResiduals, lensTrack } from '../measure.js';
 
 export type KnowledgeSignal = 'lens' | 'probe';
 
@@ -82,23 +82,16 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
   if (usable) {
     const calX = lastResiduals(model, cal.map((c) => c.ids));
     const y = cal.map((c) => (c.known ? 1 : 0));
-    const folds = kfold(cal.length, 5, 1, y, cal.map((c) => c.group));
+    const groups = cal.map((c) => c.group);
     let probeLayer = 0;
     let bestAuc = -1;
-    let bestOof: number[] = [];
-    let bestFits: { weights: ArrayLike<number>; bias: number }[] = [];
+    let best: ReturnType<typeof cvFit> = { scores: [], fits: [] };
     for (let l = 0; l < L; l++) {
-      const scores = new Array<number>(cal.length);
-      const fits: { weights: ArrayLike<number>; bias: number }[] = [];
-      for (const test of folds) {
-        const train = complement(cal.length, test);
-        const fit = fitLogistic(train.map((i) => calX[l]![i]!), train.map((i) => y[i]!), { l2: 1e-2 });
-        fits.push(fit);
-        for (const i of test) scores[i] = dot(fit.weights, calX[l]![i]!) + fit.bias;
-      }
-      const a = auroc(scores, y);
-      if (a > bestAuc) [bestAuc, probeLayer, bestOof, bestFits] = [a, l, scores, fits];
+      const cv = cvFit(calX[l]!, y, groups);
+      const a = auroc(cv.scores, y);
+      if (a > bestAuc) [bestAuc, probeLayer, best] = [a, l, cv];
     }
+    const bestOof = best.scores;
     // the probe's figures on the calibration set are out-of-fold, so they compare fairly with the lens, which fits
     // nothing; a withheld prompt is scored by the mean of the same fold probes, so the threshold fitted on the
     // out-of-fold scores applies on the same scale
@@ -107,7 +100,7 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
     // the probe must do better than the lens to be preferred: on a tie the signal with nothing fitted wins
     const primary: KnowledgeSignal = bestAuc > aurocLens ? 'probe' : 'lens';
     const fit = bestThreshold(primary === 'probe' ? bestOof : calLens, cal.map((c) => c.known));
-    const fits = bestFits;
+    const fits = best.fits;
     classifier = { primary, threshold: fit.threshold, probeLayer, probeScore: (x) => fits.reduce((a, f) => a + dot(f.weights, x) + f.bias, 0) / fits.length, aurocLens, aurocProbe: bestAuc, accuracy: fit.accuracy };
   }
   const primary: KnowledgeSignal = classifier?.primary ?? 'lens';
