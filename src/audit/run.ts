@@ -26,7 +26,6 @@ import { answerQuestions, groundTruthScores, type QuestionAnswer, type TruthScor
 import { renderReport } from './report.js';
 
 export const RESULTS_SCHEMA = 'candor-audit/3';
-const CANDOR_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The bundled organisms' folder (models/ at the package root). */
 export function bundledOrganisms(): string {
@@ -182,7 +181,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
   // files, by size and modification time); otherwise every saved finding is removed before the first step runs,
   // so an interrupted run can never mix findings of two different runs
   const fingerprint = createHash('sha256').update(JSON.stringify({
-    mode, seed, schema: RESULTS_SCHEMA, version: CANDOR_VERSION, code: codeSignature(),
+    mode, seed, schema: RESULTS_SCHEMA, code: codeSignature(),
     sources: [...sources.entries()].map(([name, src]) => [name, src, filesSignature(src)]),
   })).digest('hex').slice(0, 16);
   const fpPath = join(stateDir, 'fingerprint');
