@@ -14,11 +14,23 @@
  * throws a TypeError or RangeError naming the argument instead of reading or
  * writing past an array.
  *
- * Built by scripts/build-native.mjs: cc -O2 -fPIC -shared ... -lopenblas
+ * Built by scripts/build-native.mjs: cc -O2 -fPIC -shared ... -lopenblas, or on
+ * macOS without OpenBLAS: cc -DCANDOR_ACCELERATE ... -framework Accelerate
+ * (Apple's cblas, which picks its own threads: getThreads reports the cores
+ * and setThreads changes nothing).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#ifdef CANDOR_ACCELERATE
+#include <Accelerate/Accelerate.h>
+#include <unistd.h>
+static int openblas_get_num_threads(void) { return (int)sysconf(_SC_NPROCESSORS_ONLN); }
+static void openblas_set_num_threads(int n) { (void)n; }
+static const char *openblas_get_config(void) { return "Apple Accelerate"; }
+static const char *openblas_get_corename(void) { return "Apple"; }
+#else
 #include <cblas.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 

@@ -2,7 +2,8 @@
 /**
  * Builds candor's native GEMM kernel: native/candor_blas.c -> build/candor_blas.node,
  * compiled directly with the C compiler against Node's own headers and linked to
- * OpenBLAS. No node-gyp (it would try to download headers).
+ * OpenBLAS, or on macOS without OpenBLAS to Apple's Accelerate framework (its
+ * cblas). No node-gyp (it would try to download headers).
  *
  * Runs as the npm `install` script and as `npm run build:native` (--verbose shows
  * the commands and the compiler's output). It never fails the install: when the
@@ -62,13 +63,15 @@ const extraLib = ['/opt/homebrew/opt/openblas/lib', '/usr/local/opt/openblas/lib
 const candidates = [process.env.CC, 'cc', 'gcc', 'clang'].filter((c) => c);
 // -march=native lets the compiler vectorise candor_ops.c for this CPU (the addon is
 // built where it runs); a compiler that rejects it gets the portable baseline.
-const baseArgs = (march) => [
+// blas: OpenBLAS everywhere; Apple's Accelerate on macOS when OpenBLAS is missing
+const blasArgs = { openblas: ['-lopenblas'], accelerate: ['-DCANDOR_ACCELERATE', '-framework', 'Accelerate'] };
+const baseArgs = (march, blas = 'openblas') => [
   '-O3', ...march, '-fPIC', '-shared', '-std=c99', '-Wall', '-Wextra', '-fno-math-errno', '-fno-trapping-math', '-DNAPI_VERSION=8',
   `-I${nodeInclude}`,
   ...extraInclude.filter(existsSync).map((d) => `-I${d}`),
   ...extraLib.filter(existsSync).map((d) => `-L${d}`),
   ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : []),
-  source, opsSource, '-o', temp, '-lopenblas', '-lm',
+  source, opsSource, '-o', temp, ...blasArgs[blas], '-lm',
 ];
 
 mkdirSync(outDir, { recursive: true });
@@ -84,7 +87,15 @@ for (const cc of candidates) {
     if (verbose && r.out.trim()) console.log(r.out.trimEnd());
     break;
   }
-  const out = r.out;
+  let out = r.out;
+  if (process.platform === 'darwin' && /openblas|cblas\.h/i.test(out)) {
+    r = run(cc, baseArgs([], 'accelerate'));
+    if (r.ok) {
+      built = cc;
+      break;
+    }
+    out = r.out;
+  }
   if (/cblas\.h/.test(out) && /No such file|not found/.test(out)) fallback('OpenBLAS headers (cblas.h) not found', out);
   if (/-lopenblas|openblas/i.test(out) && /cannot find|not found/.test(out)) fallback('the OpenBLAS library was not found', out);
   fallback(`${cc} failed to compile native/candor_blas.c; run npm run build:native for details`, out);
@@ -98,7 +109,7 @@ const C = new Float32Array(4).fill(NaN);
 m.sgemm(false, false, 2, 2, 2, 1, new Float32Array([1, 2, 3, 4]), 0, 2, new Float32Array([5, 6, 7, 8]), 0, 2, 0, C, 0, 2);
 if (C.join() !== '19,22,43,50') throw new Error('wrong product: ' + C.join());
 const v = /OpenBLAS\\s+([\\d.]+)/.exec(m.config());
-console.log('OpenBLAS ' + (v ? v[1] : '?') + ' (' + m.corename() + '), ' + m.getThreads() + ' threads');
+console.log((v ? 'OpenBLAS ' + v[1] : m.config()) + ' (' + m.corename() + '), ' + m.getThreads() + ' threads');
 `;
 const loaded = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
 if (loaded.error || loaded.status !== 0) {

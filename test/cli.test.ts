@@ -19,7 +19,7 @@ test('doctor --json reports the kernel, threads and GFLOP/s', () => {
   const r = candor('doctor', '--json');
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.ok(['native', 'portable'].includes(j.kernel.active));
+  assert.ok(['native', 'wasm', 'portable'].includes(j.kernel.active));
   assert.ok(j.kernel.threads >= 1);
   assert.ok(j.kernel.gflops > 0);
   if (process.env.CANDOR_KERNEL) assert.equal(j.kernel.active, process.env.CANDOR_KERNEL);

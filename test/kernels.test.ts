@@ -2,19 +2,28 @@
  * GEMM kernels against a float64 triple loop: every transpose combination,
  * alpha/beta (beta = 0 over NaN), padded leading dimensions, offsets, odd
  * sizes, batched products with shared (stride 0) operands, and that untouched
- * parts of C stay untouched. The native kernel's cases are skipped, with the
- * reason, when the addon is not built; the addon's argument checks are tested
- * too (out-of-bounds extents throw instead of reading past an array).
+ * parts of C stay untouched, for every kernel. The native and wasm kernels'
+ * cases are skipped, with the reason, where they are not built; their argument
+ * checks are tested too (out-of-bounds extents throw instead of reading past an
+ * array), and the wasm kernel's threaded paths on products big enough to use
+ * its workers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GemmKernel } from '../src/tensor/kernels/types.js';
 import { loadNativeKernel } from '../src/tensor/kernels/native.js';
+import { loadWasmKernel, wasmThreadsReady } from '../src/tensor/kernels/wasm.js';
 import { portableKernel } from '../src/tensor/kernels/portable.js';
 
-const probe = loadNativeKernel();
-const native: GemmKernel | null = 'kernel' in probe ? probe.kernel : null;
-const nativeSkip = native ? false : `native kernel not available: ${'error' in probe ? probe.error : ''}`;
+const fast: Array<{ name: 'native' | 'wasm'; kernel: GemmKernel | null; skip: string | false; describes: RegExp }> = [
+  [loadNativeKernel(), 'native', /^(OpenBLAS \S+|Apple Accelerate) \(.+\), \d+ threads?$/] as const,
+  [loadWasmKernel(), 'wasm', /^WebAssembly SIMD128, \d+ threads?$/] as const,
+].map(([probe, name, describes]) => ({
+  name,
+  kernel: 'kernel' in probe ? probe.kernel : null,
+  skip: 'kernel' in probe ? false : `${name} kernel not available: ${probe.error}`,
+  describes,
+}));
 
 /** Deterministic pseudo-random numbers in [-1, 1) (xorshift32). */
 function rng(seed: number): () => number {
@@ -199,21 +208,22 @@ test('portable kernel matches the float64 reference', () => {
   runAll(portableKernel);
 });
 
-test('native kernel matches the float64 reference', { skip: nativeSkip }, () => {
-  assert.ok(native);
-  assert.equal(native.name, 'native');
-  runAll(native);
+for (const { name, kernel: k0, skip, describes } of fast) {
+test(`${name} kernel matches the float64 reference`, { skip }, () => {
+  assert.ok(k0);
+  assert.equal(k0.name, name);
+  runAll(k0);
 });
 
-test('native kernel describes itself', { skip: nativeSkip }, () => {
-  assert.ok(native);
-  assert.match(native.describe(), /^OpenBLAS \S+ \(.+\), \d+ threads?$/);
-  assert.ok(native.threads() >= 1);
+test(`${name} kernel describes itself`, { skip }, () => {
+  assert.ok(k0);
+  assert.match(k0.describe(), describes);
+  assert.ok(k0.threads() >= 1);
 });
 
-test('native kernel rejects bad arguments instead of reading past an array', { skip: nativeSkip }, () => {
-  assert.ok(native);
-  const k = native;
+test(`${name} kernel rejects bad arguments instead of reading past an array`, { skip }, () => {
+  assert.ok(k0);
+  const k = k0;
   const A = new Float32Array(6), B = new Float32Array(6), C = new Float32Array(4);
   const ok = () => k.sgemm(false, false, 2, 2, 3, 1, A, 0, 3, B, 0, 2, 0, C, 0, 2);
   ok(); // exactly fits
@@ -260,13 +270,32 @@ test('native kernel rejects bad arguments instead of reading past an array', { s
   assert.ok(C.every((x) => Number.isFinite(x)));
 });
 
-test('native and portable agree with each other on a mid-size product', { skip: nativeSkip }, () => {
-  assert.ok(native);
+test(`${name} and portable agree with each other on a mid-size product`, { skip }, () => {
+  assert.ok(k0);
   const next = rng(42);
   const M = 70, N = 90, K = 300;
   const A = randomArray(M * K, next), B = randomArray(K * N, next);
   const C1 = new Float32Array(M * N), C2 = new Float32Array(M * N);
-  native.sgemm(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, C1, 0, N);
+  k0.sgemm(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, C1, 0, N);
   portableKernel.sgemm(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, C2, 0, N);
   for (let i = 0; i < C1.length; i++) assert.ok(Math.abs(C1[i] - C2[i]) <= 1e-4, `C[${i}]: ${C1[i]} vs ${C2[i]}`);
+});
+}
+
+const wasm = fast.find((f) => f.name === 'wasm')!;
+
+test('wasm kernel: products big enough for its worker threads match the float64 reference', { skip: wasm.skip }, async () => {
+  const k = wasm.kernel!;
+  // workers start in the background; wait for them so the threaded paths run
+  for (let i = 0; i < 200 && !wasmThreadsReady(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (k.threads() > 1) assert.ok(wasmThreadsReady(), 'the wasm workers came up');
+  const cases: Case[] = [
+    // wider than high: split along N; higher than wide: split along M; both with edge tiles
+    { tA: false, tB: true, M: 37, N: 301, K: 260, alpha: 1, beta: 0, lda: 260, ldb: 260, ldc: 301, offA: 1, offB: 2, offC: 3, strideA: 0, strideB: 0, strideC: 0, batch: 1 },
+    { tA: true, tB: false, M: 301, N: 37, K: 260, alpha: 0.5, beta: -1, lda: 303, ldb: 40, ldc: 38, offA: 0, offB: 5, offC: 1, strideA: 0, strideB: 0, strideC: 0, batch: 1 },
+    // batch of independent products (split across threads by entry) and a folded shared-B batch
+    { tA: false, tB: false, M: 65, N: 70, K: 130, alpha: 1, beta: 0.25, lda: 130, ldb: 70, ldc: 70, offA: 0, offB: 0, offC: 0, strideA: 65 * 130, strideB: 130 * 70, strideC: 65 * 70 + 3, batch: 5 },
+    { tA: false, tB: true, M: 50, N: 260, K: 130, alpha: 1, beta: 0, lda: 130, ldb: 131, ldc: 260, offA: 2, offB: 0, offC: 0, strideA: 50 * 130, strideB: 0, strideC: 50 * 260, batch: 3 },
+  ];
+  cases.forEach((c, i) => check(k, c, 20000 + i, true));
 });

@@ -1,24 +1,26 @@
 /**
- * The native vector kernels (native/candor_ops.c) against the TypeScript
- * loops that compute the same functions: every activation, broadcast adds,
- * norms, softmax, attention softmax with masks, strided copies, and in-place
- * aliasing. Skipped where the native kernel is not built.
+ * The vector kernels of the native addon (native/candor_ops.c) and of the
+ * WebAssembly kernel (native/wasm/vector.ts) against the TypeScript loops that
+ * compute the same functions: every activation, broadcast adds, norms,
+ * softmax, attention softmax with masks, strided copies, and in-place
+ * aliasing. Each kernel's tests skip where it is not built.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
-import { loadNativeKernel } from '../src/tensor/kernels/native.js';
-import { kernelStatus, setKernel, vectorKernel, UNARY_OPS } from '../src/tensor/kernels/index.js';
+import { kernelAvailable, kernelStatus, setKernel, vectorKernel, UNARY_OPS, type KernelName } from '../src/tensor/kernels/index.js';
 
-const native = 'kernel' in loadNativeKernel();
-const SKIP = native ? false : 'the native kernel is not built here (no OpenBLAS at install): nothing to compare';
+for (const kname of ['native', 'wasm'] as const) describeKernel(kname);
 
-/** Run fn on the native kernel and on the portable one; return both results as arrays. */
+function describeKernel(kname: Exclude<KernelName, 'portable'>): void {
+const SKIP = kernelAvailable(kname) ? false : `the ${kname} kernel is not built here: nothing to compare`;
+
+/** Run fn on the fast kernel and on the portable one; return both results as arrays. */
 function both(fn: () => T.Tensor): [number[], number[]] {
   const before = kernelStatus().active;
   try {
-    setKernel('native');
-    assert.ok(vectorKernel() !== null, 'the native addon exposes its vector kernels');
+    setKernel(kname);
+    assert.ok(vectorKernel() !== null, `the ${kname} kernel exposes its vector kernels`);
     const a = T.noGrad(() => fn().toArray());
     setKernel('portable');
     assert.equal(vectorKernel(), null);
@@ -39,14 +41,14 @@ function close(name: string, [a, b]: [number[], number[]], rtol: number, atol: n
     }
     worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
   }
-  assert.ok(worst <= 1, `${name}: native differs from the TypeScript loop by ${worst.toFixed(2)}× the tolerance`);
+  assert.ok(worst <= 1, `${name}: ${kname} differs from the TypeScript loop by ${worst.toFixed(2)}× the tolerance`);
 }
 
 const rng = new T.Rng(21);
 const x = T.randn([37, 129], rng, 3); // 4773 elements: above the native threshold, odd sizes
 const pos = T.addScalar(T.abs(x), 0.01);
 
-test('unary activations agree with the TypeScript loops', { skip: SKIP }, () => {
+test(`${kname}: unary activations agree with the TypeScript loops`, { skip: SKIP }, () => {
   const cases: [string, () => T.Tensor, number][] = [
     ['copy of a transposed view', () => T.contiguous(T.transpose(x)), 0],
     ['scale', () => T.scale(x, -1.7), 1e-7],
@@ -69,7 +71,7 @@ test('unary activations agree with the TypeScript loops', { skip: SKIP }, () => 
   assert.equal(Object.keys(UNARY_OPS).length, cases.length, 'every native unary op is covered');
 });
 
-test('binary ops: same shape, row broadcast, and in-place accumulation', { skip: SKIP }, () => {
+test(`${kname}: binary ops: same shape, row broadcast, and in-place accumulation`, { skip: SKIP }, () => {
   const y = T.randn([37, 129], rng);
   const row = T.randn([129], rng);
   for (const [name, fn] of [
@@ -87,7 +89,7 @@ test('binary ops: same shape, row broadcast, and in-place accumulation', { skip:
   close('accumulated gradient', grads, 1e-6, 1e-6);
 });
 
-test('norms, softmax and attention softmax with causal, window and padding masks', { skip: SKIP }, () => {
+test(`${kname}: norms, softmax and attention softmax with causal, window and padding masks`, { skip: SKIP }, () => {
   const w = T.randn([129], rng, 0.1, 1);
   const b = T.randn([129], rng, 0.1);
   close('layerNorm', both(() => T.layerNorm(x, w, b, 1e-5)), 1e-5, 1e-6);
@@ -101,8 +103,8 @@ test('norms, softmax and attention softmax with causal, window and padding masks
   close('attentionSoftmax window + softcap + padding', both(() => T.attentionSoftmax(scores, 0.125, 5, { past: 16, window: 7, keyMask })), 1e-5, 1e-9);
 });
 
-test('the native kernels refuse extents outside their arrays', { skip: SKIP }, () => {
-  setKernel('native');
+test(`${kname}: the kernels refuse extents outside their arrays`, { skip: SKIP }, () => {
+  setKernel(kname);
   const v = vectorKernel()!;
   const a = new Float32Array(8);
   assert.throws(() => v.unary(UNARY_OPS.exp, a, 0, a, 4, 8, 0), /extent out of range/);
@@ -110,3 +112,4 @@ test('the native kernels refuse extents outside their arrays', { skip: SKIP }, (
   assert.throws(() => v.copy(a, a, 0, 1, 1, 3, 3, 0, 0, 4, 1), /extent out of range/);
   assert.throws(() => v.unary(99, a, 0, a, 0, 8, 0), /unknown op/);
 });
+}

@@ -14,6 +14,8 @@ export interface DoctorReport {
     threads: number;
     native_available: boolean;
     native_error: string | null;
+    wasm_available: boolean;
+    wasm_error: string | null;
     gflops: number;
     measured_shape: string;
   };
@@ -34,6 +36,8 @@ export function doctor(version: string, size = 512): DoctorReport {
       threads: st.threads,
       native_available: st.nativeAvailable,
       native_error: st.nativeError,
+      wasm_available: st.wasmAvailable,
+      wasm_error: st.wasmError,
       gflops: Math.round(m.gflops * 10) / 10,
       measured_shape: m.shape,
     },
@@ -50,5 +54,6 @@ export function formatDoctor(r: DoctorReport): string {
     `speed:    ${k.gflops} GFLOP/s on a ${k.measured_shape} float32 matmul`,
   ];
   if (!k.native_available) lines.push(`native:   unavailable — ${k.native_error}`);
+  if (!k.wasm_available) lines.push(`wasm:     unavailable — ${k.wasm_error}`);
   return lines.join('\n');
 }

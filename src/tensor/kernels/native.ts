@@ -1,5 +1,5 @@
 /**
- * The native GEMM kernel: OpenBLAS through the N-API addon built from
+ * The native GEMM kernel: OpenBLAS (or Apple's Accelerate on macOS) through the N-API addon built from
  * native/candor_blas.c into build/candor_blas.node at install time (see
  * scripts/build-native.mjs). Loading never throws; a missing or broken addon
  * comes back as a message saying what is missing and how to fix it.
@@ -29,9 +29,11 @@ export const nativeAddonPath = join(packageRoot, 'build', 'candor_blas.node');
 let loaded: { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } | null = null;
 
 function describeAddon(addon: CandorBlasAddon): string {
-  const version = /OpenBLAS\s+([\d.]+)/.exec(addon.config())?.[1] ?? '(unknown version)';
+  const config = addon.config();
   const threads = addon.getThreads();
-  return `OpenBLAS ${version} (${addon.corename()}), ${threads} thread${threads === 1 ? '' : 's'}`;
+  // macOS builds without OpenBLAS link Apple's Accelerate (scripts/build-native.mjs)
+  const library = config.startsWith('Apple Accelerate') ? 'Apple Accelerate' : `OpenBLAS ${/OpenBLAS\s+([\d.]+)/.exec(config)?.[1] ?? '(unknown version)'}`;
+  return `${library} (${addon.corename()}), ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
 function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } {

@@ -1,7 +1,8 @@
 /**
  * The GEMM kernel contract. Every matrix product in candor goes through one of
- * these: the native kernel (OpenBLAS through the N-API addon in native/) or the
- * portable TypeScript kernel.
+ * these: the native kernel (OpenBLAS through the N-API addon in native/), the
+ * WebAssembly kernel (native/wasm/, SIMD and worker threads) or the portable
+ * TypeScript kernel.
  *
  * All matrices are row-major. `op(A)` is `A` or its transpose, of shape M×K;
  * `op(B)` is K×N; `C` is M×N. `lda`, `ldb`, `ldc` are leading dimensions (row
@@ -14,7 +15,7 @@
  * When beta is 0, C is written without being read (NaN in C does not leak).
  */
 export interface GemmKernel {
-  readonly name: 'native' | 'portable';
+  readonly name: 'native' | 'wasm' | 'portable';
   sgemm(
     transA: boolean, transB: boolean,
     M: number, N: number, K: number,
@@ -46,9 +47,10 @@ export interface GemmKernel {
 
 /**
  * Vectorised float32 kernels for the non-GEMM work of a forward pass, from the
- * native addon (native/candor_ops.c). Ops use them for contiguous float32
- * data when the native kernel is active; otherwise their TypeScript loops,
- * which compute the same functions.
+ * native addon (native/candor_ops.c) or the WebAssembly kernel
+ * (native/wasm/vector.ts). Ops use them for contiguous float32 data when one
+ * of those kernels is active; otherwise their TypeScript loops, which compute
+ * the same functions.
  */
 export interface VectorKernel {
   /** out[i] = f(x[i]); op codes in UNARY_OPS */

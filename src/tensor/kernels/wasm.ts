@@ -1,0 +1,445 @@
+/**
+ * The WebAssembly kernel: GEMM and the vector kernels of native/wasm/ (an
+ * AssemblyScript source built at `npm run build` into dist/wasm/candor.wasm,
+ * so it needs neither OpenBLAS nor a C compiler on the user's machine), run on
+ * 128-bit SIMD by the main thread and worker threads over one shared memory.
+ *
+ * Operands live in JavaScript arrays, so each call copies them into the
+ * shared memory, runs the job there and copies the result back; the copies
+ * are O(size) against the product's O(size^1.5), and memcpy-fast. The main
+ * thread writes the job (an op code and f64 arguments) at JOB, bumps a
+ * sequence number the workers wait on, does part 0 itself and waits until
+ * every worker has counted itself done. Small jobs run on the main thread
+ * alone: waking a worker costs more than they take.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BINARY_OPS, UNARY_OPS, type GemmKernel, type VectorKernel } from './types.js';
+
+// This file compiles to dist/src/tensor/kernels/wasm.js; the module is built to dist/wasm/.
+const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const wasmModulePath = join(distRoot, 'wasm', 'candor.wasm');
+const workerPath = join(dirname(fileURLToPath(import.meta.url)), 'wasm-worker.js');
+
+const PAGE = 65536;
+/** Byte addresses of the job's f64 arguments and of the Int32 control words. */
+export const JOB = 1024;
+export const CTL = 2048;
+/** control words: job sequence number, workers done (monotonic), workers ready, threads of this job */
+export const SEQ = 0, DONE = 1, READY = 2, NT = 3;
+/** Operands start here; the module's own static data (if any) sits below, from 64 KiB. */
+const HEAP = 1 << 20;
+const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
+/** Work below which a job stays on the main thread (flops for GEMM, elements otherwise). */
+const GEMM_PARALLEL_FLOPS = 1 << 21;
+const VECTOR_PARALLEL_ELEMENTS = 1 << 15;
+
+const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
+const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
+const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7 } as const;
+
+interface Exports {
+  run(job: number, tid: number, nt: number): void;
+  SCRATCH_BYTES: WebAssembly.Global;
+}
+
+class WasmRuntime {
+  readonly memory: WebAssembly.Memory;
+  readonly exports: Exports;
+  readonly scratchBytes: number;
+  readonly threads: number;
+  private f32!: Float32Array;
+  private f64!: Float64Array;
+  private i32!: Int32Array;
+  private readonly args: Float64Array;
+  private readonly ctl: Int32Array;
+  private doneTarget = 0;
+  private readonly module: WebAssembly.Module;
+  private spawned = false;
+
+  constructor(module: WebAssembly.Module, threads: number) {
+    this.module = module;
+    this.threads = threads;
+    this.memory = new WebAssembly.Memory({ initial: HEAP / PAGE, maximum: MAX_PAGES, shared: true });
+    this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
+    this.scratchBytes = this.exports.SCRATCH_BYTES.value as number;
+    this.args = new Float64Array(this.memory.buffer, JOB, 32);
+    this.ctl = new Int32Array(this.memory.buffer, CTL, 16);
+    this.views();
+  }
+
+  /**
+   * Workers start with the first job that could use them (a process that only
+   * copies or loads never pays for them); until they are up, jobs run here.
+   */
+  private spawn(): void {
+    this.spawned = true;
+    for (let t = 1; t < this.threads; t++) {
+      const w = new Worker(workerPath, { workerData: { module: this.module, memory: this.memory, tid: t } });
+      w.unref();
+    }
+  }
+
+  private views(): void {
+    const buf = this.memory.buffer;
+    this.f32 = new Float32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
+  }
+
+  /** Make the heap hold `bytes` beyond the threads' scratch; returns the first free address. */
+  heap(bytes: number): number {
+    const base = HEAP + this.threads * this.scratchBytes;
+    const need = base + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (need > have) {
+      const pages = Math.ceil((need - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) {
+        throw new RangeError(`wasm kernel: an operation needs ${(need / 2 ** 30).toFixed(2)} GiB of operands, more than WebAssembly's 4 GiB. Fix: use smaller batches, or the native kernel (CANDOR_KERNEL=native with OpenBLAS installed).`);
+      }
+      this.memory.grow(pages);
+      this.views();
+    }
+    return base;
+  }
+
+  put(src: Float32Array, off: number, n: number, at: number): void {
+    if (n > 0) this.f32.set(src.subarray(off, off + n), at >> 2);
+  }
+  get(dst: Float32Array, off: number, n: number, at: number): void {
+    if (n > 0) dst.set(this.f32.subarray(at >> 2, (at >> 2) + n), off);
+  }
+  putI32(src: Int32Array, at: number): void {
+    this.i32.set(src, at >> 2);
+  }
+  getI32(dst: Int32Array, n: number, at: number): void {
+    dst.set(this.i32.subarray(at >> 2, (at >> 2) + n));
+  }
+  getF64(dst: Float64Array, n: number, at: number): void {
+    dst.set(this.f64.subarray(at >> 3, (at >> 3) + n));
+  }
+
+  /** Whether every worker has started (jobs use them from then on). */
+  threadsReady(): boolean {
+    return Atomics.load(this.ctl, READY) === this.threads - 1;
+  }
+
+  /** Run the job whose arguments are `a` on `nt` threads (1 when the job is small). */
+  exec(a: readonly number[], parallel: boolean): void {
+    this.args.set(a);
+    if (parallel && !this.spawned) this.spawn();
+    // workers join only once all are ready: a job must reach every tid below its thread count
+    const nt = parallel && this.threadsReady() ? this.threads : 1;
+    if (nt === 1) {
+      this.exports.run(JOB, 0, 1);
+      return;
+    }
+    Atomics.store(this.ctl, NT, nt);
+    this.doneTarget = Atomics.load(this.ctl, DONE) + (nt - 1);
+    Atomics.add(this.ctl, SEQ, 1);
+    Atomics.notify(this.ctl, SEQ);
+    this.exports.run(JOB, 0, nt);
+    for (let spin = 0; ; spin++) {
+      const d = Atomics.load(this.ctl, DONE);
+      if (d - this.doneTarget >= 0) break;
+      if (spin > 1000) Atomics.wait(this.ctl, DONE, d, 1000);
+    }
+  }
+}
+
+/** The module's bytes once checked to load here; the runtime starts with the first job. */
+let available: { bytes: Uint8Array; threads: number } | { error: string } | null = null;
+let runtime: WasmRuntime | null = null;
+
+/** Threads for the wasm kernel: CANDOR_THREADS, else the cores Node reports. */
+function threadCount(): number {
+  const env = process.env.CANDOR_THREADS;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new RangeError(`CANDOR_THREADS=${JSON.stringify(env)} is not a thread count. Fix: set it to an integer from 1 to 256, or unset it.`);
+    return n;
+  }
+  return Math.max(1, Math.min(availableParallelism(), 16));
+}
+
+/** Whether the module is built and this engine can run it (validation compiles nothing). */
+function check(): { bytes: Uint8Array; threads: number } | { error: string } {
+  if (!existsSync(wasmModulePath)) {
+    return { error: `${wasmModulePath} does not exist (it is built by \`npm run build\`). Fix: run npm run build` };
+  }
+  if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics === 'undefined') {
+    return { error: 'this JavaScript engine has no SharedArrayBuffer/Atomics. Fix: use Node.js 20 or later' };
+  }
+  const bytes = readFileSync(wasmModulePath);
+  if (!WebAssembly.validate(bytes)) {
+    return { error: `${wasmModulePath} does not validate here: this Node.js lacks WebAssembly SIMD or threads, or the file is damaged. Fix: use Node.js 20 or later, or run npm run build` };
+  }
+  return { bytes, threads: threadCount() };
+}
+
+function rt(): WasmRuntime {
+  if (runtime === null) {
+    available ??= check();
+    if ('error' in available) throw new Error(available.error);
+    runtime = new WasmRuntime(new WebAssembly.Module(available.bytes), available.threads);
+  }
+  return runtime;
+}
+
+function checkExtent(what: string, arr: { length: number }, off: number, n: number): void {
+  if (!(off >= 0 && n >= 0 && off + n <= arr.length && Number.isInteger(off))) {
+    throw new RangeError(`wasm kernel: ${what}: extent out of range ([${off}, ${off + n}) in an array of ${arr.length})`);
+  }
+}
+
+const align = (n: number): number => (n + 15) & ~15;
+
+const INT_LIMIT = 2147483647;
+const SINGLE = ['transA', 'transB', 'M', 'N', 'K', 'alpha', 'A', 'offA', 'lda', 'B', 'offB', 'ldb', 'beta', 'C', 'offC', 'ldc'];
+const BATCHED = ['transA', 'transB', 'M', 'N', 'K', 'alpha', 'A', 'offA', 'lda', 'strideA', 'B', 'offB', 'ldb', 'strideB', 'beta', 'C', 'offC', 'ldc', 'strideC', 'batch'];
+
+/** A TypeError or RangeError naming the argument, worded as the native addon words it. */
+function argError(range: boolean, name: string, what: string): Error {
+  const msg = `candor_wasm: argument '${name}' ${what}`;
+  return range ? new RangeError(msg) : new TypeError(msg);
+}
+
+/** Check a GEMM call's arguments (the native addon's checks) and return them typed. */
+function parseGemm(args: readonly unknown[], batched: boolean): GemmCall {
+  const names = batched ? BATCHED : SINGLE;
+  if (args.length < names.length) throw new TypeError(`candor_wasm: expected ${names.length} arguments, got ${args.length}`);
+  const v = new Map<string, unknown>(names.map((n, i) => [n, args[i]]));
+  const bool = (n: string): boolean => {
+    const x = v.get(n);
+    if (typeof x !== 'boolean') throw argError(false, n, 'must be a boolean');
+    return x;
+  };
+  const count = (n: string): number => {
+    const x = v.get(n);
+    if (typeof x !== 'number') throw argError(false, n, 'must be a number');
+    if (!(x >= 0 && x <= INT_LIMIT && Number.isInteger(x))) throw argError(true, n, 'must be an integer in [0, 2^31-1]');
+    return x;
+  };
+  const scalar = (n: string): number => {
+    const x = v.get(n);
+    if (typeof x !== 'number') throw argError(false, n, 'must be a number');
+    return x;
+  };
+  const f32 = (n: string): Float32Array => {
+    const x = v.get(n);
+    if (!(x instanceof Float32Array)) throw argError(false, n, 'must be a Float32Array');
+    return x;
+  };
+  const tA = bool('transA'), tB = bool('transB');
+  const M = count('M'), N = count('N'), K = count('K'), alpha = scalar('alpha');
+  const A = f32('A'), offA = count('offA'), lda = count('lda');
+  const B = f32('B'), offB = count('offB'), ldb = count('ldb');
+  const beta = scalar('beta');
+  const C = f32('C'), offC = count('offC'), ldc = count('ldc');
+  const g: GemmCall = { tA, tB, M, N, K, alpha, A, offA, lda, strideA: 0, B, offB, ldb, strideB: 0, beta, C, offC, ldc, strideC: 0, batch: 1 };
+  if (batched) {
+    g.strideA = count('strideA');
+    g.strideB = count('strideB');
+    g.strideC = count('strideC');
+    g.batch = count('batch');
+  }
+  // stored shapes: A is M×K (K×M if transposed), B is K×N (N×K), C is M×N
+  checkMat(A, offA, lda, g.strideA, tA ? K : M, tA ? M : K, g.batch, 'lda', 'A');
+  checkMat(B, offB, ldb, g.strideB, tB ? N : K, tB ? K : N, g.batch, 'ldb', 'B');
+  checkMat(C, offC, ldc, g.strideC, M, N, g.batch, 'ldc', 'C');
+  return g;
+}
+
+interface GemmCall {
+  tA: boolean; tB: boolean; M: number; N: number; K: number; alpha: number;
+  A: Float32Array; offA: number; lda: number; strideA: number;
+  B: Float32Array; offB: number; ldb: number; strideB: number;
+  beta: number; C: Float32Array; offC: number; ldc: number; strideC: number; batch: number;
+}
+
+function checkMat(arr: Float32Array, off: number, ld: number, stride: number, rows: number, cols: number, batch: number, ldName: string, name: string): void {
+  if (ld < Math.max(cols, 1)) throw argError(true, ldName, 'is smaller than the row length');
+  if (off + span(rows, cols, ld, stride, batch) > arr.length) throw argError(true, name, 'is too short for the offset, extents and strides given');
+}
+
+/** Elements spanned by a stored rows×cols matrix with leading dimension ld, repeated batch times at stride. */
+function span(rows: number, cols: number, ld: number, stride: number, batch: number): number {
+  if (rows === 0 || cols === 0 || batch === 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+/**
+ * Row stride of the (batch·M)×cols matrix that a batch of M×cols matrices
+ * forms, or 0 when the entries are not evenly spaced rows of one matrix.
+ */
+function foldLd(M: number, ld: number, stride: number, cols: number): number {
+  const r = M === 1 ? stride : stride === M * ld ? ld : 0;
+  return r >= Math.max(cols, 1) ? r : 0;
+}
+
+function gemm(g: GemmCall): void {
+  let { M, batch, lda, ldc, strideA, strideC } = g;
+  const { tA, tB, N, K } = g;
+  if (M === 0 || N === 0 || batch === 0) return;
+  // a shared B with evenly spaced rows of untransposed A and of C is one product of batch·M rows,
+  // which packs B once instead of once per entry
+  if (batch > 1 && g.strideB === 0 && !tA && M * batch <= INT_LIMIT) {
+    const la = foldLd(M, lda, strideA, K), lc = foldLd(M, ldc, strideC, N);
+    if (la > 0 && lc > 0) {
+      M *= batch;
+      lda = la;
+      ldc = lc;
+      batch = 1;
+      strideA = strideC = 0;
+    }
+  }
+  const nA = K === 0 ? 0 : span(tA ? K : M, tA ? M : K, lda, strideA, batch);
+  const nB = K === 0 ? 0 : span(tB ? N : K, tB ? K : N, g.ldb, g.strideB, batch);
+  const nC = span(M, N, ldc, strideC, batch);
+  const r = rt();
+  const base = r.heap(align(nA * 4) + align(nB * 4) + align(nC * 4));
+  const a = base, b = a + align(nA * 4), c = b + align(nB * 4);
+  r.put(g.A, g.offA, nA, a);
+  r.put(g.B, g.offB, nB, b);
+  // C is read when beta ≠ 0, and copied in whole when it has gaps the copy-out must not clobber
+  const dense = ldc === N && (batch === 1 || strideC === M * N);
+  if (g.beta !== 0 || !dense) r.put(g.C, g.offC, nC, c);
+  const flops = 2 * M * N * K * batch;
+  r.exec([OP.gemm, +tA, +tB, M, N, K, g.alpha, a, lda, strideA, b, g.ldb, g.strideB, g.beta, c, ldc, strideC, batch, HEAP], flops >= GEMM_PARALLEL_FLOPS);
+  r.get(g.C, g.offC, nC, c);
+}
+
+const sgemmBatched: GemmKernel['sgemmBatched'] = (...args) => gemm(parseGemm(args, true));
+
+const sgemm: GemmKernel['sgemm'] = (...args) => gemm(parseGemm(args, false));
+
+const vector: VectorKernel = {
+  unary(op, out, outOff, x, xOff, n, p) {
+    if (!(Number.isInteger(op) && op >= 0 && op <= UNARY_LAST)) throw new RangeError(`wasm kernel: unary: unknown op ${op}`);
+    checkExtent('unary out', out, outOff, n);
+    checkExtent('unary x', x, xOff, n);
+    if (op === UNARY_OPS.copy) {
+      // a plain copy computes nothing: no trip through the shared memory
+      out.set(x.subarray(xOff, xOff + n), outOff);
+      return;
+    }
+    const r = rt();
+    const xa = r.heap(2 * align(n * 4)), oa = xa + align(n * 4);
+    r.put(x, xOff, n, xa);
+    r.exec([OP.unary, op, oa, xa, n, p], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, outOff, n, oa);
+  },
+  binary(op, out, outOff, a, aOff, b, bOff, n, m) {
+    if (!(Number.isInteger(op) && op >= 0 && op <= BINARY_LAST)) throw new RangeError(`wasm kernel: binary: unknown op ${op}`);
+    if (!(m >= 1 && n % m === 0)) throw new RangeError('wasm kernel: binary: n must be a multiple of m');
+    checkExtent('binary out', out, outOff, n);
+    checkExtent('binary a', a, aOff, n);
+    checkExtent('binary b', b, bOff, m);
+    const r = rt();
+    const aa = r.heap(2 * align(n * 4) + align(m * 4)), ba = aa + align(n * 4), oa = ba + align(m * 4);
+    r.put(a, aOff, n, aa);
+    r.put(b, bOff, m, ba);
+    r.exec([OP.binary, op, oa, aa, ba, n, m], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, outOff, n, oa);
+  },
+  layerNorm(out, x, xOff, rows, d, w, wOff, b, bOff, eps, mean, rstd) {
+    const n = rows * d;
+    checkExtent('layerNorm out', out, 0, n);
+    checkExtent('layerNorm x', x, xOff, n);
+    if (w) checkExtent('layerNorm w', w, wOff, d);
+    if (b) checkExtent('layerNorm b', b, bOff, d);
+    if (mean.length < rows || rstd.length < rows) throw new RangeError('wasm kernel: layerNorm mean/rstd shorter than rows');
+    const r = rt();
+    const xa = r.heap(2 * align(n * 4) + 2 * align(d * 4) + 2 * align(rows * 8));
+    const oa = xa + align(n * 4), wa = oa + align(n * 4), ba = wa + align(d * 4), ma = ba + align(d * 4), ra = ma + align(rows * 8);
+    r.put(x, xOff, n, xa);
+    if (w) r.put(w, wOff, d, wa);
+    if (b) r.put(b, bOff, d, ba);
+    r.exec([OP.layerNorm, oa, xa, rows, d, w ? wa : 0, b ? ba : 0, eps, ma, ra], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, n, oa);
+    r.getF64(mean, rows, ma);
+    r.getF64(rstd, rows, ra);
+  },
+  rmsNorm(out, x, xOff, rows, d, w, wOff, eps, offset, rstd) {
+    const n = rows * d;
+    checkExtent('rmsNorm out', out, 0, n);
+    checkExtent('rmsNorm x', x, xOff, n);
+    if (w) checkExtent('rmsNorm w', w, wOff, d);
+    if (rstd.length < rows) throw new RangeError('wasm kernel: rmsNorm rstd shorter than rows');
+    const r = rt();
+    const xa = r.heap(2 * align(n * 4) + align(d * 4) + align(rows * 8));
+    const oa = xa + align(n * 4), wa = oa + align(n * 4), ra = wa + align(d * 4);
+    r.put(x, xOff, n, xa);
+    if (w) r.put(w, wOff, d, wa);
+    r.exec([OP.rmsNorm, oa, xa, rows, d, w ? wa : 0, eps, offset, ra], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, n, oa);
+    r.getF64(rstd, rows, ra);
+  },
+  softmax(out, x, xOff, rows, n) {
+    const t = rows * n;
+    checkExtent('softmax out', out, 0, t);
+    checkExtent('softmax x', x, xOff, t);
+    const r = rt();
+    const xa = r.heap(2 * align(t * 4)), oa = xa + align(t * 4);
+    r.put(x, xOff, t, xa);
+    r.exec([OP.softmax, oa, xa, rows, n], t >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, t, oa);
+  },
+  attentionSoftmax(out, x, xOff, B, H, Q, K, scale, softcap, past, window, keyMask, dead) {
+    const t = B * H * Q * K, rows = B * H * Q;
+    checkExtent('attentionSoftmax out', out, 0, t);
+    checkExtent('attentionSoftmax x', x, xOff, t);
+    if (keyMask !== null && keyMask.length < B * K) throw new RangeError('wasm kernel: attentionSoftmax keyMask shorter than B·K');
+    if (dead.length < rows) throw new RangeError('wasm kernel: attentionSoftmax dead shorter than B·H·Q');
+    const r = rt();
+    const km = keyMask === null ? 0 : B * K;
+    const xa = r.heap(2 * align(t * 4) + align(km * 4) + align(rows * 4));
+    const oa = xa + align(t * 4), ka = oa + align(t * 4), da = ka + align(km * 4);
+    r.put(x, xOff, t, xa);
+    if (keyMask !== null) r.putI32(keyMask.subarray(0, km), ka);
+    r.exec([OP.attentionSoftmax, oa, xa, B, H, Q, K, scale, softcap, past, window, keyMask === null ? 0 : ka, da], t >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, t, oa);
+    r.getI32(dead, rows, da);
+  },
+  // A strided copy moves data and computes nothing: through the shared memory it would be
+  // three passes instead of one (and keep the largest copy's pages resident), so it stays here.
+  copy(out, x, xOff, d0, d1, d2, d3, s0, s1, s2, s3) {
+    const n = d0 * d1 * d2 * d3;
+    const last = (d0 - 1) * s0 + (d1 - 1) * s1 + (d2 - 1) * s2 + (d3 - 1) * s3;
+    if ([d0, d1, d2, d3].some((d) => d < 1) || [s0, s1, s2, s3].some((s) => s < 0)) throw new RangeError('wasm kernel: copy: bad shape or stride');
+    checkExtent('copy out', out, 0, n);
+    checkExtent('copy x', x, xOff, last + 1);
+    let o = 0;
+    for (let i = 0; i < d0; i++)
+      for (let j = 0; j < d1; j++)
+        for (let k = 0; k < d2; k++) {
+          const src = xOff + i * s0 + j * s1 + k * s2;
+          if (s3 === 1) out.set(x.subarray(src, src + d3), o);
+          else for (let l = 0; l < d3; l++) out[o + l] = x[src + l * s3]!;
+          o += d3;
+        }
+  },
+};
+
+/** Whether the wasm kernel's worker threads are all up (false before it starts or when it cannot). */
+export function wasmThreadsReady(): boolean {
+  return runtime !== null && runtime.threadsReady();
+}
+
+/** The wasm kernel and its vector kernels, or why they are not available. */
+export function loadWasmKernel(): { kernel: GemmKernel; vector: VectorKernel } | { error: string } {
+  available ??= check();
+  if ('error' in available) return { error: available.error };
+  const threads = available.threads;
+  const kernel: GemmKernel = {
+    name: 'wasm',
+    sgemm,
+    sgemmBatched,
+    threads: () => threads,
+    describe: () => `WebAssembly SIMD128, ${threads} thread${threads === 1 ? '' : 's'}`,
+  };
+  return { kernel, vector };
+}
