@@ -12,8 +12,8 @@
 
 export const MR: i32 = 4;
 export const NR: i32 = 8;
-export const KC: i32 = 128;
-export const MC: i32 = 128;
+export const KC: i32 = 256;
+export const MC: i32 = 64;
 export const NC: i32 = 256;
 /** Bytes of scratch one thread needs: packed A, packed B, one edge tile. */
 export const SCRATCH_BYTES: i32 = (MC * KC + KC * NC + MR * NR) * 4;
@@ -209,4 +209,92 @@ export function gemmBlock(
       }
     }
   }
+}
+
+/** K is gathered this many at a time by the direct kernel (4 rows of it fit the scratch). */
+const DIRECT_KC: i32 = 4096;
+
+/**
+ * C[r0..r1, c0..c1] = alpha·op(A)·op(B) + beta·C without packing B: for
+ * products with few rows or columns (decoding one token, per-head attention)
+ * packing costs more than it saves. Rows go four at a time, gathered (with
+ * alpha) into the scratch; with B stored N×K each output is a dot product over
+ * contiguous k, otherwise each k adds a scaled row of B to the four C rows.
+ */
+export function gemmDirect(
+  tA: bool, tB: bool, K: i32, alpha: f32,
+  a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32,
+  r0: i32, r1: i32, c0: i32, c1: i32, scratch: usize,
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  for (let i = r0; i < r1; i++) {
+    const row = c + (<usize>(i * ldc) << 2);
+    if (beta == 0) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), 0);
+    else if (beta != 1) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), f32at(row, j) * beta);
+  }
+  if (alpha == 0 || K == 0) return;
+  for (let i0 = r0; i0 < r1; i0 += 4) {
+    const rows = min(4, r1 - i0);
+    for (let k0 = 0; k0 < K; k0 += DIRECT_KC) {
+      const kc = min(DIRECT_KC, K - k0);
+      // the four rows of op(A), k0..k0+kc, scaled by alpha; missing rows are zeros
+      for (let r = 0; r < 4; r++) {
+        const dst = scratch + (<usize>(r * kc) << 2);
+        for (let k = 0; k < kc; k++) {
+          const v: f32 = r < rows ? (tA ? f32at(a, (k0 + k) * lda + i0 + r) : f32at(a, (i0 + r) * lda + k0 + k)) * alpha : 0;
+          store<f32>(dst + (<usize>k << 2), v);
+        }
+      }
+      const a0 = scratch, a1 = a0 + (<usize>kc << 2), a2 = a1 + (<usize>kc << 2), a3 = a2 + (<usize>kc << 2);
+      if (tB) {
+        for (let j = c0; j < c1; j++) {
+          const bj = b + (<usize>(j * ldb + k0) << 2);
+          let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+          let k = 0;
+          for (; k + 4 <= kc; k += 4) {
+            const o = <usize>k << 2;
+            const bv = v128.load(bj + o);
+            s0 = f32x4.add(s0, f32x4.mul(v128.load(a0 + o), bv));
+            s1 = f32x4.add(s1, f32x4.mul(v128.load(a1 + o), bv));
+            s2 = f32x4.add(s2, f32x4.mul(v128.load(a2 + o), bv));
+            s3 = f32x4.add(s3, f32x4.mul(v128.load(a3 + o), bv));
+          }
+          let t0 = hsum(s0), t1 = hsum(s1), t2 = hsum(s2), t3 = hsum(s3);
+          for (; k < kc; k++) {
+            const bv = f32at(bj, k);
+            t0 += f32at(a0, k) * bv;
+            t1 += f32at(a1, k) * bv;
+            t2 += f32at(a2, k) * bv;
+            t3 += f32at(a3, k) * bv;
+          }
+          const cj = c + (<usize>(i0 * ldc + j) << 2), ld = <usize>ldc << 2;
+          store<f32>(cj, load<f32>(cj) + t0);
+          if (rows > 1) store<f32>(cj + ld, load<f32>(cj + ld) + t1);
+          if (rows > 2) store<f32>(cj + 2 * ld, load<f32>(cj + 2 * ld) + t2);
+          if (rows > 3) store<f32>(cj + 3 * ld, load<f32>(cj + 3 * ld) + t3);
+        }
+      } else {
+        for (let r = 0; r < rows; r++) {
+          const ar = scratch + (<usize>(r * kc) << 2);
+          const crow = c + (<usize>((i0 + r) * ldc) << 2);
+          for (let k = 0; k < kc; k++) {
+            const av = f32at(ar, k);
+            const bk = b + (<usize>((k0 + k) * ldb) << 2);
+            const as = f32x4.splat(av);
+            let j = c0;
+            for (; j + 4 <= c1; j += 4) {
+              const o = <usize>j << 2;
+              v128.store(crow + o, f32x4.add(v128.load(crow + o), f32x4.mul(as, v128.load(bk + o))));
+            }
+            for (; j < c1; j++) store<f32>(crow + (<usize>j << 2), f32at(crow, j) + av * f32at(bk, j));
+          }
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }

@@ -7,10 +7,13 @@
  * offsets into the shared memory; strides and leading dimensions are in
  * elements.
  */
-import { gemmBlock, MR, NR, SCRATCH_BYTES } from './gemm';
+import { gemmBlock, gemmDirect, MR, NR, SCRATCH_BYTES } from './gemm';
 import { attentionSoftmax, binary, layerNorm, rmsNorm, softmax, unary } from './vector';
 
 export { SCRATCH_BYTES };
+
+/** Byte offset, within a job, of the i32 piece counter that the JavaScript side zeroes. */
+export const COUNTER_OFFSET: i32 = 256;
 
 export const OP_GEMM: i32 = 1, OP_UNARY: i32 = 2, OP_BINARY: i32 = 3, OP_LAYER_NORM: i32 = 4, OP_RMS_NORM: i32 = 5;
 export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7;
@@ -45,27 +48,31 @@ function gemmJob(job: usize, tid: i32, nt: i32): void {
   const c = parg(job, 14), ldc = iarg(job, 15), sC = <usize>iarg(job, 16) << 2;
   const batch = iarg(job, 17);
   const scratch = parg(job, 18) + <usize>tid * <usize>SCRATCH_BYTES;
+  // few rows or a small product: no packing (see gemmDirect); split along N
+  const direct = M < 8 || N < 8 || M * N <= 1024;
+  const kern = direct ? gemmDirect : gemmBlock;
+  // Threads claim pieces from a shared counter rather than taking fixed shares: the main
+  // thread starts first (workers wake later), and whoever starts late does fewer pieces.
+  // A piece is a whole product when there are several, else a slice of columns (each
+  // thread packs only its own columns of B) or, for tall products, of rows.
+  const counter = job + COUNTER_OFFSET;
   if (batch >= nt) {
-    const e0 = partStart(batch, 1, tid, nt), e1 = partStart(batch, 1, tid + 1, nt);
-    for (let e = e0; e < e1; e++) {
+    for (let e = atomic.add<i32>(counter, 1); e < batch; e = atomic.add<i32>(counter, 1)) {
       const o = <usize>e;
-      gemmBlock(tA, tB, K, alpha, a + o * sA, lda, b + o * sB, ldb, beta, c + o * sC, ldc, 0, M, 0, N, scratch);
+      kern(tA, tB, K, alpha, a + o * sA, lda, b + o * sB, ldb, beta, c + o * sC, ldc, 0, M, 0, N, scratch);
     }
     return;
   }
-  // fewer products than threads: split each product, along N when it is the wider side
-  // (each thread then packs only its own columns of B), else along M
-  for (let e = 0; e < batch; e++) {
+  const byCols = direct || N >= M;
+  const unit = byCols ? NR * 8 : MR * 16;
+  const extent = byCols ? N : M;
+  const pieces = nt == 1 ? 1 : min((extent + unit - 1) / unit, 4 * nt);
+  for (let t = atomic.add<i32>(counter, 1); t < batch * pieces; t = atomic.add<i32>(counter, 1)) {
+    const e = t / pieces, p = t % pieces;
     const o = <usize>e;
-    let r0 = 0, r1 = M, c0 = 0, c1 = N;
-    if (N >= M) {
-      c0 = partStart(N, NR, tid, nt);
-      c1 = partStart(N, NR, tid + 1, nt);
-    } else {
-      r0 = partStart(M, MR, tid, nt);
-      r1 = partStart(M, MR, tid + 1, nt);
-    }
-    gemmBlock(tA, tB, K, alpha, a + o * sA, lda, b + o * sB, ldb, beta, c + o * sC, ldc, r0, r1, c0, c1, scratch);
+    const lo = partStart(extent, byCols ? NR : MR, p, pieces), hi = partStart(extent, byCols ? NR : MR, p + 1, pieces);
+    if (byCols) kern(tA, tB, K, alpha, a + o * sA, lda, b + o * sB, ldb, beta, c + o * sC, ldc, 0, M, lo, hi, scratch);
+    else kern(tA, tB, K, alpha, a + o * sA, lda, b + o * sB, ldb, beta, c + o * sC, ldc, lo, hi, 0, N, scratch);
   }
 }
 

@@ -10,11 +10,16 @@ const { module, memory, tid } = workerData as { module: WebAssembly.Module; memo
 const run = (new WebAssembly.Instance(module, { env: { memory } }).exports as { run(job: number, tid: number, nt: number): void }).run;
 const ctl = new Int32Array(memory.buffer, CTL, 16);
 
+/** How long a worker polls for the next job before it sleeps. */
+const SPIN_MS = 0.5;
+
 let seen = Atomics.load(ctl, SEQ);
 Atomics.add(ctl, READY, 1);
 for (;;) {
-  // a short spin first: back-to-back jobs (one per layer) then skip the futex wake-up
-  for (let spin = 0; spin < 2000 && Atomics.load(ctl, SEQ) === seen; spin++);
+  // spin a little first: a forward pass sends jobs back to back, and a futex wake-up costs
+  // about as much as a small job
+  const until = performance.now() + SPIN_MS;
+  while (Atomics.load(ctl, SEQ) === seen && performance.now() < until);
   Atomics.wait(ctl, SEQ, seen);
   const s = Atomics.load(ctl, SEQ);
   if (s === seen) continue;

@@ -44,6 +44,7 @@ const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6,
 interface Exports {
   run(job: number, tid: number, nt: number): void;
   SCRATCH_BYTES: WebAssembly.Global;
+  COUNTER_OFFSET: WebAssembly.Global;
 }
 
 class WasmRuntime {
@@ -55,6 +56,7 @@ class WasmRuntime {
   private f64!: Float64Array;
   private i32!: Int32Array;
   private readonly args: Float64Array;
+  private readonly counter: Int32Array;
   private readonly ctl: Int32Array;
   private doneTarget = 0;
   private readonly module: WebAssembly.Module;
@@ -67,6 +69,7 @@ class WasmRuntime {
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
     this.scratchBytes = this.exports.SCRATCH_BYTES.value as number;
     this.args = new Float64Array(this.memory.buffer, JOB, 32);
+    this.counter = new Int32Array(this.memory.buffer, JOB + (this.exports.COUNTER_OFFSET.value as number), 1);
     this.ctl = new Int32Array(this.memory.buffer, CTL, 16);
     this.views();
   }
@@ -130,6 +133,7 @@ class WasmRuntime {
   /** Run the job whose arguments are `a` on `nt` threads (1 when the job is small). */
   exec(a: readonly number[], parallel: boolean): void {
     this.args.set(a);
+    this.counter[0] = 0;
     if (parallel && !this.spawned) this.spawn();
     // workers join only once all are ready: a job must reach every tid below its thread count
     const nt = parallel && this.threadsReady() ? this.threads : 1;
@@ -207,49 +211,46 @@ function argError(range: boolean, name: string, what: string): Error {
   return range ? new RangeError(msg) : new TypeError(msg);
 }
 
+function bool(args: readonly unknown[], i: number, names: readonly string[]): boolean {
+  const x = args[i];
+  if (typeof x !== 'boolean') throw argError(false, names[i]!, 'must be a boolean');
+  return x;
+}
+function count(args: readonly unknown[], i: number, names: readonly string[]): number {
+  const x = args[i];
+  if (typeof x !== 'number') throw argError(false, names[i]!, 'must be a number');
+  if (!(x >= 0 && x <= INT_LIMIT && Number.isInteger(x))) throw argError(true, names[i]!, 'must be an integer in [0, 2^31-1]');
+  return x;
+}
+function scalar(args: readonly unknown[], i: number, names: readonly string[]): number {
+  const x = args[i];
+  if (typeof x !== 'number') throw argError(false, names[i]!, 'must be a number');
+  return x;
+}
+function f32(args: readonly unknown[], i: number, names: readonly string[]): Float32Array {
+  const x = args[i];
+  if (!(x instanceof Float32Array)) throw argError(false, names[i]!, 'must be a Float32Array');
+  return x;
+}
+
 /** Check a GEMM call's arguments (the native addon's checks) and return them typed. */
-function parseGemm(args: readonly unknown[], batched: boolean): GemmCall {
-  const names = batched ? BATCHED : SINGLE;
-  if (args.length < names.length) throw new TypeError(`candor_wasm: expected ${names.length} arguments, got ${args.length}`);
-  const v = new Map<string, unknown>(names.map((n, i) => [n, args[i]]));
-  const bool = (n: string): boolean => {
-    const x = v.get(n);
-    if (typeof x !== 'boolean') throw argError(false, n, 'must be a boolean');
-    return x;
+function parseGemm(a: readonly unknown[], batched: boolean): GemmCall {
+  const n = batched ? BATCHED : SINGLE;
+  if (a.length < n.length) throw new TypeError(`candor_wasm: expected ${n.length} arguments, got ${a.length}`);
+  // positions of A, B and C (each followed by its offset and leading dimension, and its stride when batched)
+  const iA = 6, iB = batched ? 10 : 9, iBeta = batched ? 14 : 12, iC = batched ? 15 : 13;
+  const g: GemmCall = {
+    tA: bool(a, 0, n), tB: bool(a, 1, n), M: count(a, 2, n), N: count(a, 3, n), K: count(a, 4, n), alpha: scalar(a, 5, n),
+    A: f32(a, iA, n), offA: count(a, iA + 1, n), lda: count(a, iA + 2, n), strideA: batched ? count(a, iA + 3, n) : 0,
+    B: f32(a, iB, n), offB: count(a, iB + 1, n), ldb: count(a, iB + 2, n), strideB: batched ? count(a, iB + 3, n) : 0,
+    beta: scalar(a, iBeta, n),
+    C: f32(a, iC, n), offC: count(a, iC + 1, n), ldc: count(a, iC + 2, n), strideC: batched ? count(a, iC + 3, n) : 0,
+    batch: batched ? count(a, 19, n) : 1,
   };
-  const count = (n: string): number => {
-    const x = v.get(n);
-    if (typeof x !== 'number') throw argError(false, n, 'must be a number');
-    if (!(x >= 0 && x <= INT_LIMIT && Number.isInteger(x))) throw argError(true, n, 'must be an integer in [0, 2^31-1]');
-    return x;
-  };
-  const scalar = (n: string): number => {
-    const x = v.get(n);
-    if (typeof x !== 'number') throw argError(false, n, 'must be a number');
-    return x;
-  };
-  const f32 = (n: string): Float32Array => {
-    const x = v.get(n);
-    if (!(x instanceof Float32Array)) throw argError(false, n, 'must be a Float32Array');
-    return x;
-  };
-  const tA = bool('transA'), tB = bool('transB');
-  const M = count('M'), N = count('N'), K = count('K'), alpha = scalar('alpha');
-  const A = f32('A'), offA = count('offA'), lda = count('lda');
-  const B = f32('B'), offB = count('offB'), ldb = count('ldb');
-  const beta = scalar('beta');
-  const C = f32('C'), offC = count('offC'), ldc = count('ldc');
-  const g: GemmCall = { tA, tB, M, N, K, alpha, A, offA, lda, strideA: 0, B, offB, ldb, strideB: 0, beta, C, offC, ldc, strideC: 0, batch: 1 };
-  if (batched) {
-    g.strideA = count('strideA');
-    g.strideB = count('strideB');
-    g.strideC = count('strideC');
-    g.batch = count('batch');
-  }
   // stored shapes: A is M×K (K×M if transposed), B is K×N (N×K), C is M×N
-  checkMat(A, offA, lda, g.strideA, tA ? K : M, tA ? M : K, g.batch, 'lda', 'A');
-  checkMat(B, offB, ldb, g.strideB, tB ? N : K, tB ? K : N, g.batch, 'ldb', 'B');
-  checkMat(C, offC, ldc, g.strideC, M, N, g.batch, 'ldc', 'C');
+  checkMat(g.A, g.offA, g.lda, g.strideA, g.tA ? g.K : g.M, g.tA ? g.M : g.K, g.batch, 'lda', 'A');
+  checkMat(g.B, g.offB, g.ldb, g.strideB, g.tB ? g.N : g.K, g.tB ? g.K : g.N, g.batch, 'ldb', 'B');
+  checkMat(g.C, g.offC, g.ldc, g.strideC, g.M, g.N, g.batch, 'ldc', 'C');
   return g;
 }
 

@@ -109,6 +109,21 @@ function batchShapeOf(op: string, a: Tensor, b: Tensor): number[] {
   return out;
 }
 
+/**
+ * Matrices up to this many elements are gathered into one dense batch when
+ * their batch entries are not evenly spaced (per-head attention operands):
+ * one batched call then replaces a call per entry, whose fixed cost dominates
+ * products this small.
+ */
+const GATHER_MAX_ELEMENTS = 1 << 16;
+
+/** The operand's matrices copied into one dense [...batch, rows, cols] block (broadcast entries repeated). */
+function gathered(p: Tensor, batchShape: readonly number[], rows: number, cols: number): Operand {
+  const strides = [...batchShape.map((_, i) => (p.shape[i] === 1 ? 0 : p.strides[i]!)), p.strides[p.ndim - 2]!, p.strides[p.ndim - 1]!];
+  const view = new Tensor(p.storage, p.dtype, [...batchShape, rows, cols], strides, p.offset);
+  return prepare(contiguousCopy(view), batchShape, rows, cols);
+}
+
 /** The forward product with no graph. */
 function gemm(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[a.ndim - 2]!;
@@ -125,8 +140,12 @@ function gemm(a: Tensor, b: Tensor): Tensor {
     out.data.fill(0);
     return out;
   }
-  const A = prepare(pa, batchShape, M, K);
-  const B = prepare(pb, batchShape, K, N);
+  let A = prepare(pa, batchShape, M, K);
+  let B = prepare(pb, batchShape, K, N);
+  if (batch > 1 && (A.stride === null || B.stride === null)) {
+    if (A.stride === null && M * K <= GATHER_MAX_ELEMENTS) A = gathered(pa, batchShape, M, K);
+    if (B.stride === null && K * N <= GATHER_MAX_ELEMENTS) B = gathered(pb, batchShape, K, N);
+  }
   const Cd = out.data;
   if (a.dtype === 'float64') {
     for (let i = 0; i < batch; i++) {
