@@ -355,6 +355,57 @@ static napi_value CopyStrided(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * rotary(out, x, xOff, B, T, H, D, R, cos, cosOff, sin, sinOff, perBatch, interleaved, sign):
+ * out [B, T, H, D] (contiguous) ← x with its first R dims rotated in pairs by
+ * the angles of cos/sin ([T, R/2], or [B, T, R/2] when perBatch); pairs are
+ * (i, i + R/2), or (2i, 2i + 1) when interleaved; sign −1 rotates back.
+ */
+static napi_value Rotary(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value a[15];
+  float *o, *x, *co, *si;
+  size_t lo, lx, lc, ls;
+  double xo, B, T, H, D, R, cof, sof, sign;
+  bool per, inter;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 15, "rotary takes 15 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &B) &&
+        arg_num(env, a[4], &T) && arg_num(env, a[5], &H) && arg_num(env, a[6], &D) && arg_num(env, a[7], &R) &&
+        arg_f32(env, a[8], &co, &lc) && arg_num(env, a[9], &cof) && arg_f32(env, a[10], &si, &ls) && arg_num(env, a[11], &sof) &&
+        napi_get_value_bool(env, a[12], &per) == napi_ok && napi_get_value_bool(env, a[13], &inter) == napi_ok &&
+        arg_num(env, a[14], &sign), "rotary: bad argument types");
+  const double n = B * T * H * D, nc = (per ? B * T : T) * (R / 2);
+  CHECK(fmod(R, 2) == 0 && R > 0 && R <= D, "rotary: R must be even and in (0, D]");
+  CHECK(fits(0, n, lo) && fits(xo, n, lx) && fits(cof, nc, lc) && fits(sof, nc, ls), "rotary: extent out of range");
+  const size_t nb = (size_t)B, nt = (size_t)T, nh = (size_t)H, nd = (size_t)D, nr = (size_t)R, half = nr / 2;
+  const float sg = (float)sign;
+  for (size_t b = 0; b < nb; b++)
+    for (size_t t = 0; t < nt; t++) {
+      const size_t tb = (per ? b * nt + t : t) * half;
+      const float *restrict c = co + (size_t)cof + tb, *restrict s = si + (size_t)sof + tb;
+      for (size_t h = 0; h < nh; h++) {
+        const size_t base = ((b * nt + t) * nh + h) * nd;
+        const float *restrict src = x + (size_t)xo + base;
+        float *restrict dst = o + base;
+        if (!inter) {
+          for (size_t i = 0; i < half; i++) {
+            const float x1 = src[i], x2 = src[i + half], cv = c[i], sv = s[i] * sg;
+            dst[i] = x1 * cv - x2 * sv;
+            dst[i + half] = x2 * cv + x1 * sv;
+          }
+        } else {
+          for (size_t i = 0; i < half; i++) {
+            const float x1 = src[2 * i], x2 = src[2 * i + 1], cv = c[i], sv = s[i] * sg;
+            dst[2 * i] = x1 * cv - x2 * sv;
+            dst[2 * i + 1] = x2 * cv + x1 * sv;
+          }
+        }
+        if (nr < nd) memcpy(dst + nr, src + nr, (nd - nr) * sizeof(float));
+      }
+    }
+  return NULL;
+}
+
 void candor_register_ops(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"unary", NULL, Unary, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -364,6 +415,7 @@ void candor_register_ops(napi_env env, napi_value exports) {
     {"softmax", NULL, Softmax, NULL, NULL, NULL, napi_enumerable, NULL},
     {"attentionSoftmax", NULL, AttentionSoftmax, NULL, NULL, NULL, napi_enumerable, NULL},
     {"copy", NULL, CopyStrided, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"rotary", NULL, Rotary, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -103,6 +103,27 @@ test(`${kname}: norms, softmax and attention softmax with causal, window and pad
   close('attentionSoftmax window + softcap + padding', both(() => T.attentionSoftmax(scores, 0.125, 5, { past: 16, window: 7, keyMask })), 1e-5, 1e-9);
 });
 
+test(`${kname}: rotary embedding, forward and backward, both layouts, partial rotary dims, per-batch angles`, { skip: SKIP }, () => {
+  const r = new T.Rng(8);
+  const xr = T.randn([2, 9, 3, 20], r);
+  const trig = (f: (v: number) => number, t: T.Tensor) => T.tensor(Float32Array.from(t.toArray(), f), t.shape);
+  const ang = T.randn([9, 8], r); // rotaryDim 16 of 20
+  const angB = T.randn([2, 9, 10], r);
+  const cos = (t: T.Tensor) => trig(Math.cos, t), sin = (t: T.Tensor) => trig(Math.sin, t);
+  for (const layout of ['half', 'interleaved'] as const) {
+    close(`rotary ${layout}`, both(() => T.rotary(xr, cos(ang), sin(ang), layout, 16)), 1e-6, 1e-6);
+    close(`rotary ${layout} per batch`, both(() => T.rotary(xr, cos(angB), sin(angB), layout)), 1e-6, 1e-6);
+    const grads = both(() => {
+      const w = T.randn([2, 9, 3, 20], new T.Rng(3)).requireGrad();
+      return T.enableGrad(() => {
+        T.backward(T.sum(T.mul(T.rotary(w, cos(ang), sin(ang), layout, 16), xr)));
+        return w.grad!;
+      });
+    });
+    close(`rotary ${layout} gradient`, grads, 1e-6, 1e-6);
+  }
+});
+
 test(`${kname}: the kernels refuse extents outside their arrays`, { skip: SKIP }, () => {
   setKernel(kname);
   const v = vectorKernel()!;
@@ -111,5 +132,6 @@ test(`${kname}: the kernels refuse extents outside their arrays`, { skip: SKIP }
   assert.throws(() => v.binary(0, a, 0, a, 0, a, 6, 8, 4), /extent out of range/);
   assert.throws(() => v.copy(a, a, 0, 1, 1, 3, 3, 0, 0, 4, 1), /extent out of range/);
   assert.throws(() => v.unary(99, a, 0, a, 0, 8, 0), /unknown op/);
+  assert.throws(() => v.rotary(a, a, 0, 1, 1, 2, 4, 4, a, 7, a, 0, false, false, 1), /extent out of range/);
 });
 }

@@ -8,7 +8,7 @@
  * elements.
  */
 import { gemmBlock, gemmDirect, MR, NR, SCRATCH_BYTES } from './gemm';
-import { attentionSoftmax, binary, layerNorm, rmsNorm, softmax, unary } from './vector';
+import { attentionSoftmax, binary, layerNorm, rmsNorm, rotary, softmax, unary } from './vector';
 
 export { SCRATCH_BYTES };
 
@@ -16,7 +16,7 @@ export { SCRATCH_BYTES };
 export const COUNTER_OFFSET: i32 = 256;
 
 export const OP_GEMM: i32 = 1, OP_UNARY: i32 = 2, OP_BINARY: i32 = 3, OP_LAYER_NORM: i32 = 4, OP_RMS_NORM: i32 = 5;
-export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7;
+export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7, OP_ROTARY: i32 = 8;
 
 // @ts-ignore: decorator
 @inline function arg(job: usize, i: i32): f64 {
@@ -112,6 +112,12 @@ export function run(job: usize, tid: i32, nt: i32): void {
       const rows = iarg(job, 3) * iarg(job, 4) * iarg(job, 5);
       attentionSoftmax(parg(job, 1), parg(job, 2), iarg(job, 4), iarg(job, 5), iarg(job, 6), <f32>arg(job, 7), <f32>arg(job, 8),
         iarg(job, 9), iarg(job, 10), parg(job, 11), parg(job, 12), partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
+      break;
+    }
+    case OP_ROTARY: {
+      const rows = iarg(job, 3) * iarg(job, 4) * iarg(job, 5);
+      rotary(parg(job, 1), parg(job, 2), iarg(job, 4), iarg(job, 5), iarg(job, 6), iarg(job, 7), parg(job, 8), parg(job, 9),
+        iarg(job, 10) != 0, iarg(job, 11) != 0, <f32>arg(job, 12), partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
       break;
     }
     default: break;

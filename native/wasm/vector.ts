@@ -353,3 +353,50 @@ export function attentionSoftmax(
     softmaxSpan(dst, dst, lo, hi);
   }
 }
+
+/**
+ * Rotary embedding of rows r0..r1 of x [B, T, H, D] (row = (b·T + t)·H + h):
+ * the first R dims rotate in pairs by the angles whose cos/sin rows are
+ * [T, R/2] (or [B, T, R/2] when perBatch), the rest are copied. Pairs are
+ * (i, i + R/2) in the half layout, (2i, 2i + 1) interleaved; sign −1 rotates
+ * back (the backward pass).
+ */
+export function rotary(
+  out: usize, x: usize, T: i32, H: i32, D: i32, R: i32, cos: usize, sin: usize, perBatch: bool, interleaved: bool, sign: f32, r0: i32, r1: i32,
+): void {
+  const half = R / 2;
+  const sg = sp(sign);
+  for (let r = r0; r < r1; r++) {
+    const bt = r / H, t = bt % T;
+    const tb = <usize>(perBatch ? bt * half : t * half) << 2;
+    const c = cos + tb, s = sin + tb;
+    const src = x + (<usize>r * <usize>D << 2), dst = out + (<usize>r * <usize>D << 2);
+    if (!interleaved) {
+      const h2 = <usize>half << 2;
+      let i = 0;
+      for (; i + 4 <= half; i += 4) {
+        const o = <usize>i << 2;
+        const co = v128.load(c + o), si = f32x4.mul(v128.load(s + o), sg);
+        const x1 = v128.load(src + o), x2 = v128.load(src + h2 + o);
+        v128.store(dst + o, f32x4.sub(f32x4.mul(x1, co), f32x4.mul(x2, si)));
+        v128.store(dst + h2 + o, f32x4.add(f32x4.mul(x2, co), f32x4.mul(x1, si)));
+      }
+      for (; i < half; i++) {
+        const o = <usize>i << 2;
+        const co = load<f32>(c + o), si = load<f32>(s + o) * sign;
+        const x1 = load<f32>(src + o), x2 = load<f32>(src + h2 + o);
+        store<f32>(dst + o, x1 * co - x2 * si);
+        store<f32>(dst + h2 + o, x2 * co + x1 * si);
+      }
+    } else {
+      for (let i = 0; i < half; i++) {
+        const o = <usize>i << 2, p = <usize>(2 * i) << 2;
+        const co = load<f32>(c + o), si = load<f32>(s + o) * sign;
+        const x1 = load<f32>(src + p), x2 = load<f32>(src + p + 4);
+        store<f32>(dst + p, x1 * co - x2 * si);
+        store<f32>(dst + p + 4, x2 * co + x1 * si);
+      }
+    }
+    if (R < D) memory.copy(dst + (<usize>R << 2), src + (<usize>R << 2), <usize>(D - R) << 2);
+  }
+}

@@ -15,7 +15,7 @@
 import { AutogradError, ShapeError, fmtShape } from './errors.js';
 import { scope, taintScopes } from './pool.js';
 import { Tensor, keep, type GradNode } from './tensor.js';
-import { addInto, addNew, contiguousCopy, onesLike } from './ops/basic.js';
+import { addInto, addNew, contiguousCopy, onesLike } from './ops/loops.js';
 
 let recording = true;
 

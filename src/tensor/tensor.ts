@@ -43,6 +43,13 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
+/** An axis in [0, ndim), counting from the end when negative; `op` names the caller in the error. */
+export function normAxis(op: string, axis: number, ndim: number): number {
+  const a = axis < 0 ? axis + ndim : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`);
+  return a;
+}
+
 function checkShape(shape: readonly number[], where: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${where}: invalid shape ${fmtShape(shape)} (dimensions must be non-negative integers)`);

@@ -60,11 +60,11 @@ function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKer
     threads: () => addon.getThreads(),
     describe: () => describeAddon(addon),
   };
-  // an addon built before the vector kernels existed still serves GEMM
+  // an addon built before the vector kernels (or one of them) existed still serves GEMM
   const v = addon;
   const vector: VectorKernel | null =
-    v.unary && v.binary && v.layerNorm && v.rmsNorm && v.softmax && v.attentionSoftmax && v.copy
-      ? { unary: v.unary, binary: v.binary, layerNorm: v.layerNorm, rmsNorm: v.rmsNorm, softmax: v.softmax, attentionSoftmax: v.attentionSoftmax, copy: v.copy }
+    v.unary && v.binary && v.layerNorm && v.rmsNorm && v.softmax && v.attentionSoftmax && v.copy && v.rotary
+      ? { unary: v.unary, binary: v.binary, layerNorm: v.layerNorm, rmsNorm: v.rmsNorm, softmax: v.softmax, attentionSoftmax: v.attentionSoftmax, copy: v.copy, rotary: v.rotary }
       : null;
   return { kernel, addon, vector };
 }

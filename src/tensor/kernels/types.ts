@@ -61,6 +61,12 @@ export interface VectorKernel {
   rmsNorm(out: Float32Array, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, eps: number, offset: number, rstd: Float64Array): void;
   softmax(out: Float32Array, x: Float32Array, xOff: number, rows: number, n: number): void;
   attentionSoftmax(out: Float32Array, x: Float32Array, xOff: number, B: number, H: number, Q: number, K: number, scale: number, softcap: number, past: number, window: number, keyMask: Int32Array | null, dead: Int32Array): void;
+  /**
+   * Rotary embedding: out [B, T, H, D] (contiguous) ← x rotated in its first R dims by the
+   * angles of cos/sin ([T, R/2], or [B, T, R/2] when perBatch); pairs (i, i + R/2), or
+   * (2i, 2i + 1) when interleaved; sign −1 rotates back (the backward pass).
+   */
+  rotary(out: Float32Array, x: Float32Array, xOff: number, B: number, T: number, H: number, D: number, R: number, cos: Float32Array, cosOff: number, sin: Float32Array, sinOff: number, perBatch: boolean, interleaved: boolean, sign: number): void;
   /** out (contiguous) ← x read through up to 4 strided dimensions */
   copy(out: Float32Array, x: Float32Array, xOff: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): void;
 }

@@ -39,7 +39,7 @@ const VECTOR_PARALLEL_ELEMENTS = 1 << 15;
 
 const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
 const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
-const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7 } as const;
+const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7, rotary: 8 } as const;
 
 interface Exports {
   run(job: number, tid: number, nt: number): void;
@@ -404,6 +404,22 @@ const vector: VectorKernel = {
     r.exec([OP.attentionSoftmax, oa, xa, B, H, Q, K, scale, softcap, past, window, keyMask === null ? 0 : ka, da], t >= VECTOR_PARALLEL_ELEMENTS);
     r.get(out, 0, t, oa);
     r.getI32(dead, rows, da);
+  },
+  rotary(out, x, xOff, B, T, H, D, R, cos, cosOff, sin, sinOff, perBatch, interleaved, sign) {
+    const n = B * T * H * D, nc = (perBatch ? B * T : T) * (R / 2);
+    if (!(R % 2 === 0 && R > 0 && R <= D)) throw new RangeError('wasm kernel: rotary: R must be even and in (0, D]');
+    checkExtent('rotary out', out, 0, n);
+    checkExtent('rotary x', x, xOff, n);
+    checkExtent('rotary cos', cos, cosOff, nc);
+    checkExtent('rotary sin', sin, sinOff, nc);
+    const r = rt();
+    const xa = r.heap(2 * align(n * 4) + 2 * align(nc * 4));
+    const oa = xa + align(n * 4), ca = oa + align(n * 4), sa = ca + align(nc * 4);
+    r.put(x, xOff, n, xa);
+    r.put(cos, cosOff, nc, ca);
+    r.put(sin, sinOff, nc, sa);
+    r.exec([OP.rotary, oa, xa, B, T, H, D, R, ca, sa, +perBatch, +interleaved, sign], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, n, oa);
   },
   // A strided copy moves data and computes nothing: through the shared memory it would be
   // three passes instead of one (and keep the largest copy's pages resident), so it stays here.

@@ -6,15 +6,9 @@
  */
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { record } from '../autograd.js';
-import { Tensor, empty, zeros, shapeSize, type AnyArray, type FloatArray } from '../tensor.js';
+import { Tensor, empty, zeros, shapeSize, normAxis, type AnyArray, type FloatArray } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousCopy } from './basic.js';
 import { vectorKernel } from '../kernels/index.js';
-
-function normAxis(op: string, axis: number, ndim: number): number {
-  const a = axis < 0 ? axis + ndim : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`);
-  return a;
-}
 
 function floatInput(op: string, t: Tensor): Tensor {
   if (t.dtype === 'int32') throw new DTypeError(`${op}: expected a float tensor, got int32 ${fmtShape(t.shape)}`);
@@ -434,13 +428,19 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, layout: RotaryLayout
       }
     }
   };
+  const vk = x.dtype === 'float32' && x.size >= 1024 ? vectorKernel() : null;
+  const rotate = (src: FloatArray, so: number, dst: FloatArray, sign: number): void => {
+    if (vk !== null) {
+      vk.rotary(dst as Float32Array, src as Float32Array, so, B, T, H, D, R, cd as Float32Array, cc.offset, sd as Float32Array, sc.offset, perBatch, layout !== 'half', sign);
+    } else apply(src, so, dst, sign);
+  };
   const out = empty(x.shape, x.dtype);
-  apply(xc.data as FloatArray, xc.offset, out.data as FloatArray, 1);
+  rotate(xc.data as FloatArray, xc.offset, out.data as FloatArray, 1);
   return record(out, 'rotary', [x], (g) => {
     const gc = g.isContiguous() ? g : contiguousCopy(g);
     const gi = empty(x.shape, x.dtype);
     // the transpose of a rotation is the rotation by the opposite angle
-    apply(gc.data as FloatArray, gc.offset, gi.data as FloatArray, -1);
+    rotate(gc.data as FloatArray, gc.offset, gi.data as FloatArray, -1);
     return [gi];
   });
 }

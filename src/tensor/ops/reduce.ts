@@ -4,15 +4,9 @@
  */
 import { ShapeError, fmtShape } from '../errors.js';
 import { record } from '../autograd.js';
-import { Tensor, empty, zeros, shapeSize, type AnyArray } from '../tensor.js';
+import { Tensor, empty, zeros, shapeSize, normAxis, type AnyArray } from '../tensor.js';
 import { contiguousCopy, scale } from './basic.js';
 import { expand, reshape } from './shape.js';
-
-function normAxis(op: string, axis: number, ndim: number): number {
-  const a = axis < 0 ? axis + ndim : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`);
-  return a;
-}
 
 interface Layout {
   ax: number;

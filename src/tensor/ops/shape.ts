@@ -5,14 +5,8 @@
  */
 import { ShapeError, DTypeError, fmtShape } from '../errors.js';
 import { record } from '../autograd.js';
-import { Tensor, empty, zeros, shapeSize } from '../tensor.js';
+import { Tensor, empty, zeros, shapeSize, normAxis } from '../tensor.js';
 import { contiguousCopy, sumTo, addInto } from './basic.js';
-
-function normAxis(op: string, axis: number, ndim: number): number {
-  const a = axis < 0 ? axis + ndim : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`);
-  return a;
-}
 
 function view(t: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
   return new Tensor(t.storage, t.dtype, shape, strides, offset);
