@@ -105,6 +105,18 @@ ZIP(k_add, a[j] + b[j])
 ZIP(k_sub, a[j] - b[j])
 ZIP(k_mul, a[j] * b[j])
 ZIP(k_div, a[j] / b[j])
+/* activation gradients: a = the activation's input (its output for tanh and sigmoid), b = the incoming gradient */
+static inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+ZIP(k_gsilu, b[j] * sigmoid_f(a[j]) * (1.0f + a[j] * (1.0f - sigmoid_f(a[j]))))
+/* with s = σ(2u), u = √(2/π)(x + 0.044715x³): 0.5(1 + tanh u) = s and 1 − tanh²u = 4s(1 − s), free of cancellation */
+static inline float gelu_tanh_grad(float x) {
+  const float s = sigmoid_f(2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x));
+  return s + 2.0f * x * s * (1.0f - s) * 0.7978845608028654f * (1.0f + 0.134145f * x * x);
+}
+ZIP(k_ggelu_tanh, b[j] * gelu_tanh_grad(a[j]))
+ZIP(k_ggelu_erf, b[j] * (0.5f * (1.0f + erff(a[j] * 0.70710678118654752f)) + a[j] * 0.3989422804014327f * exp_f(-0.5f * a[j] * a[j])))
+ZIP(k_gtanh, b[j] * (1.0f - a[j] * a[j]))
+ZIP(k_gsigmoid, b[j] * a[j] * (1.0f - a[j]))
 
 /* ---- unary(op, out, outOff, x, xOff, n, p) ---- */
 
@@ -141,7 +153,7 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
 
 /* ---- binary(op, out, outOff, a, aOff, b, bOff, n, m): out[i] = a[i] ∘ b[i mod m] ---- */
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_GSILU, B_GGELU_TANH, B_GGELU_ERF, B_GTANH, B_GSIGMOID };
 
 static napi_value Binary(napi_env env, napi_callback_info info) {
   size_t argc = 9;
@@ -159,8 +171,9 @@ static napi_value Binary(napi_env env, napi_callback_info info) {
   const float *in = x + (size_t)xo, *b = y + (size_t)yo;
   const size_t N = (size_t)n, M = (size_t)m;
   const int code = (int)op;
-  CHECK(code >= B_ADD && code <= B_DIV, "binary: unknown op");
-  static void (*const table[])(float *restrict, const float *restrict, const float *restrict, size_t) = {k_add, k_sub, k_mul, k_div};
+  CHECK(code >= B_ADD && code <= B_GSIGMOID, "binary: unknown op");
+  static void (*const table[])(float *restrict, const float *restrict, const float *restrict, size_t) = {
+    k_add, k_sub, k_mul, k_div, k_gsilu, k_ggelu_tanh, k_ggelu_erf, k_gtanh, k_gsigmoid};
   float buf[1024];
   for (size_t r = 0; r < N; r += M) {
     /* an output overlapping an input (in-place accumulation) goes through a buffer */
@@ -406,6 +419,172 @@ static napi_value Rotary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * rmsNormBackward(gx|null, gw|null, g, gOff, x, xOff, rows, d, w|null, wOff, offset, rstd f64):
+ * with x̂ = x·rstd and h = g·(offset + w): gx = rstd·(h − x̂·mean(h·x̂)) per row;
+ * gw += Σ_rows g·x̂ (accumulated in double, added to what gw holds).
+ */
+static napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value a[12];
+  float *gx = NULL, *gw = NULL, *g, *x, *w = NULL;
+  double *rstd;
+  size_t lgx = 0, lgw = 0, lg, lx, lw = 0, lr;
+  double go, xo, rows, d, wo, off;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 12, "rmsNormBackward takes 12 arguments");
+  CHECK((is_null(env, a[0]) || arg_f32(env, a[0], &gx, &lgx)) && (is_null(env, a[1]) || arg_f32(env, a[1], &gw, &lgw)) &&
+        arg_f32(env, a[2], &g, &lg) && arg_num(env, a[3], &go) && arg_f32(env, a[4], &x, &lx) && arg_num(env, a[5], &xo) &&
+        arg_num(env, a[6], &rows) && arg_num(env, a[7], &d) && (is_null(env, a[8]) || arg_f32(env, a[8], &w, &lw)) &&
+        arg_num(env, a[9], &wo) && arg_num(env, a[10], &off) && arg_f64(env, a[11], &rstd, &lr), "rmsNormBackward: bad argument types");
+  CHECK((!gx || fits(0, rows * d, lgx)) && (!gw || fits(0, d, lgw)) && fits(go, rows * d, lg) && fits(xo, rows * d, lx) &&
+        (!w || fits(wo, d, lw)) && lr >= rows && d >= 1, "rmsNormBackward: extent out of range");
+  const size_t R = (size_t)rows, D = (size_t)d;
+  const float fo = (float)off;
+  double acc[4096];
+  double *gwa = D <= 4096 ? acc : NULL;
+  if (gwa) for (size_t j = 0; j < D; j++) gwa[j] = 0;
+  for (size_t r = 0; r < R; r++) {
+    const float *restrict gr = g + (size_t)go + r * D, *restrict xr = x + (size_t)xo + r * D;
+    const float rs = (float)rstd[r];
+    double dot = 0;
+    for (size_t j = 0; j < D; j++) {
+      const float xh = xr[j] * rs, h = w ? gr[j] * (fo + w[(size_t)wo + j]) : gr[j];
+      dot += (double)h * xh;
+    }
+    if (gw) {
+      if (gwa) for (size_t j = 0; j < D; j++) gwa[j] += (double)gr[j] * (xr[j] * rs);
+      else for (size_t j = 0; j < D; j++) gw[j] += gr[j] * (xr[j] * rs);
+    }
+    if (gx) {
+      const float md = (float)(dot / (double)D);
+      float *restrict o = gx + r * D;
+      for (size_t j = 0; j < D; j++) {
+        const float xh = xr[j] * rs, h = w ? gr[j] * (fo + w[(size_t)wo + j]) : gr[j];
+        o[j] = rs * (h - xh * md);
+      }
+    }
+  }
+  if (gw && gwa) for (size_t j = 0; j < D; j++) gw[j] += (float)gwa[j];
+  return NULL;
+}
+
+/* logSumExp(lse f64, x, xOff, rows, n): lse[r] = log Σ_j exp(x[r, j]) */
+static napi_value LogSumExp(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  double *lse, xo, rows, n;
+  float *x;
+  size_t ll, lx;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 5, "logSumExp takes 5 arguments");
+  CHECK(arg_f64(env, a[0], &lse, &ll) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) &&
+        arg_num(env, a[4], &n), "logSumExp: bad argument types");
+  CHECK(ll >= rows && fits(xo, rows * n, lx) && n >= 1, "logSumExp: extent out of range");
+  const size_t N = (size_t)n;
+  for (size_t r = 0; r < (size_t)rows; r++) {
+    const float *restrict s = x + (size_t)xo + r * N;
+    float m = -INFINITY;
+    for (size_t j = 0; j < N; j++) m = s[j] > m ? s[j] : m;
+    double z = 0;
+    for (size_t j = 0; j < N; j++) z += exp_f(s[j] - m);
+    lse[r] = (double)m + log(z);
+  }
+  return NULL;
+}
+
+/*
+ * crossEntropyBackward(out, x, xOff, rows, n, lse f64, targets i32, tOff, ignore, s):
+ * out[r, :] = s·softmax(x[r, :]) − s·onehot(target), rows whose target is `ignore` zero.
+ */
+static napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value a[10];
+  float *o, *x;
+  double *lse, xo, rows, n, to, ign, sc;
+  int32_t *t;
+  size_t lo, lx, ll, lt;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 10, "crossEntropyBackward takes 10 arguments");
+  CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) &&
+        arg_num(env, a[4], &n) && arg_f64(env, a[5], &lse, &ll) && arg_i32(env, a[6], &t, &lt) && arg_num(env, a[7], &to) &&
+        arg_num(env, a[8], &ign) && arg_num(env, a[9], &sc), "crossEntropyBackward: bad argument types");
+  CHECK(fits(0, rows * n, lo) && fits(xo, rows * n, lx) && ll >= rows && fits(to, rows, lt), "crossEntropyBackward: extent out of range");
+  const size_t N = (size_t)n;
+  const float fs = (float)sc;
+  for (size_t r = 0; r < (size_t)rows; r++) {
+    float *restrict dst = o + r * N;
+    const int32_t tr = t[(size_t)to + r];
+    if (tr == (int32_t)ign) { memset(dst, 0, N * sizeof(float)); continue; }
+    CHECK(tr >= 0 && (size_t)tr < N, "crossEntropyBackward: target out of range");
+    const float *restrict s = x + (size_t)xo + r * N;
+    const float l = (float)lse[r];
+    for (size_t j = 0; j < N; j++) dst[j] = exp_f(s[j] - l) * fs;
+    dst[tr] -= fs;
+  }
+  return NULL;
+}
+
+/*
+ * attentionSoftmaxBackward(gi, g, gOff, p, x, xOff, rows, K, scale, cap, dead i32):
+ * gi = p·(g − Σ g·p)·scale per row, times 1 − tanh² of the capped score when cap > 0;
+ * dead rows (no visible key) get zeros.
+ */
+static napi_value AttentionSoftmaxBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value a[11];
+  float *gi, *g, *p, *x;
+  int32_t *dead;
+  size_t lgi, lg, lp, lx, ld;
+  double go, xo, rows, K, scale, cap;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 11, "attentionSoftmaxBackward takes 11 arguments");
+  CHECK(arg_f32(env, a[0], &gi, &lgi) && arg_f32(env, a[1], &g, &lg) && arg_num(env, a[2], &go) && arg_f32(env, a[3], &p, &lp) &&
+        arg_f32(env, a[4], &x, &lx) && arg_num(env, a[5], &xo) && arg_num(env, a[6], &rows) && arg_num(env, a[7], &K) &&
+        arg_num(env, a[8], &scale) && arg_num(env, a[9], &cap) && arg_i32(env, a[10], &dead, &ld), "attentionSoftmaxBackward: bad argument types");
+  const double total = rows * K;
+  CHECK(fits(0, total, lgi) && fits(go, total, lg) && fits(0, total, lp) && fits(xo, total, lx) && ld >= rows, "attentionSoftmaxBackward: extent out of range");
+  const size_t nk = (size_t)K;
+  const float sc = (float)scale, inv_cap = cap > 0 ? (float)(1.0 / cap) : 0.0f;
+  for (size_t r = 0; r < (size_t)rows; r++) {
+    float *restrict dst = gi + r * nk;
+    if (dead[r]) { memset(dst, 0, nk * sizeof(float)); continue; }
+    const float *restrict gr = g + (size_t)go + r * nk, *restrict pr = p + r * nk;
+    double dot = 0;
+    for (size_t j = 0; j < nk; j++) dot += (double)gr[j] * pr[j];
+    const float fd = (float)dot;
+    for (size_t j = 0; j < nk; j++) {
+      float d = pr[j] * (gr[j] - fd);
+      if (cap > 0 && pr[j] != 0) {
+        const float t = tanhf(x[(size_t)xo + r * nk + j] * sc * inv_cap);
+        d *= 1.0f - t * t;
+      }
+      dst[j] = d * sc;
+    }
+  }
+  return NULL;
+}
+
+/*
+ * adamw(w, g, m f64, v f64, n, lr, b1, b2, c1, c2, eps, decay): one AdamW update,
+ * m ← b1·m + (1−b1)·g, v ← b2·v + (1−b2)·g², w ← w·decay − lr·(m/c1)/(√(v/c2) + eps), in double.
+ */
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value a[12];
+  float *w, *g;
+  double *m, *v, n, lr, b1, b2, c1, c2, eps, decay;
+  size_t lw, lg, lm, lv;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 12, "adamw takes 12 arguments");
+  CHECK(arg_f32(env, a[0], &w, &lw) && arg_f32(env, a[1], &g, &lg) && arg_f64(env, a[2], &m, &lm) && arg_f64(env, a[3], &v, &lv) &&
+        arg_num(env, a[4], &n) && arg_num(env, a[5], &lr) && arg_num(env, a[6], &b1) && arg_num(env, a[7], &b2) &&
+        arg_num(env, a[8], &c1) && arg_num(env, a[9], &c2) && arg_num(env, a[10], &eps) && arg_num(env, a[11], &decay), "adamw: bad argument types");
+  CHECK(fits(0, n, lw) && fits(0, n, lg) && fits(0, n, lm) && fits(0, n, lv), "adamw: extent out of range");
+  for (size_t j = 0; j < (size_t)n; j++) {
+    const double gj = g[j];
+    const double mj = m[j] = b1 * m[j] + (1 - b1) * gj;
+    const double vj = v[j] = b2 * v[j] + (1 - b2) * gj * gj;
+    w[j] = (float)(w[j] * decay - (lr * (mj / c1)) / (sqrt(vj / c2) + eps));
+  }
+  return NULL;
+}
+
 void candor_register_ops(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"unary", NULL, Unary, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -416,6 +595,11 @@ void candor_register_ops(napi_env env, napi_value exports) {
     {"attentionSoftmax", NULL, AttentionSoftmax, NULL, NULL, NULL, napi_enumerable, NULL},
     {"copy", NULL, CopyStrided, NULL, NULL, NULL, napi_enumerable, NULL},
     {"rotary", NULL, Rotary, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"rmsNormBackward", NULL, RmsNormBackward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"logSumExp", NULL, LogSumExp, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"crossEntropyBackward", NULL, CrossEntropyBackward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"attentionSoftmaxBackward", NULL, AttentionSoftmaxBackward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -124,6 +124,52 @@ test(`${kname}: rotary embedding, forward and backward, both layouts, partial ro
   }
 });
 
+/** The gradient of sum(f(w) · probe) with respect to w, as an array. */
+function gradOf(f: (w: T.Tensor) => T.Tensor, w0: T.Tensor, probe: T.Tensor): () => T.Tensor {
+  return () => {
+    const w = T.tensor(Float32Array.from(w0.toArray()), w0.shape).requireGrad();
+    return T.enableGrad(() => {
+      T.backward(T.sum(T.mul(f(w), probe)));
+      return w.grad!;
+    });
+  };
+}
+
+test(`${kname}: training kernels: activation gradients, rmsNorm, cross-entropy, attention softmax backward, AdamW`, { skip: SKIP }, () => {
+  const r = new T.Rng(13);
+  const probe = T.randn([37, 129], r);
+  for (const [name, f] of [
+    ['silu', (w: T.Tensor) => T.silu(w)], ['gelu tanh', (w: T.Tensor) => T.gelu(w, 'tanh')], ['gelu exact', (w: T.Tensor) => T.gelu(w, 'exact')],
+  ] as const) close(`${name} gradient`, both(gradOf(f, x, probe)), 2e-6, 1e-7);
+  // tanh's and sigmoid's gradients are read off their float32 outputs (1 − t², s(1 − s)): where the
+  // output is within an ulp of ±1 the two kernels' last-bit differences in the output come through whole
+  for (const [name, f] of [['tanh', (w: T.Tensor) => T.tanh(w)], ['sigmoid', (w: T.Tensor) => T.sigmoid(w)]] as const) {
+    close(`${name} gradient`, both(gradOf(f, x, probe)), 2e-6, 4e-7);
+  }
+  const wt = T.randn([129], r, 0.1, 1);
+  close('rmsNorm gradient (x)', both(gradOf((v) => T.rmsNorm(v, wt, 1e-6, 1), x, probe)), 1e-5, 1e-6);
+  close('rmsNorm gradient (w)', both(gradOf((v) => T.rmsNorm(x, v, 1e-6), wt, probe)), 1e-5, 1e-5);
+  const targets = Int32Array.from({ length: 37 }, (_, i) => (i % 5 === 0 ? -100 : (i * 7) % 129));
+  close('crossEntropy loss', both(() => T.crossEntropy(x, T.ids(targets, [37]))), 1e-6, 1e-7);
+  close('crossEntropy gradient', both(gradOf((v) => T.reshape(T.crossEntropy(v, T.ids(targets, [37])), [1]), x, T.ones([1]))), 1e-5, 1e-9);
+  const scores = T.randn([2, 3, 20, 36], r, 4);
+  const keyMask = new Int32Array(2 * 36).fill(1);
+  for (let j = 0; j < 30; j++) keyMask[36 + j] = 0;
+  const sprobe = T.randn([2, 3, 20, 36], r);
+  close('attentionSoftmax gradient + softcap + padding', both(gradOf((v) => T.attentionSoftmax(v, 0.125, 5, { past: 16, window: 7, keyMask }), scores, sprobe)), 1e-5, 1e-8);
+  close('attentionSoftmax gradient causal', both(gradOf((v) => T.attentionSoftmax(v, 0.125, null, { past: 16, window: null, keyMask: null }), scores, sprobe)), 1e-5, 1e-8);
+  const adam = both(() => {
+    const p = T.tensor(Float32Array.from(x.toArray()), x.shape).requireGrad();
+    const opt = new T.AdamW([p], { lr: 0.01, weightDecay: 0.1 });
+    for (let step = 0; step < 3; step++) {
+      p.grad = T.tensor(Float32Array.from(probe.toArray(), (v) => v * (step + 1)), probe.shape);
+      opt.step();
+    }
+    return p.detach();
+  });
+  close('AdamW, three steps', adam, 1e-6, 1e-7);
+});
+
 test(`${kname}: the kernels refuse extents outside their arrays`, { skip: SKIP }, () => {
   setKernel(kname);
   const v = vectorKernel()!;

@@ -8,7 +8,9 @@
  * elements.
  */
 import { gemmBlock, gemmDirect, MR, NR, SCRATCH_BYTES } from './gemm';
-import { attentionSoftmax, binary, layerNorm, rmsNorm, rotary, softmax, unary } from './vector';
+import {
+  adamw, attentionSoftmax, attentionSoftmaxBackward, binary, crossEntropyBackward, layerNorm, logSumExp, rmsNorm, rmsNormBackward, rotary, softmax, unary,
+} from './vector';
 
 export { SCRATCH_BYTES };
 
@@ -16,7 +18,8 @@ export { SCRATCH_BYTES };
 export const COUNTER_OFFSET: i32 = 256;
 
 export const OP_GEMM: i32 = 1, OP_UNARY: i32 = 2, OP_BINARY: i32 = 3, OP_LAYER_NORM: i32 = 4, OP_RMS_NORM: i32 = 5;
-export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7, OP_ROTARY: i32 = 8;
+export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7, OP_ROTARY: i32 = 8, OP_RMS_NORM_BACKWARD: i32 = 9;
+export const OP_LOG_SUM_EXP: i32 = 10, OP_CROSS_ENTROPY_BACKWARD: i32 = 11, OP_ATTENTION_SOFTMAX_BACKWARD: i32 = 12, OP_ADAMW: i32 = 13;
 
 // @ts-ignore: decorator
 @inline function arg(job: usize, i: i32): f64 {
@@ -118,6 +121,34 @@ export function run(job: usize, tid: i32, nt: i32): void {
       const rows = iarg(job, 3) * iarg(job, 4) * iarg(job, 5);
       rotary(parg(job, 1), parg(job, 2), iarg(job, 4), iarg(job, 5), iarg(job, 6), iarg(job, 7), parg(job, 8), parg(job, 9),
         iarg(job, 10) != 0, iarg(job, 11) != 0, <f32>arg(job, 12), partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
+      break;
+    }
+    case OP_RMS_NORM_BACKWARD: {
+      // sums over rows into gw: the main thread alone
+      if (tid == 0) rmsNormBackward(parg(job, 1), parg(job, 2), parg(job, 3), parg(job, 4), iarg(job, 5), iarg(job, 6), parg(job, 7), <f32>arg(job, 8), parg(job, 9), parg(job, 10));
+      break;
+    }
+    case OP_LOG_SUM_EXP: {
+      const rows = iarg(job, 3);
+      logSumExp(parg(job, 1), parg(job, 2), iarg(job, 4), partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
+      break;
+    }
+    case OP_CROSS_ENTROPY_BACKWARD: {
+      const rows = iarg(job, 3);
+      crossEntropyBackward(parg(job, 1), parg(job, 2), iarg(job, 4), parg(job, 5), parg(job, 6), iarg(job, 7), <f32>arg(job, 8),
+        partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
+      break;
+    }
+    case OP_ATTENTION_SOFTMAX_BACKWARD: {
+      const rows = iarg(job, 5);
+      attentionSoftmaxBackward(parg(job, 1), parg(job, 2), parg(job, 3), parg(job, 4), iarg(job, 6), <f32>arg(job, 7), <f32>arg(job, 8), parg(job, 9),
+        partStart(rows, 1, tid, nt), partStart(rows, 1, tid + 1, nt));
+      break;
+    }
+    case OP_ADAMW: {
+      const n = iarg(job, 5);
+      adamw(parg(job, 1), parg(job, 2), parg(job, 3), parg(job, 4), arg(job, 6), arg(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11), arg(job, 12),
+        partStart(n, 16, tid, nt), partStart(n, 16, tid + 1, nt));
       break;
     }
     default: break;

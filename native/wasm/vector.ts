@@ -155,16 +155,49 @@ export function unary(code: i32, out: usize, x: usize, i0: i32, i1: i32, p: f64)
 
 // ---- binary: out[i] = a[i] ∘ b[i mod m] for i in [i0, i1) ----
 
-export const B_ADD = 0, B_SUB = 1, B_MUL = 2, B_DIV = 3;
+export const B_ADD = 0, B_SUB = 1, B_MUL = 2, B_DIV = 3, B_GSILU = 4, B_GGELU_TANH = 5, B_GGELU_ERF = 6, B_GTANH = 7, B_GSIGMOID = 8;
 
+// @ts-ignore: decorator
+@inline function sigmoid4(x: v128): v128 {
+  return f32x4.div(sp(1), f32x4.add(sp(1), exp4(f32x4.neg(x))));
+}
+
+/** Activation gradients: a = the activation's input (its output for tanh and sigmoid), b = the incoming gradient. */
 // @ts-ignore: decorator
 @inline function zip4(code: i32, a: v128, b: v128): v128 {
   switch (code) {
     case B_ADD: return f32x4.add(a, b);
     case B_SUB: return f32x4.sub(a, b);
     case B_MUL: return f32x4.mul(a, b);
-    default: return f32x4.div(a, b);
+    case B_DIV: return f32x4.div(a, b);
+    case B_GSILU: {
+      const s = sigmoid4(a);
+      return f32x4.mul(f32x4.mul(b, s), f32x4.add(sp(1), f32x4.mul(a, f32x4.sub(sp(1), s))));
+    }
+    case B_GGELU_TANH: {
+      // with s = σ(2u): 0.5(1 + tanh u) = s and 1 − tanh²u = 4s(1 − s), free of cancellation
+      const u = f32x4.mul(sp(2 * 0.7978845608028654), f32x4.add(a, f32x4.mul(sp(0.044715), f32x4.mul(a, f32x4.mul(a, a)))));
+      const s = sigmoid4(u);
+      const slope = f32x4.mul(sp(2 * 0.7978845608028654), f32x4.add(sp(1), f32x4.mul(sp(0.134145), f32x4.mul(a, a))));
+      return f32x4.mul(b, f32x4.add(s, f32x4.mul(f32x4.mul(f32x4.mul(a, s), f32x4.sub(sp(1), s)), slope)));
+    }
+    case B_GTANH: return f32x4.mul(b, f32x4.sub(sp(1), f32x4.mul(a, a)));
+    case B_GSIGMOID: return f32x4.mul(f32x4.mul(b, a), f32x4.sub(sp(1), a));
+    default: {
+      // exact GELU's gradient needs erf: one lane at a time, in f64
+      const x0 = f32x4.extract_lane(a, 0), x1 = f32x4.extract_lane(a, 1), x2 = f32x4.extract_lane(a, 2), x3 = f32x4.extract_lane(a, 3);
+      let r = f32x4.splat(gGeluErf(x0));
+      r = f32x4.replace_lane(r, 1, gGeluErf(x1));
+      r = f32x4.replace_lane(r, 2, gGeluErf(x2));
+      r = f32x4.replace_lane(r, 3, gGeluErf(x3));
+      return f32x4.mul(b, r);
+    }
   }
+}
+
+function gGeluErf(x: f32): f32 {
+  const v = <f64>x;
+  return <f32>(0.5 * (1 + erf(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v));
 }
 
 export function binary(code: i32, out: usize, a: usize, b: usize, m: i32, i0: i32, i1: i32): void {
@@ -398,5 +431,131 @@ export function rotary(
       }
     }
     if (R < D) memory.copy(dst + (<usize>R << 2), src + (<usize>R << 2), <usize>(D - R) << 2);
+  }
+}
+
+/**
+ * rmsNorm's backward over all rows (one thread: gw sums over rows). With
+ * x̂ = x·rstd and h = g·(offset + w): gx = rstd·(h − x̂·mean(h·x̂)) per row
+ * (gx = 0: not wanted); gw += Σ_rows g·x̂, summed in f64 in acc (d doubles).
+ */
+export function rmsNormBackward(gx: usize, gw: usize, g: usize, x: usize, rows: i32, d: i32, w: usize, offset: f32, rstd: usize, acc: usize): void {
+  if (gw != 0) memory.fill(acc, 0, <usize>d << 3);
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>r * <usize>d << 2;
+    const gr = g + o, xr = x + o;
+    const rs = <f32>load<f64>(rstd + (<usize>r << 3));
+    let dot: f64 = 0;
+    for (let j = 0; j < d; j++) {
+      const jo = <usize>j << 2;
+      const xh = load<f32>(xr + jo) * rs;
+      const gy = load<f32>(gr + jo);
+      const h = w != 0 ? gy * (offset + load<f32>(w + jo)) : gy;
+      dot += <f64>h * <f64>xh;
+      if (gw != 0) store<f64>(acc + (<usize>j << 3), load<f64>(acc + (<usize>j << 3)) + <f64>gy * <f64>xh);
+    }
+    if (gx != 0) {
+      const md = <f32>(dot / <f64>d);
+      const q = sp(rs), mv = sp(md), off = sp(offset);
+      let j = 0;
+      for (; j + 4 <= d; j += 4) {
+        const jo = <usize>j << 2;
+        const xh = f32x4.mul(v128.load(xr + jo), q);
+        let h = v128.load(gr + jo);
+        if (w != 0) h = f32x4.mul(h, f32x4.add(off, v128.load(w + jo)));
+        v128.store(gx + o + jo, f32x4.mul(q, f32x4.sub(h, f32x4.mul(xh, mv))));
+      }
+      for (; j < d; j++) {
+        const jo = <usize>j << 2;
+        const xh = load<f32>(xr + jo) * rs;
+        const gy = load<f32>(gr + jo);
+        const h = w != 0 ? gy * (offset + load<f32>(w + jo)) : gy;
+        store<f32>(gx + o + jo, rs * (h - xh * md));
+      }
+    }
+  }
+  if (gw != 0) for (let j = 0; j < d; j++) store<f32>(gw + (<usize>j << 2), load<f32>(gw + (<usize>j << 2)) + <f32>load<f64>(acc + (<usize>j << 3)));
+}
+
+/** lse[r] = log Σ_j exp(x[r, j]) for rows r0..r1 of n (lse in f64). */
+export function logSumExp(lse: usize, x: usize, n: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const s = x + (<usize>r * <usize>n << 2);
+    let m: f32 = -Infinity;
+    for (let j = 0; j < n; j++) m = max(m, load<f32>(s + (<usize>j << 2)));
+    const mv = sp(m);
+    let z0 = f64x2.splat(0), z1 = f64x2.splat(0);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const e = exp4(f32x4.sub(v128.load(s + (<usize>j << 2)), mv));
+      z0 = f64x2.add(z0, f64x2.promote_low_f32x4(e));
+      z1 = f64x2.add(z1, f64x2.promote_low_f32x4(v128.shuffle<i64>(e, e, 1, 0)));
+    }
+    const zz = f64x2.add(z0, z1);
+    let z = f64x2.extract_lane(zz, 0) + f64x2.extract_lane(zz, 1);
+    for (; j < n; j++) z += <f64>exp1(load<f32>(s + (<usize>j << 2)) - m);
+    store<f64>(lse + (<usize>r << 3), <f64>m + Math.log(z));
+  }
+}
+
+/** Rows r0..r1 of cross-entropy's gradient: s·softmax(x) − s·onehot(target); rows whose target is `ignore` are zero. */
+export function crossEntropyBackward(out: usize, x: usize, n: i32, lse: usize, targets: usize, ignore: i32, s: f32, r0: i32, r1: i32): void {
+  const sv = sp(s);
+  for (let r = r0; r < r1; r++) {
+    const o = <usize>r * <usize>n << 2;
+    const dst = out + o, src = x + o;
+    const t = load<i32>(targets + (<usize>r << 2));
+    if (t == ignore) {
+      memory.fill(dst, 0, <usize>n << 2);
+      continue;
+    }
+    const l = <f32>load<f64>(lse + (<usize>r << 3));
+    const lv = sp(l);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const jo = <usize>j << 2;
+      v128.store(dst + jo, f32x4.mul(exp4(f32x4.sub(v128.load(src + jo), lv)), sv));
+    }
+    for (; j < n; j++) store<f32>(dst + (<usize>j << 2), exp1(load<f32>(src + (<usize>j << 2)) - l) * s);
+    store<f32>(dst + (<usize>t << 2), load<f32>(dst + (<usize>t << 2)) - s);
+  }
+}
+
+/** Rows r0..r1 of the attention softmax's backward: gi = p·(g − Σ g·p)·scale, times 1 − tanh² of the capped score when cap > 0; dead rows zero. */
+export function attentionSoftmaxBackward(gi: usize, g: usize, p: usize, x: usize, K: i32, scale: f32, cap: f32, dead: usize, r0: i32, r1: i32): void {
+  const invCap: f32 = cap > 0 ? 1 / cap : 0;
+  for (let r = r0; r < r1; r++) {
+    const o = <usize>r * <usize>K << 2;
+    const dst = gi + o, gr = g + o, pr = p + o;
+    if (load<i32>(dead + (<usize>r << 2)) != 0) {
+      memory.fill(dst, 0, <usize>K << 2);
+      continue;
+    }
+    let dot: f64 = 0;
+    for (let j = 0; j < K; j++) dot += <f64>load<f32>(gr + (<usize>j << 2)) * <f64>load<f32>(pr + (<usize>j << 2));
+    const fd = <f32>dot;
+    for (let j = 0; j < K; j++) {
+      const jo = <usize>j << 2;
+      const pj = load<f32>(pr + jo);
+      let d = pj * (load<f32>(gr + jo) - fd);
+      if (cap > 0 && pj != 0) {
+        const t = <f32>Math.tanh(<f64>(load<f32>(x + o + jo) * scale * invCap));
+        d *= 1 - t * t;
+      }
+      store<f32>(dst + jo, d * scale);
+    }
+  }
+}
+
+/** One AdamW update of elements i0..i1 (m, v in f64): the arithmetic of src/tensor/optim.ts, in f64. */
+export function adamw(w: usize, g: usize, m: usize, v: usize, lr: f64, b1: f64, b2: f64, c1: f64, c2: f64, eps: f64, decay: f64, i0: i32, i1: i32): void {
+  for (let j = i0; j < i1; j++) {
+    const fo = <usize>j << 2, d8 = <usize>j << 3;
+    const gj = <f64>load<f32>(g + fo);
+    const mj = b1 * load<f64>(m + d8) + (1 - b1) * gj;
+    const vj = b2 * load<f64>(v + d8) + (1 - b2) * gj * gj;
+    store<f64>(m + d8, mj);
+    store<f64>(v + d8, vj);
+    store<f32>(w + fo, <f32>(<f64>load<f32>(w + fo) * decay - (lr * (mj / c1)) / (Math.sqrt(vj / c2) + eps)));
   }
 }

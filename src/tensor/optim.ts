@@ -2,6 +2,7 @@
  * Training utilities: AdamW with decoupled weight decay, global gradient-norm
  * clipping, and a linear-warmup + cosine learning-rate schedule.
  */
+import { vectorKernel } from './kernels/index.js';
 import { CandorError, ShapeError, fmtShape } from './errors.js';
 import { Tensor, type FloatArray } from './tensor.js';
 
@@ -83,6 +84,11 @@ export class AdamW {
       const m = this.m[i]!;
       const v = this.v[i]!;
       const decay = this.decays[i] ? 1 - lr * this.weightDecay : 1;
+      const vk = w instanceof Float32Array && g instanceof Float32Array && w.length >= 1024 ? vectorKernel() : null;
+      if (vk !== null) {
+        vk.adamw(w as Float32Array, g as Float32Array, m, v, w.length, lr, b1, b2, c1, c2, this.eps, decay);
+        continue;
+      }
       for (let j = 0; j < w.length; j++) {
         const gj = g[j]!;
         const mj = (m[j] = b1 * m[j]! + (1 - b1) * gj);

@@ -20,6 +20,11 @@ interface CandorBlasAddon extends Partial<VectorKernel> {
   corename(): string;
 }
 
+const VECTOR_FUNCTIONS = [
+  'unary', 'binary', 'layerNorm', 'rmsNorm', 'softmax', 'attentionSoftmax', 'copy', 'rotary',
+  'rmsNormBackward', 'logSumExp', 'crossEntropyBackward', 'attentionSoftmaxBackward', 'adamw',
+] as const satisfies readonly (keyof VectorKernel)[];
+
 const FIX = 'Fix: install OpenBLAS (apt-get install libopenblas-dev) and run `npm run build:native`';
 
 // This file compiles to dist/src/tensor/kernels/native.js: the package root is four levels up.
@@ -63,9 +68,7 @@ function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKer
   // an addon built before the vector kernels (or one of them) existed still serves GEMM
   const v = addon;
   const vector: VectorKernel | null =
-    v.unary && v.binary && v.layerNorm && v.rmsNorm && v.softmax && v.attentionSoftmax && v.copy && v.rotary
-      ? { unary: v.unary, binary: v.binary, layerNorm: v.layerNorm, rmsNorm: v.rmsNorm, softmax: v.softmax, attentionSoftmax: v.attentionSoftmax, copy: v.copy, rotary: v.rotary }
-      : null;
+    VECTOR_FUNCTIONS.every((f) => typeof v[f] === 'function') ? (Object.fromEntries(VECTOR_FUNCTIONS.map((f) => [f, v[f]])) as unknown as VectorKernel) : null;
   return { kernel, addon, vector };
 }
 

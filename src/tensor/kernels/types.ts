@@ -67,9 +67,23 @@ export interface VectorKernel {
    * (2i, 2i + 1) when interleaved; sign −1 rotates back (the backward pass).
    */
   rotary(out: Float32Array, x: Float32Array, xOff: number, B: number, T: number, H: number, D: number, R: number, cos: Float32Array, cosOff: number, sin: Float32Array, sinOff: number, perBatch: boolean, interleaved: boolean, sign: number): void;
+  /**
+   * rmsNorm's backward: with x̂ = x·rstd and h = g·(offset + w), gx = rstd·(h − x̂·mean(h·x̂))
+   * per row (gx null: not wanted) and gw += Σ_rows g·x̂ (gw null: not wanted); g and x are rows×d.
+   */
+  rmsNormBackward(gx: Float32Array | null, gw: Float32Array | null, g: Float32Array, gOff: number, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, offset: number, rstd: Float64Array): void;
+  /** lse[r] = log Σ_j exp(x[r, j]) over rows of n */
+  logSumExp(lse: Float64Array, x: Float32Array, xOff: number, rows: number, n: number): void;
+  /** cross-entropy's gradient: out[r] = s·(softmax(x[r]) − onehot(targets[r])), with softmax = exp(x − lse); rows whose target is `ignore` are zero */
+  crossEntropyBackward(out: Float32Array, x: Float32Array, xOff: number, rows: number, n: number, lse: Float64Array, targets: Int32Array, tOff: number, ignore: number, s: number): void;
+  /** attentionSoftmax's backward over rows of K: gi = p·(g − Σ g·p)·scale, times 1 − tanh² of the capped score (x·scale/cap) when cap > 0; dead rows zero */
+  attentionSoftmaxBackward(gi: Float32Array, g: Float32Array, gOff: number, p: Float32Array, x: Float32Array, xOff: number, rows: number, K: number, scale: number, cap: number, dead: Int32Array): void;
+  /** one AdamW update in float64: m ← b1·m + (1−b1)·g, v ← b2·v + (1−b2)·g², w ← w·decay − lr·(m/c1)/(√(v/c2) + eps) */
+  adamw(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, n: number, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number): void;
   /** out (contiguous) ← x read through up to 4 strided dimensions */
   copy(out: Float32Array, x: Float32Array, xOff: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): void;
 }
 
 export const UNARY_OPS = { copy: 0, scale: 1, addScalar: 2, exp: 3, tanh: 4, geluTanh: 5, geluExact: 6, silu: 7, sigmoid: 8, relu: 9, neg: 10, square: 11, sqrt: 12, rsqrt: 13, log: 14, abs: 15 } as const;
-export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+/** a ∘ b; the g* codes are activation gradients with a = the activation's input (its output for gTanh, gSigmoid) and b = the incoming gradient */
+export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3, gSilu: 4, gGeluTanh: 5, gGeluExact: 6, gTanh: 7, gSigmoid: 8 } as const;

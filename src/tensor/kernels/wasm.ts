@@ -39,7 +39,8 @@ const VECTOR_PARALLEL_ELEMENTS = 1 << 15;
 
 const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
 const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
-const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7, rotary: 8 } as const;
+const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7, rotary: 8,
+  rmsNormBackward: 9, logSumExp: 10, crossEntropyBackward: 11, attentionSoftmaxBackward: 12, adamw: 13 } as const;
 
 interface Exports {
   run(job: number, tid: number, nt: number): void;
@@ -120,6 +121,9 @@ class WasmRuntime {
   }
   getI32(dst: Int32Array, n: number, at: number): void {
     dst.set(this.i32.subarray(at >> 2, (at >> 2) + n));
+  }
+  putF64(src: Float64Array, at: number): void {
+    this.f64.set(src, at >> 3);
   }
   getF64(dst: Float64Array, n: number, at: number): void {
     dst.set(this.f64.subarray(at >> 3, (at >> 3) + n));
@@ -420,6 +424,89 @@ const vector: VectorKernel = {
     r.put(sin, sinOff, nc, sa);
     r.exec([OP.rotary, oa, xa, B, T, H, D, R, ca, sa, +perBatch, +interleaved, sign], n >= VECTOR_PARALLEL_ELEMENTS);
     r.get(out, 0, n, oa);
+  },
+  rmsNormBackward(gx, gw, g, gOff, x, xOff, rows, d, w, wOff, offset, rstd) {
+    const n = rows * d;
+    if (gx) checkExtent('rmsNormBackward gx', gx, 0, n);
+    if (gw) checkExtent('rmsNormBackward gw', gw, 0, d);
+    checkExtent('rmsNormBackward g', g, gOff, n);
+    checkExtent('rmsNormBackward x', x, xOff, n);
+    if (w) checkExtent('rmsNormBackward w', w, wOff, d);
+    if (rstd.length < rows) throw new RangeError('wasm kernel: rmsNormBackward rstd shorter than rows');
+    const r = rt();
+    const ga = r.heap(3 * align(n * 4) + 2 * align(d * 4) + align(rows * 8) + align(d * 8));
+    const xa = ga + align(n * 4), gxa = xa + align(n * 4), wa = gxa + align(n * 4), gwa = wa + align(d * 4), ra = gwa + align(d * 4), acc = ra + align(rows * 8);
+    r.put(g, gOff, n, ga);
+    r.put(x, xOff, n, xa);
+    if (w) r.put(w, wOff, d, wa);
+    if (gw) r.put(gw, 0, d, gwa);
+    r.putF64(rstd.subarray(0, rows), ra);
+    r.exec([OP.rmsNormBackward, gx ? gxa : 0, gw ? gwa : 0, ga, xa, rows, d, w ? wa : 0, offset, ra, acc], false);
+    if (gx) r.get(gx, 0, n, gxa);
+    if (gw) r.get(gw, 0, d, gwa);
+  },
+  logSumExp(lse, x, xOff, rows, n) {
+    const t = rows * n;
+    checkExtent('logSumExp x', x, xOff, t);
+    if (lse.length < rows) throw new RangeError('wasm kernel: logSumExp lse shorter than rows');
+    const r = rt();
+    const xa = r.heap(align(t * 4) + align(rows * 8)), la = xa + align(t * 4);
+    r.put(x, xOff, t, xa);
+    r.exec([OP.logSumExp, la, xa, rows, n], t >= VECTOR_PARALLEL_ELEMENTS);
+    r.getF64(lse, rows, la);
+  },
+  crossEntropyBackward(out, x, xOff, rows, n, lse, targets, tOff, ignore, s) {
+    const t = rows * n;
+    checkExtent('crossEntropyBackward out', out, 0, t);
+    checkExtent('crossEntropyBackward x', x, xOff, t);
+    checkExtent('crossEntropyBackward targets', targets, tOff, rows);
+    if (lse.length < rows) throw new RangeError('wasm kernel: crossEntropyBackward lse shorter than rows');
+    for (let i = 0; i < rows; i++) {
+      const tr = targets[tOff + i]!;
+      if (tr !== ignore && !(tr >= 0 && tr < n)) throw new RangeError(`wasm kernel: crossEntropyBackward: target ${tr} out of range`);
+    }
+    const r = rt();
+    const xa = r.heap(2 * align(t * 4) + align(rows * 8) + align(rows * 4));
+    const oa = xa + align(t * 4), la = oa + align(t * 4), ta = la + align(rows * 8);
+    r.put(x, xOff, t, xa);
+    r.putF64(lse.subarray(0, rows), la);
+    r.putI32(targets.subarray(tOff, tOff + rows), ta);
+    r.exec([OP.crossEntropyBackward, oa, xa, rows, n, la, ta, ignore, s], t >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(out, 0, t, oa);
+  },
+  attentionSoftmaxBackward(gi, g, gOff, p, x, xOff, rows, K, scale, cap, dead) {
+    const t = rows * K;
+    checkExtent('attentionSoftmaxBackward gi', gi, 0, t);
+    checkExtent('attentionSoftmaxBackward g', g, gOff, t);
+    checkExtent('attentionSoftmaxBackward p', p, 0, t);
+    checkExtent('attentionSoftmaxBackward x', x, xOff, cap > 0 ? t : 0);
+    if (dead.length < rows) throw new RangeError('wasm kernel: attentionSoftmaxBackward dead shorter than rows');
+    const r = rt();
+    const nx = cap > 0 ? t : 0;
+    const ga = r.heap(3 * align(t * 4) + align(nx * 4) + align(rows * 4));
+    const pa = ga + align(t * 4), oa = pa + align(t * 4), xa = oa + align(t * 4), da = xa + align(nx * 4);
+    r.put(g, gOff, t, ga);
+    r.put(p, 0, t, pa);
+    if (nx > 0) r.put(x, xOff, nx, xa);
+    r.putI32(dead.subarray(0, rows), da);
+    r.exec([OP.attentionSoftmaxBackward, oa, ga, pa, xa, rows, K, scale, cap, da], t >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(gi, 0, t, oa);
+  },
+  adamw(w, g, m, v, n, lr, b1, b2, c1, c2, eps, decay) {
+    checkExtent('adamw w', w, 0, n);
+    checkExtent('adamw g', g, 0, n);
+    checkExtent('adamw m', m, 0, n);
+    checkExtent('adamw v', v, 0, n);
+    const r = rt();
+    const wa = r.heap(2 * align(n * 4) + 2 * align(n * 8)), ga = wa + align(n * 4), ma = ga + align(n * 4), va = ma + align(n * 8);
+    r.put(w, 0, n, wa);
+    r.put(g, 0, n, ga);
+    r.putF64(m.subarray(0, n), ma);
+    r.putF64(v.subarray(0, n), va);
+    r.exec([OP.adamw, wa, ga, ma, va, n, lr, b1, b2, c1, c2, eps, decay], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.get(w, 0, n, wa);
+    r.getF64(m, n, ma);
+    r.getF64(v, n, va);
   },
   // A strided copy moves data and computes nothing: through the shared memory it would be
   // three passes instead of one (and keep the largest copy's pages resident), so it stays here.

@@ -52,17 +52,18 @@ const L = {
   // backward kernels: x = the op's input (or output, as noted), y = incoming gradient
   gDivB: compileBinary('-x * y'), // x = out/b ... see div
   gLog: compileBinary('y / x'),
-  gTanh: compileBinary('y * (1 - x * x)'), // x = output
+  gTanh: compileBinary('y * (1 - x * x)', BINARY_OPS.gTanh), // x = output
   gSqrt: compileBinary('y * 0.5 / x'), // x = output
   gRsqrt: compileBinary('y * -0.5 * x * x * x'), // x = output
   gAbs: compileBinary('x > 0 ? y : x < 0 ? -y : 0'),
   gPow: compileBinary('y * p * x ** (p - 1)'),
-  gSigmoid: compileBinary('y * x * (1 - x)'), // x = output
+  gSigmoid: compileBinary('y * x * (1 - x)', BINARY_OPS.gSigmoid), // x = output
   gRelu: compileBinary('x > 0 ? y : 0'),
-  gSilu: compileBinary('y * (1 / (1 + exp(-x))) * (1 + x * (1 - 1 / (1 + exp(-x))))'),
-  gGeluExact: compileBinary('y * (0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x))'),
+  gSilu: compileBinary('y * (1 / (1 + exp(-x))) * (1 + x * (1 - 1 / (1 + exp(-x))))', BINARY_OPS.gSilu),
+  gGeluExact: compileBinary('y * (0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x))', BINARY_OPS.gGeluExact),
   gGeluTanh: compileBinary(
     'y * (0.5 * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) + 0.5 * x * (1 - tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)) ** 2) * 0.7978845608028654 * (1 + 0.134145 * x * x))',
+    BINARY_OPS.gGeluTanh,
   ),
 };
 

@@ -217,6 +217,11 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6, offset = 0
     const gw = weight?.requiresGrad ? zeros([d], x.dtype) : null;
     const gxd = gx?.data as FloatArray | undefined;
     const gwd = gw?.data as FloatArray | undefined;
+    const vb = x.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+    if (vb !== null) {
+      vb.rmsNormBackward((gxd ?? null) as Float32Array | null, (gwd ?? null) as Float32Array | null, gd as Float32Array, go, xs as Float32Array, xo, rows, d, w as Float32Array | null, wo, offset, rstd);
+      return [gx, gw];
+    }
     for (let r = 0; r < rows; r++) {
       const base = xo + r * d;
       const rs = rstd[r]!;
@@ -298,16 +303,23 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   const lse = new Float64Array(rows);
   let total = 0;
   let count = 0;
+  const vk = logits.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+  for (let r = 0; r < rows; r++) {
+    const t = td[to + r]!;
+    if (t !== ignoreIndex && !(t >= 0 && t < V)) throw new ShapeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${V})`);
+  }
+  if (vk !== null) vk.logSumExp(lse, x as Float32Array, xo, rows, V);
   for (let r = 0; r < rows; r++) {
     const t = td[to + r]!;
     if (t === ignoreIndex) continue;
-    if (!(t >= 0 && t < V)) throw new ShapeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${V})`);
     const base = xo + r * V;
-    let m = -Infinity;
-    for (let j = 0; j < V; j++) if (x[base + j]! > m) m = x[base + j]!;
-    let z = 0;
-    for (let j = 0; j < V; j++) z += Math.exp(x[base + j]! - m);
-    lse[r] = m + Math.log(z);
+    if (vk === null) {
+      let m = -Infinity;
+      for (let j = 0; j < V; j++) if (x[base + j]! > m) m = x[base + j]!;
+      let z = 0;
+      for (let j = 0; j < V; j++) z += Math.exp(x[base + j]! - m);
+      lse[r] = m + Math.log(z);
+    }
     total += lse[r]! - x[base + t]!;
     count++;
   }
@@ -315,6 +327,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   out.data[0] = count > 0 ? total / count : 0;
   return record(out, 'crossEntropy', [logits], (g) => {
     const gs = g.data[g.offset]! / Math.max(count, 1);
+    if (vk !== null) {
+      const gl = empty(logits.shape, logits.dtype);
+      vk.crossEntropyBackward(gl.data as Float32Array, x as Float32Array, xo, rows, V, lse, td, to, ignoreIndex, gs);
+      return [gl];
+    }
     const gl = zeros(logits.shape, logits.dtype);
     const r = gl.data as FloatArray;
     for (let row = 0; row < rows; row++) {
@@ -526,6 +543,10 @@ export function attentionSoftmax(scores: Tensor, scaleBy: number, softcap: numbe
     const gi = empty(scores.shape, scores.dtype);
     const r = gi.data as FloatArray;
     const rows = B * H * Q;
+    if (vk !== null) {
+      vk.attentionSoftmaxBackward(r as Float32Array, gd as Float32Array, go, o as Float32Array, x as Float32Array, xo, rows, K, scaleBy, softcap ?? 0, dead);
+      return [gi];
+    }
     for (let rr = 0; rr < rows; rr++) {
       const row = rr * K;
       if (dead[rr] === 1) {
