@@ -1,6 +1,7 @@
 /**
- * GEMM kernel benchmark: candor's active kernel (CANDOR_KERNEL picks it) against
- * numpy's np.matmul, measured in the same run on the same shapes.
+ * GEMM kernel benchmark: each of candor's kernels that loads here (native,
+ * wasm, portable; CANDOR_KERNEL=name measures that one alone) against numpy's
+ * np.matmul, measured in the same run on the same shapes.
  *
  *   npm run bench:kernels            # prints JSON, writes bench/results/kernels.json
  *
@@ -11,13 +12,14 @@
  * process, so its OpenBLAS threads are gone before candor's start (OpenBLAS
  * worker threads spin for a while after a call and would steal a core).
  *
- * The target: candor (native) ≥ 0.9× numpy at the three larger shapes.
+ * Targets: native ≥ 0.9× numpy at every shape; wasm ≥ 0.25× numpy and
+ * ≥ 10× the portable kernel at 1024³.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kernel } from '../src/tensor/kernels/index.js';
+import { KERNEL_NAMES, kernelAvailable, setKernel, type GemmKernel, type KernelName } from '../src/tensor/kernels/index.js';
 
 const SHAPES: Array<[number, number, number]> = [
   [32, 768, 3072],
@@ -25,9 +27,12 @@ const SHAPES: Array<[number, number, number]> = [
   [512, 1024, 4096],
   [1024, 1024, 1024],
 ];
-const TARGET_SHAPES = ['128x768x768', '512x1024x4096', '1024x1024x1024'];
-const MIN_RATIO = 0.9;
-const GOAL_RATIO = 0.95;
+const NATIVE_TARGET_SHAPES = ['32x768x3072', '128x768x768', '512x1024x4096', '1024x1024x1024'];
+const NATIVE_MIN_RATIO = 0.9;
+const NATIVE_GOAL_RATIO = 0.95;
+const WASM_SHAPE = '1024x1024x1024';
+const WASM_MIN_RATIO_NUMPY = 0.25;
+const WASM_MIN_RATIO_PORTABLE = 10;
 const POLICY = { warmup_s: 0.1, min_measure_s: 0.4, min_repeats: 20, max_repeats: 5000 };
 const TINY_CHUNKS = 100;
 const TINY_CHUNK_CALLS = 1000;
@@ -122,7 +127,8 @@ interface NumpySide {
 }
 
 function runNumpy(): NumpySide | { error: string } {
-  const python = process.env.PYTHON || 'python3';
+  const venv = join(root, '.venv-bench', 'bin', 'python');
+  const python = process.env.PYTHON || (existsSync(venv) ? venv : 'python3');
   const r = spawnSync(python, ['-c', NUMPY_SCRIPT, JSON.stringify(POLICY), JSON.stringify(SHAPES)], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
@@ -150,14 +156,8 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-function main(): void {
-  const k = kernel();
-  // Other processes on the machine skew a 2-thread GEMM badly: measure how busy it was besides us.
-  const busy0 = machineBusySeconds();
-  const wall0 = seconds();
-  const own0 = process.cpuUsage();
-  const numpy = runNumpy();
-
+/** GFLOP/s of one kernel at every shape, and its per-call overhead on a 1×1×1 product. */
+function measureKernel(k: GemmKernel, numpy: NumpySide | { error: string }) {
   const results = SHAPES.map((shape, i) => {
     const [M, K, N] = shape;
     const A = random(M * K);
@@ -176,7 +176,6 @@ function main(): void {
       repeats: { candor: t.repeats, numpy: np ? np.repeats : null },
     };
   });
-
   // Per-call overhead: 1×1×1 products, TINY_CHUNKS chunks of TINY_CHUNK_CALLS calls, median chunk.
   const a = new Float32Array([1.5]);
   const b = new Float32Array([2]);
@@ -189,6 +188,19 @@ function main(): void {
     chunks.push(((seconds() - t) / TINY_CHUNK_CALLS) * 1e6);
   }
   if (c[0] !== 3) throw new Error(`1×1×1 product gave ${c[0]}, expected 3`);
+  return { kernel: k.name, description: k.describe(), threads: k.threads(), results, tiny_call_us: round(median(chunks), 3) };
+}
+
+function main(): void {
+  const forced = process.env.CANDOR_KERNEL;
+  const names = KERNEL_NAMES.filter((n) => (forced ? n === forced : kernelAvailable(n)));
+  // Other processes on the machine skew a 2-thread GEMM badly: measure how busy it was besides us.
+  const busy0 = machineBusySeconds();
+  const wall0 = seconds();
+  const own0 = process.cpuUsage();
+  const numpy = runNumpy();
+  const kernels = names.map((n: KernelName) => measureKernel(setKernel(n), numpy));
+  const byName = new Map(kernels.map((k) => [k.kernel, k]));
 
   const ownCpu = (() => {
     const u = process.cpuUsage(own0);
@@ -204,33 +216,44 @@ function main(): void {
     );
   }
 
-  const ratios = results.filter((r) => TARGET_SHAPES.includes(r.shape)).map((r) => r.ratio);
-  const known = ratios.every((r): r is number => r !== null);
+  const native = byName.get('native');
+  const nativeRatios = native?.results.filter((r) => NATIVE_TARGET_SHAPES.includes(r.shape)).map((r) => r.ratio) ?? [];
+  const nativeKnown = native !== undefined && nativeRatios.every((r): r is number => r !== null);
+  const wasm = byName.get('wasm')?.results.find((r) => r.shape === WASM_SHAPE);
+  const portable = byName.get('portable')?.results.find((r) => r.shape === WASM_SHAPE);
+  const wasmVsPortable = wasm && portable ? round(wasm.candor / portable.candor, 2) : null;
   const report = {
-    results: results.map(({ shape, candor, numpy, ratio }) => ({ shape, candor, numpy, ratio })),
-    tiny_call_us: round(median(chunks), 3),
-    target: {
-      applies_to: 'native',
-      shapes: TARGET_SHAPES,
-      min_ratio: MIN_RATIO,
-      goal_ratio: GOAL_RATIO,
-      worst_ratio: known ? Math.min(...ratios) : null,
-      met: k.name === 'native' && known ? ratios.every((r) => r >= MIN_RATIO) : null,
-      goal_met: k.name === 'native' && known ? ratios.every((r) => r >= GOAL_RATIO) : null,
+    kernels: kernels.map(({ kernel, description, threads, results, tiny_call_us }) => ({
+      kernel, description, threads, tiny_call_us, results: results.map(({ shape, candor, numpy, ratio }) => ({ shape, candor, numpy, ratio })),
+    })),
+    targets: {
+      native: {
+        shapes: NATIVE_TARGET_SHAPES,
+        min_ratio: NATIVE_MIN_RATIO,
+        goal_ratio: NATIVE_GOAL_RATIO,
+        worst_ratio: nativeKnown ? Math.min(...(nativeRatios as number[])) : null,
+        met: nativeKnown ? (nativeRatios as number[]).every((r) => r >= NATIVE_MIN_RATIO) : null,
+        goal_met: nativeKnown ? (nativeRatios as number[]).every((r) => r >= NATIVE_GOAL_RATIO) : null,
+      },
+      wasm: {
+        shape: WASM_SHAPE,
+        ratio_numpy: wasm?.ratio ?? null,
+        min_ratio_numpy: WASM_MIN_RATIO_NUMPY,
+        ratio_portable: wasmVsPortable,
+        min_ratio_portable: WASM_MIN_RATIO_PORTABLE,
+        met: wasm?.ratio != null && wasmVsPortable !== null ? wasm.ratio >= WASM_MIN_RATIO_NUMPY && wasmVsPortable >= WASM_MIN_RATIO_PORTABLE : null,
+      },
     },
-    kernel: k.name,
-    kernel_description: k.describe(),
-    threads: k.threads(),
     numpy: 'error' in numpy
       ? { error: numpy.error }
       : { version: numpy.version, blas: numpy.blas ?? null, corename: numpy.corename ?? null, threads: numpy.threads ?? null },
     // Average cores used by other processes while this ran (python import and
     // Node start-up noise included); above ~0.1 the numbers are not trustworthy.
     other_processes_cores: otherCores === null ? null : round(otherCores, 2),
-    repeats: Object.fromEntries(results.map((r) => [r.shape, r.repeats])),
+    repeats: Object.fromEntries(kernels.map((k) => [k.kernel, Object.fromEntries(k.results.map((r) => [r.shape, r.repeats]))])),
     policy: { ...POLICY, statistic: 'median', tiny_calls: TINY_CHUNKS * TINY_CHUNK_CALLS },
     env: Object.fromEntries(
-      ['CANDOR_KERNEL', 'OPENBLAS_CORETYPE', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS']
+      ['CANDOR_KERNEL', 'CANDOR_THREADS', 'OPENBLAS_CORETYPE', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS']
         .filter((v) => process.env[v] !== undefined)
         .map((v) => [v, process.env[v]]),
     ),
