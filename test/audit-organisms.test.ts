@@ -20,7 +20,7 @@ const missing = organisms.filter((o) => !existsSync(join(root, 'models', o, 'man
 const out = join(mkdtempSync(join(tmpdir(), 'candor-audit-org-')), 'audit');
 let ran = false;
 
-// CI's second pass forces the portable kernel (CANDOR_KERNEL=portable); the audit's figures are checked in the native pass.
+// CI's portable pass (CANDOR_KERNEL=portable) leaves the audit to the native and wasm passes, which check its figures.
 const forcedPortable = process.env.CANDOR_KERNEL === 'portable';
 
 let plantedLying: { precision: number; recall: number } | null = null;

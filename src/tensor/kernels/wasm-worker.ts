@@ -11,7 +11,7 @@ const run = (new WebAssembly.Instance(module, { env: { memory } }).exports as { 
 const ctl = new Int32Array(memory.buffer, CTL, 16);
 
 /** How long a worker polls for the next job before it sleeps. */
-const SPIN_MS = 0.5;
+const SPIN_MS = 0.1;
 
 let seen = Atomics.load(ctl, SEQ);
 Atomics.add(ctl, READY, 1);

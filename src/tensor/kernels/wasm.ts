@@ -36,6 +36,8 @@ const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
 /** Work below which a job stays on the main thread (flops for GEMM, elements otherwise). */
 const GEMM_PARALLEL_FLOPS = 1 << 21;
 const VECTOR_PARALLEL_ELEMENTS = 1 << 15;
+/** How long the main thread polls for the workers to finish a job before it sleeps. */
+const MAIN_SPIN_MS = 5;
 
 const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
 const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
@@ -150,10 +152,13 @@ class WasmRuntime {
     Atomics.add(this.ctl, SEQ, 1);
     Atomics.notify(this.ctl, SEQ);
     this.exports.run(JOB, 0, nt);
-    for (let spin = 0; ; spin++) {
+    // the workers are finishing their last pieces: poll (a futex wake-up would add its latency
+    // to every job), and sleep only if they take unusually long
+    const until = performance.now() + MAIN_SPIN_MS;
+    for (;;) {
       const d = Atomics.load(this.ctl, DONE);
       if (d - this.doneTarget >= 0) break;
-      if (spin > 1000) Atomics.wait(this.ctl, DONE, d, 1000);
+      if (performance.now() > until) Atomics.wait(this.ctl, DONE, d, 1000);
     }
   }
 }
