@@ -16,6 +16,7 @@
 #include <node_api.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CHECK(cond, msg) do { if (!(cond)) { napi_throw_range_error(env, NULL, "candor_ops: " msg); return NULL; } } while (0)
@@ -440,9 +441,7 @@ static napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
         (!w || fits(wo, d, lw)) && lr >= rows && d >= 1, "rmsNormBackward: extent out of range");
   const size_t R = (size_t)rows, D = (size_t)d;
   const float fo = (float)off;
-  double acc[4096];
-  double *gwa = D <= 4096 ? acc : NULL;
-  if (gwa) for (size_t j = 0; j < D; j++) gwa[j] = 0;
+  double *gwa = gw ? calloc(D, sizeof(double)) : NULL; /* NULL when not wanted or out of memory: then float sums */
   for (size_t r = 0; r < R; r++) {
     const float *restrict gr = g + (size_t)go + r * D, *restrict xr = x + (size_t)xo + r * D;
     const float rs = (float)rstd[r];
@@ -465,6 +464,62 @@ static napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
     }
   }
   if (gw && gwa) for (size_t j = 0; j < D; j++) gw[j] += (float)gwa[j];
+  free(gwa);
+  return NULL;
+}
+
+/*
+ * layerNormBackward(gx|null, gw|null, gb|null, g, gOff, x, xOff, rows, d, w|null, wOff, mean f64, rstd f64):
+ * with x̂ = (x − mean)·rstd and h = g·w: gx = rstd·(h − mean(h) − x̂·mean(h·x̂)) per row;
+ * gw += Σ_rows g·x̂ and gb += Σ_rows g (accumulated in double).
+ */
+static napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value a[13];
+  float *gx = NULL, *gw = NULL, *gb = NULL, *g, *x, *w = NULL;
+  double *mean, *rstd;
+  size_t lgx = 0, lgw = 0, lgb = 0, lg, lx, lw = 0, lm, lr;
+  double go, xo, rows, d, wo;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 13, "layerNormBackward takes 13 arguments");
+  CHECK((is_null(env, a[0]) || arg_f32(env, a[0], &gx, &lgx)) && (is_null(env, a[1]) || arg_f32(env, a[1], &gw, &lgw)) &&
+        (is_null(env, a[2]) || arg_f32(env, a[2], &gb, &lgb)) && arg_f32(env, a[3], &g, &lg) && arg_num(env, a[4], &go) &&
+        arg_f32(env, a[5], &x, &lx) && arg_num(env, a[6], &xo) && arg_num(env, a[7], &rows) && arg_num(env, a[8], &d) &&
+        (is_null(env, a[9]) || arg_f32(env, a[9], &w, &lw)) && arg_num(env, a[10], &wo) && arg_f64(env, a[11], &mean, &lm) &&
+        arg_f64(env, a[12], &rstd, &lr), "layerNormBackward: bad argument types");
+  CHECK((!gx || fits(0, rows * d, lgx)) && (!gw || fits(0, d, lgw)) && (!gb || fits(0, d, lgb)) && fits(go, rows * d, lg) &&
+        fits(xo, rows * d, lx) && (!w || fits(wo, d, lw)) && lm >= rows && lr >= rows && d >= 1, "layerNormBackward: extent out of range");
+  const size_t R = (size_t)rows, D = (size_t)d;
+  double *accw = gw ? calloc(D, sizeof(double)) : NULL, *accb = gb ? calloc(D, sizeof(double)) : NULL;
+  if ((gw && !accw) || (gb && !accb)) {
+    free(accw);
+    free(accb);
+    napi_throw_range_error(env, NULL, "candor_ops: layerNormBackward: out of memory");
+    return NULL;
+  }
+  for (size_t r = 0; r < R; r++) {
+    const float *restrict gr = g + (size_t)go + r * D, *restrict xr = x + (size_t)xo + r * D;
+    const float m = (float)mean[r], rs = (float)rstd[r];
+    double sg = 0, sgx = 0;
+    for (size_t j = 0; j < D; j++) {
+      const float xh = (xr[j] - m) * rs, h = w ? gr[j] * w[(size_t)wo + j] : gr[j];
+      sg += h;
+      sgx += (double)h * xh;
+    }
+    if (gw) for (size_t j = 0; j < D; j++) accw[j] += (double)gr[j] * ((xr[j] - m) * rs);
+    if (gb) for (size_t j = 0; j < D; j++) accb[j] += gr[j];
+    if (gx) {
+      const float mg = (float)(sg / (double)D), mgx = (float)(sgx / (double)D);
+      float *restrict o = gx + r * D;
+      for (size_t j = 0; j < D; j++) {
+        const float xh = (xr[j] - m) * rs, h = w ? gr[j] * w[(size_t)wo + j] : gr[j];
+        o[j] = rs * (h - mg - xh * mgx);
+      }
+    }
+  }
+  if (gw) for (size_t j = 0; j < D; j++) gw[j] += (float)accw[j];
+  if (gb) for (size_t j = 0; j < D; j++) gb[j] += (float)accb[j];
+  free(accw);
+  free(accb);
   return NULL;
 }
 
@@ -596,6 +651,7 @@ void candor_register_ops(napi_env env, napi_value exports) {
     {"copy", NULL, CopyStrided, NULL, NULL, NULL, napi_enumerable, NULL},
     {"rotary", NULL, Rotary, NULL, NULL, NULL, napi_enumerable, NULL},
     {"rmsNormBackward", NULL, RmsNormBackward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNormBackward", NULL, LayerNormBackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"logSumExp", NULL, LogSumExp, NULL, NULL, NULL, napi_enumerable, NULL},
     {"crossEntropyBackward", NULL, CrossEntropyBackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"attentionSoftmaxBackward", NULL, AttentionSoftmaxBackward, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -135,7 +135,7 @@ function gradOf(f: (w: T.Tensor) => T.Tensor, w0: T.Tensor, probe: T.Tensor): ()
   };
 }
 
-test(`${kname}: training kernels: activation gradients, rmsNorm, cross-entropy, attention softmax backward, AdamW`, { skip: SKIP }, () => {
+test(`${kname}: training kernels: activation gradients, rmsNorm, layerNorm, cross-entropy, attention softmax backward, AdamW`, { skip: SKIP }, () => {
   const r = new T.Rng(13);
   const probe = T.randn([37, 129], r);
   for (const [name, f] of [
@@ -149,6 +149,10 @@ test(`${kname}: training kernels: activation gradients, rmsNorm, cross-entropy, 
   const wt = T.randn([129], r, 0.1, 1);
   close('rmsNorm gradient (x)', both(gradOf((v) => T.rmsNorm(v, wt, 1e-6, 1), x, probe)), 1e-5, 1e-6);
   close('rmsNorm gradient (w)', both(gradOf((v) => T.rmsNorm(x, v, 1e-6), wt, probe)), 1e-5, 1e-5);
+  const bt = T.randn([129], r, 0.1);
+  close('layerNorm gradient (x)', both(gradOf((v) => T.layerNorm(v, wt, bt, 1e-5), x, probe)), 1e-5, 1e-6);
+  close('layerNorm gradient (w)', both(gradOf((v) => T.layerNorm(x, v, bt, 1e-5), wt, probe)), 1e-5, 1e-5);
+  close('layerNorm gradient (b)', both(gradOf((v) => T.layerNorm(x, wt, v, 1e-5), bt, probe)), 1e-5, 1e-5);
   const targets = Int32Array.from({ length: 37 }, (_, i) => (i % 5 === 0 ? -100 : (i * 7) % 129));
   close('crossEntropy loss', both(() => T.crossEntropy(x, T.ids(targets, [37]))), 1e-6, 1e-7);
   close('crossEntropy gradient', both(gradOf((v) => T.reshape(T.crossEntropy(v, T.ids(targets, [37])), [1]), x, T.ones([1]))), 1e-5, 1e-9);

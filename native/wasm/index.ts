@@ -9,7 +9,7 @@
  */
 import { gemmBlock, gemmDirect, MR, NR, SCRATCH_BYTES } from './gemm';
 import {
-  adamw, attentionSoftmax, attentionSoftmaxBackward, binary, crossEntropyBackward, layerNorm, logSumExp, rmsNorm, rmsNormBackward, rotary, softmax, unary,
+  adamw, attentionSoftmax, attentionSoftmaxBackward, binary, crossEntropyBackward, layerNorm, layerNormBackward, logSumExp, rmsNorm, rmsNormBackward, rotary, softmax, unary,
 } from './vector';
 
 export { SCRATCH_BYTES };
@@ -19,7 +19,7 @@ export const COUNTER_OFFSET: i32 = 256;
 
 export const OP_GEMM: i32 = 1, OP_UNARY: i32 = 2, OP_BINARY: i32 = 3, OP_LAYER_NORM: i32 = 4, OP_RMS_NORM: i32 = 5;
 export const OP_SOFTMAX: i32 = 6, OP_ATTENTION_SOFTMAX: i32 = 7, OP_ROTARY: i32 = 8, OP_RMS_NORM_BACKWARD: i32 = 9;
-export const OP_LOG_SUM_EXP: i32 = 10, OP_CROSS_ENTROPY_BACKWARD: i32 = 11, OP_ATTENTION_SOFTMAX_BACKWARD: i32 = 12, OP_ADAMW: i32 = 13;
+export const OP_LOG_SUM_EXP: i32 = 10, OP_CROSS_ENTROPY_BACKWARD: i32 = 11, OP_ATTENTION_SOFTMAX_BACKWARD: i32 = 12, OP_ADAMW: i32 = 13, OP_LAYER_NORM_BACKWARD: i32 = 14;
 
 // @ts-ignore: decorator
 @inline function arg(job: usize, i: i32): f64 {
@@ -126,6 +126,10 @@ export function run(job: usize, tid: i32, nt: i32): void {
     case OP_RMS_NORM_BACKWARD: {
       // sums over rows into gw: the main thread alone
       if (tid == 0) rmsNormBackward(parg(job, 1), parg(job, 2), parg(job, 3), parg(job, 4), iarg(job, 5), iarg(job, 6), parg(job, 7), <f32>arg(job, 8), parg(job, 9), parg(job, 10));
+      break;
+    }
+    case OP_LAYER_NORM_BACKWARD: {
+      if (tid == 0) layerNormBackward(parg(job, 1), parg(job, 2), parg(job, 3), parg(job, 4), parg(job, 5), iarg(job, 6), iarg(job, 7), parg(job, 8), parg(job, 9), parg(job, 10), parg(job, 11), parg(job, 12));
       break;
     }
     case OP_LOG_SUM_EXP: {

@@ -559,3 +559,43 @@ export function adamw(w: usize, g: usize, m: usize, v: usize, lr: f64, b1: f64, 
     store<f32>(w + fo, <f32>(<f64>load<f32>(w + fo) * decay - (lr * (mj / c1)) / (Math.sqrt(vj / c2) + eps)));
   }
 }
+
+/**
+ * layerNorm's backward over all rows (one thread: gw and gb sum over rows).
+ * With x̂ = (x − mean)·rstd and h = g·w: gx = rstd·(h − mean(h) − x̂·mean(h·x̂))
+ * per row; gw += Σ_rows g·x̂, gb += Σ_rows g, summed in f64 in accW/accB (d doubles each).
+ */
+export function layerNormBackward(
+  gx: usize, gw: usize, gb: usize, g: usize, x: usize, rows: i32, d: i32, w: usize, mean: usize, rstd: usize, accW: usize, accB: usize,
+): void {
+  if (gw != 0) memory.fill(accW, 0, <usize>d << 3);
+  if (gb != 0) memory.fill(accB, 0, <usize>d << 3);
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>r * <usize>d << 2;
+    const gr = g + o, xr = x + o;
+    const m = <f32>load<f64>(mean + (<usize>r << 3)), rs = <f32>load<f64>(rstd + (<usize>r << 3));
+    let sg: f64 = 0, sgx: f64 = 0;
+    for (let j = 0; j < d; j++) {
+      const jo = <usize>j << 2;
+      const xh = (load<f32>(xr + jo) - m) * rs;
+      const gy = load<f32>(gr + jo);
+      const h = w != 0 ? gy * load<f32>(w + jo) : gy;
+      sg += <f64>h;
+      sgx += <f64>h * <f64>xh;
+      if (gw != 0) store<f64>(accW + (<usize>j << 3), load<f64>(accW + (<usize>j << 3)) + <f64>gy * <f64>xh);
+      if (gb != 0) store<f64>(accB + (<usize>j << 3), load<f64>(accB + (<usize>j << 3)) + <f64>gy);
+    }
+    if (gx != 0) {
+      const mg = <f32>(sg / <f64>d), mgx = <f32>(sgx / <f64>d);
+      for (let j = 0; j < d; j++) {
+        const jo = <usize>j << 2;
+        const xh = (load<f32>(xr + jo) - m) * rs;
+        const gy = load<f32>(gr + jo);
+        const h = w != 0 ? gy * load<f32>(w + jo) : gy;
+        store<f32>(gx + o + jo, rs * (h - mg - xh * mgx));
+      }
+    }
+  }
+  if (gw != 0) for (let j = 0; j < d; j++) store<f32>(gw + (<usize>j << 2), load<f32>(gw + (<usize>j << 2)) + <f32>load<f64>(accW + (<usize>j << 3)));
+  if (gb != 0) for (let j = 0; j < d; j++) store<f32>(gb + (<usize>j << 2), load<f32>(gb + (<usize>j << 2)) + <f32>load<f64>(accB + (<usize>j << 3)));
+}

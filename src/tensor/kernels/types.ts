@@ -72,6 +72,11 @@ export interface VectorKernel {
    * per row (gx null: not wanted) and gw += Σ_rows g·x̂ (gw null: not wanted); g and x are rows×d.
    */
   rmsNormBackward(gx: Float32Array | null, gw: Float32Array | null, g: Float32Array, gOff: number, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, offset: number, rstd: Float64Array): void;
+  /**
+   * layerNorm's backward: with x̂ = (x − mean)·rstd and h = g·w, gx = rstd·(h − mean(h) − x̂·mean(h·x̂))
+   * per row, gw += Σ_rows g·x̂, gb += Σ_rows g (each null when not wanted); g and x are rows×d.
+   */
+  layerNormBackward(gx: Float32Array | null, gw: Float32Array | null, gb: Float32Array | null, g: Float32Array, gOff: number, x: Float32Array, xOff: number, rows: number, d: number, w: Float32Array | null, wOff: number, mean: Float64Array, rstd: Float64Array): void;
   /** lse[r] = log Σ_j exp(x[r, j]) over rows of n */
   logSumExp(lse: Float64Array, x: Float32Array, xOff: number, rows: number, n: number): void;
   /** cross-entropy's gradient: out[r] = s·(softmax(x[r]) − onehot(targets[r])), with softmax = exp(x − lse); rows whose target is `ignore` are zero */

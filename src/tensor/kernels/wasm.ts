@@ -42,7 +42,7 @@ const MAIN_SPIN_MS = 5;
 const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
 const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
 const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7, rotary: 8,
-  rmsNormBackward: 9, logSumExp: 10, crossEntropyBackward: 11, attentionSoftmaxBackward: 12, adamw: 13 } as const;
+  rmsNormBackward: 9, logSumExp: 10, crossEntropyBackward: 11, attentionSoftmaxBackward: 12, adamw: 13, layerNormBackward: 14 } as const;
 
 interface Exports {
   run(job: number, tid: number, nt: number): void;
@@ -449,6 +449,31 @@ const vector: VectorKernel = {
     r.exec([OP.rmsNormBackward, gx ? gxa : 0, gw ? gwa : 0, ga, xa, rows, d, w ? wa : 0, offset, ra, acc], false);
     if (gx) r.get(gx, 0, n, gxa);
     if (gw) r.get(gw, 0, d, gwa);
+  },
+  layerNormBackward(gx, gw, gb, g, gOff, x, xOff, rows, d, w, wOff, mean, rstd) {
+    const n = rows * d;
+    if (gx) checkExtent('layerNormBackward gx', gx, 0, n);
+    if (gw) checkExtent('layerNormBackward gw', gw, 0, d);
+    if (gb) checkExtent('layerNormBackward gb', gb, 0, d);
+    checkExtent('layerNormBackward g', g, gOff, n);
+    checkExtent('layerNormBackward x', x, xOff, n);
+    if (w) checkExtent('layerNormBackward w', w, wOff, d);
+    if (mean.length < rows || rstd.length < rows) throw new RangeError('wasm kernel: layerNormBackward mean/rstd shorter than rows');
+    const r = rt();
+    const ga = r.heap(3 * align(n * 4) + 3 * align(d * 4) + 2 * align(rows * 8) + 2 * align(d * 8));
+    const xa = ga + align(n * 4), gxa = xa + align(n * 4), wa = gxa + align(n * 4), gwa = wa + align(d * 4), gba = gwa + align(d * 4);
+    const ma = gba + align(d * 4), ra = ma + align(rows * 8), accW = ra + align(rows * 8), accB = accW + align(d * 8);
+    r.put(g, gOff, n, ga);
+    r.put(x, xOff, n, xa);
+    if (w) r.put(w, wOff, d, wa);
+    if (gw) r.put(gw, 0, d, gwa);
+    if (gb) r.put(gb, 0, d, gba);
+    r.putF64(mean.subarray(0, rows), ma);
+    r.putF64(rstd.subarray(0, rows), ra);
+    r.exec([OP.layerNormBackward, gx ? gxa : 0, gw ? gwa : 0, gb ? gba : 0, ga, xa, rows, d, w ? wa : 0, ma, ra, accW, accB], false);
+    if (gx) r.get(gx, 0, n, gxa);
+    if (gw) r.get(gw, 0, d, gwa);
+    if (gb) r.get(gb, 0, d, gba);
   },
   logSumExp(lse, x, xOff, rows, n) {
     const t = rows * n;

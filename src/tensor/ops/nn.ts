@@ -150,6 +150,12 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
     const gxd = gx?.data as FloatArray | undefined;
     const gwd = gw?.data as FloatArray | undefined;
     const gbd = gb?.data as FloatArray | undefined;
+    const vb = x.dtype === 'float32' && c.size >= 1024 ? vectorKernel() : null;
+    if (vb !== null) {
+      const f32 = (a: FloatArray | undefined) => (a ?? null) as Float32Array | null;
+      vb.layerNormBackward(f32(gxd), f32(gwd), f32(gbd), gd as Float32Array, go, xs as Float32Array, xo, rows, d, w as Float32Array | null, wo, meanv, rstd);
+      return [gx, gw, gb];
+    }
     for (let r = 0; r < rows; r++) {
       const base = xo + r * d;
       const m = meanv[r]!;
