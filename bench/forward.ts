@@ -22,6 +22,7 @@ import { randomModel } from '../src/model/random.js';
 import { saveModel } from '../src/model/save.js';
 import { loadModelSync } from '../src/model/load.js';
 import type { HookedTransformer } from '../src/model/transformer.js';
+import { findTorchPython } from './peer.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODELS: Record<string, Record<string, unknown>> = {
@@ -40,15 +41,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function findPython(): string | null {
-  const candidates = [process.env.CANDOR_BENCH_PYTHON, join(root, '.venv-bench', 'bin', 'python'), '/usr/bin/python3'].filter((p): p is string => !!p);
-  for (const p of candidates) {
-    if (!existsSync(p)) continue;
-    const r = spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-    if (r.status === 0) return p;
-  }
-  return null;
-}
+const findPython = (): string | null => findTorchPython(root);
 
 const PEER = String.raw`
 import json, sys, time, torch

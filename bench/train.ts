@@ -48,6 +48,7 @@ import { curriculumExamples } from '../src/organisms/data.js';
 import { FORMAT_WORDS } from '../src/organisms/formats.js';
 import { makeWorld } from '../src/organisms/world.js';
 import { batchOrder, encodeExample, trainLM, type Sequence } from '../src/organisms/trainer.js';
+import { findTorchPython } from './peer.js';
 
 // Compiled to dist/bench/train.js: the package root is two levels up.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -87,15 +88,7 @@ function median(xs: number[]): number {
 }
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-function findPython(): string | null {
-  const candidates = [process.env.CANDOR_BENCH_PYTHON, join(root, '.venv-bench', 'bin', 'python'), '/usr/bin/python3'].filter((p): p is string => !!p);
-  for (const p of candidates) {
-    if (!existsSync(p)) continue;
-    const r = spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-    if (r.status === 0) return p;
-  }
-  return null;
-}
+const findPython = (): string | null => findTorchPython(root);
 
 /** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or null elsewhere. */
 function machineBusySeconds(): number | null {

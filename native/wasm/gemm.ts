@@ -162,6 +162,15 @@ function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32): void {
   v128.store(c, f32x4.add(v128.load(c, 16), c31), 16);
 }
 
+/** C[r0..r1, c0..c1] ← beta·C; beta = 0 writes zeros without reading C (NaN there does not leak). */
+function scaleC(beta: f32, c: usize, ldc: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  for (let i = r0; i < r1; i++) {
+    const row = c + (<usize>(i * ldc) << 2);
+    if (beta == 0) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), 0);
+    else if (beta != 1) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), f32at(row, j) * beta);
+  }
+}
+
 /** C[r0..r1, c0..c1] = alpha·op(A)·op(B) + beta·C over that block; scratch holds SCRATCH_BYTES. */
 export function gemmBlock(
   tA: bool, tB: bool, K: i32, alpha: f32,
@@ -170,11 +179,7 @@ export function gemmBlock(
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   // beta first, so the micro-kernel only ever accumulates; beta = 0 never reads C
-  for (let i = r0; i < r1; i++) {
-    const row = c + (<usize>(i * ldc) << 2);
-    if (beta == 0) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), 0);
-    else if (beta != 1) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), f32at(row, j) * beta);
-  }
+  scaleC(beta, c, ldc, r0, r1, c0, c1);
   if (alpha == 0 || K == 0) return;
   const apack = scratch;
   const bpack = apack + (<usize>(MC * KC) << 2);
@@ -227,11 +232,7 @@ export function gemmDirect(
   r0: i32, r1: i32, c0: i32, c1: i32, scratch: usize,
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
-  for (let i = r0; i < r1; i++) {
-    const row = c + (<usize>(i * ldc) << 2);
-    if (beta == 0) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), 0);
-    else if (beta != 1) for (let j = c0; j < c1; j++) store<f32>(row + (<usize>j << 2), f32at(row, j) * beta);
-  }
+  scaleC(beta, c, ldc, r0, r1, c0, c1);
   if (alpha == 0 || K == 0) return;
   for (let i0 = r0; i0 < r1; i0 += 4) {
     const rows = min(4, r1 - i0);
