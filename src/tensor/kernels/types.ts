@@ -85,8 +85,11 @@ export interface VectorKernel {
   attentionSoftmaxBackward(gi: Float32Array, g: Float32Array, gOff: number, p: Float32Array, x: Float32Array, xOff: number, rows: number, K: number, scale: number, cap: number, dead: Int32Array): void;
   /** one AdamW update in float64: m ← b1·m + (1−b1)·g, v ← b2·v + (1−b2)·g², w ← w·decay − lr·(m/c1)/(√(v/c2) + eps) */
   adamw(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, n: number, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number): void;
-  /** out (contiguous) ← x read through up to 4 strided dimensions */
-  copy(out: Float32Array, x: Float32Array, xOff: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): void;
+  /**
+   * out (contiguous) ← x read through up to 4 strided dimensions. Optional: a kernel without
+   * it (wasm: a copy through its memory is three passes for one) leaves copies to the TypeScript loop.
+   */
+  copy?(out: Float32Array, x: Float32Array, xOff: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): void;
 }
 
 export const UNARY_OPS = { copy: 0, scale: 1, addScalar: 2, exp: 3, tanh: 4, geluTanh: 5, geluExact: 6, silu: 7, sigmoid: 8, relu: 9, neg: 10, square: 11, sqrt: 12, rsqrt: 13, log: 14, abs: 15 } as const;

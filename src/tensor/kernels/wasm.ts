@@ -538,24 +538,6 @@ const vector: VectorKernel = {
     r.getF64(m, n, ma);
     r.getF64(v, n, va);
   },
-  // A strided copy moves data and computes nothing: through the shared memory it would be
-  // three passes instead of one (and keep the largest copy's pages resident), so it stays here.
-  copy(out, x, xOff, d0, d1, d2, d3, s0, s1, s2, s3) {
-    const n = d0 * d1 * d2 * d3;
-    const last = (d0 - 1) * s0 + (d1 - 1) * s1 + (d2 - 1) * s2 + (d3 - 1) * s3;
-    if ([d0, d1, d2, d3].some((d) => d < 1) || [s0, s1, s2, s3].some((s) => s < 0)) throw new RangeError('wasm kernel: copy: bad shape or stride');
-    checkExtent('copy out', out, 0, n);
-    checkExtent('copy x', x, xOff, last + 1);
-    let o = 0;
-    for (let i = 0; i < d0; i++)
-      for (let j = 0; j < d1; j++)
-        for (let k = 0; k < d2; k++) {
-          const src = xOff + i * s0 + j * s1 + k * s2;
-          if (s3 === 1) out.set(x.subarray(src, src + d3), o);
-          else for (let l = 0; l < d3; l++) out[o + l] = x[src + l * s3]!;
-          o += d3;
-        }
-  },
 };
 
 /** Whether the wasm kernel's worker threads are all up (false before it starts or when it cannot). */

@@ -157,7 +157,7 @@ export function mapUnary(loop: UnaryLoop, a: Tensor, p = 0, dtype: DType = a.dty
       v.unary(loop.native, out.data as Float32Array, 0, a.data as Float32Array, a.offset, out.size, p);
       return out;
     }
-    if (v !== null && loop.native === UNARY_OPS.copy && c.shape.length <= 4) {
+    if (v !== null && v.copy !== undefined && loop.native === UNARY_OPS.copy && c.shape.length <= 4) {
       const d = [1, 1, 1, 1];
       const s = [0, 0, 0, 0];
       const k = 4 - c.shape.length;
