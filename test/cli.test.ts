@@ -25,6 +25,18 @@ test('doctor --json reports the kernel, threads and GFLOP/s', () => {
   if (process.env.CANDOR_KERNEL) assert.equal(j.kernel.active, process.env.CANDOR_KERNEL);
 });
 
+test('a bad CANDOR_KERNEL or CANDOR_THREADS is a one-line error with the fix, not a stack trace', () => {
+  for (const [name, value, what] of [['CANDOR_KERNEL', 'bogus', /not a kernel name/], ['CANDOR_THREADS', 'abc', /not a thread count/], ['CANDOR_THREADS', '0', /not a thread count/]] as const) {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), 'doctor'], {
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, CANDOR_KERNEL: name === 'CANDOR_THREADS' ? 'wasm' : value, ...(name === 'CANDOR_THREADS' ? { CANDOR_THREADS: value } : {}) },
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, what);
+    assert.match(r.stderr, /Fix:/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
 test('logits --json: logits and resid_post match the Hugging Face reference', { skip: SKIP }, () => {
   const dir = join(shared, 'hf-tiny', 'qwen2');
   const exp = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));

@@ -20,6 +20,11 @@ export class DisposedTensorError extends CandorError {
   override name = 'DisposedTensorError';
 }
 
+/** A kernel asked for (CANDOR_KERNEL) that cannot run here, or a kernel setting (CANDOR_THREADS) that is not valid. */
+export class KernelUnavailableError extends CandorError {
+  override name = 'KernelUnavailableError';
+}
+
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

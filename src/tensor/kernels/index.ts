@@ -5,6 +5,7 @@
  * the last resort. The environment variable CANDOR_KERNEL=native|wasm|portable
  * overrides the choice.
  */
+import { KernelUnavailableError } from '../errors.js';
 import type { GemmKernel, VectorKernel } from './types.js';
 import { portableKernel } from './portable.js';
 import { loadNativeKernel, loadNativeVector } from './native.js';
@@ -15,9 +16,7 @@ export { UNARY_OPS, BINARY_OPS } from './types.js';
 export type KernelName = 'native' | 'wasm' | 'portable';
 export const KERNEL_NAMES: readonly KernelName[] = ['native', 'wasm', 'portable'];
 
-export class KernelUnavailableError extends Error {
-  override name = 'KernelUnavailableError';
-}
+export { KernelUnavailableError };
 
 interface Probe {
   kernel: GemmKernel | null;

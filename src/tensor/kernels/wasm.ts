@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { KernelUnavailableError } from '../errors.js';
 import { BINARY_OPS, UNARY_OPS, type GemmKernel, type VectorKernel } from './types.js';
 
 // This file compiles to dist/src/tensor/kernels/wasm.js; the module is built to dist/wasm/.
@@ -172,7 +173,7 @@ function threadCount(): number {
   const env = process.env.CANDOR_THREADS;
   if (env !== undefined && env !== '') {
     const n = Number(env);
-    if (!Number.isInteger(n) || n < 1 || n > 256) throw new RangeError(`CANDOR_THREADS=${JSON.stringify(env)} is not a thread count. Fix: set it to an integer from 1 to 256, or unset it.`);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new KernelUnavailableError(`CANDOR_THREADS=${JSON.stringify(env)} is not a thread count. Fix: set it to an integer from 1 to 256, or unset it.`);
     return n;
   }
   return Math.max(1, Math.min(availableParallelism(), 16));
