@@ -287,7 +287,7 @@ const wasm = fast.find((f) => f.name === 'wasm')!;
 test('wasm kernel: products big enough for its worker threads match the float64 reference', { skip: wasm.skip }, async () => {
   const k = wasm.kernel!;
   // workers start in the background; wait for them so the threaded paths run
-  for (let i = 0; i < 200 && !wasmThreadsReady(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && !wasmThreadsReady(); i++) await new Promise((r) => setTimeout(r, 10));
   if (k.threads() > 1) assert.ok(wasmThreadsReady(), 'the wasm workers came up');
   const cases: Case[] = [
     // wider than high: split along N; higher than wide: split along M; both with edge tiles
