@@ -16,6 +16,7 @@ export interface DoctorReport {
     native_error: string | null;
     wasm_available: boolean;
     wasm_error: string | null;
+    vector_error: string | null;
     gflops: number;
     measured_shape: string;
   };
@@ -38,6 +39,7 @@ export function doctor(version: string, size = 512): DoctorReport {
       native_error: st.nativeError,
       wasm_available: st.wasmAvailable,
       wasm_error: st.wasmError,
+      vector_error: st.vectorError,
       gflops: Math.round(m.gflops * 10) / 10,
       measured_shape: m.shape,
     },
@@ -54,6 +56,7 @@ export function formatDoctor(r: DoctorReport): string {
     `speed:    ${k.gflops} GFLOP/s on a ${k.measured_shape} float32 matmul`,
   ];
   if (!k.native_available) lines.push(`native:   unavailable — ${k.native_error}`);
+  if (k.vector_error !== null) lines.push(`vector:   ${k.vector_error}`);
   if (!k.wasm_available) lines.push(`wasm:     unavailable — ${k.wasm_error}`);
   return lines.join('\n');
 }

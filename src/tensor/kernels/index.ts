@@ -8,7 +8,7 @@
 import { KernelUnavailableError } from '../errors.js';
 import type { GemmKernel, VectorKernel } from './types.js';
 import { portableKernel } from './portable.js';
-import { loadNativeKernel, loadNativeVector } from './native.js';
+import { loadNativeKernel, loadNativeVector, nativeVectorError } from './native.js';
 import { loadWasmKernel } from './wasm.js';
 
 export type { GemmKernel, VectorKernel } from './types.js';
@@ -106,6 +106,8 @@ export interface KernelStatus {
   nativeError: string | null;
   wasmAvailable: boolean;
   wasmError: string | null;
+  /** why the active kernel runs the vector ops as TypeScript loops (a stale native addon), or null */
+  vectorError: string | null;
   threads: number;
   description: string;
 }
@@ -121,6 +123,7 @@ export function kernelStatus(): KernelStatus {
     nativeError: n.error,
     wasmAvailable: w.kernel !== null,
     wasmError: w.error,
+    vectorError: k.name === 'native' ? nativeVectorError() : null,
     threads: k.threads(),
     description: k.describe(),
   };

@@ -31,7 +31,15 @@ const FIX = 'Fix: install OpenBLAS (apt-get install libopenblas-dev) and run `np
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 export const nativeAddonPath = join(packageRoot, 'build', 'candor_blas.node');
 
-let loaded: { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } | null = null;
+interface Loaded {
+  kernel: GemmKernel;
+  addon: CandorBlasAddon;
+  vector: VectorKernel | null;
+  /** why vector is null: the addon is older than one of VECTOR_FUNCTIONS */
+  vectorError: string | null;
+}
+
+let loaded: Loaded | { error: string } | null = null;
 
 function describeAddon(addon: CandorBlasAddon): string {
   const config = addon.config();
@@ -41,7 +49,7 @@ function describeAddon(addon: CandorBlasAddon): string {
   return `${library} (${addon.corename()}), ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
-function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKernel | null } | { error: string } {
+function load(): Loaded | { error: string } {
   if (!existsSync(nativeAddonPath)) {
     return { error: `${nativeAddonPath} does not exist (the addon was not built at install time: it needs a C compiler, Node's headers and OpenBLAS). ${FIX}` };
   }
@@ -67,9 +75,16 @@ function load(): { kernel: GemmKernel; addon: CandorBlasAddon; vector: VectorKer
   };
   // an addon built before the vector kernels (or one of them) existed still serves GEMM
   const v = addon;
-  const vector: VectorKernel | null =
-    VECTOR_FUNCTIONS.every((f) => typeof v[f] === 'function') ? (Object.fromEntries(VECTOR_FUNCTIONS.map((f) => [f, v[f]])) as unknown as VectorKernel) : null;
-  return { kernel, addon, vector };
+  const missing = VECTOR_FUNCTIONS.filter((f) => typeof v[f] !== 'function');
+  const vector: VectorKernel | null = missing.length === 0 ? (Object.fromEntries(VECTOR_FUNCTIONS.map((f) => [f, v[f]])) as unknown as VectorKernel) : null;
+  const vectorError = missing.length === 0 ? null : `${nativeAddonPath} predates ${missing.join(', ')}: its GEMM serves, the vector ops run as TypeScript loops. Fix: run \`npm run build:native\``;
+  return { kernel, addon, vector, vectorError };
+}
+
+/** Why a loaded addon has no vector kernels (it is stale), or null. */
+export function nativeVectorError(): string | null {
+  loaded ??= load();
+  return 'error' in loaded ? null : loaded.vectorError;
 }
 
 /** The addon's vectorised elementwise kernels, or null. */

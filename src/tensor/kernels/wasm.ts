@@ -42,10 +42,16 @@ const MAIN_SPIN_MS = 5;
 
 const UNARY_LAST = Math.max(...Object.values(UNARY_OPS));
 const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
-const OP = { gemm: 1, unary: 2, binary: 3, layerNorm: 4, rmsNorm: 5, softmax: 6, attentionSoftmax: 7, rotary: 8,
-  rmsNormBackward: 9, logSumExp: 10, crossEntropyBackward: 11, attentionSoftmaxBackward: 12, adamw: 13, layerNormBackward: 14 } as const;
+/** Each job's op code is the module's exported OP_* constant (native/wasm/index.ts), read when it loads. */
+const OP_EXPORTS = {
+  gemm: 'OP_GEMM', unary: 'OP_UNARY', binary: 'OP_BINARY', layerNorm: 'OP_LAYER_NORM', rmsNorm: 'OP_RMS_NORM', softmax: 'OP_SOFTMAX',
+  attentionSoftmax: 'OP_ATTENTION_SOFTMAX', rotary: 'OP_ROTARY', rmsNormBackward: 'OP_RMS_NORM_BACKWARD', layerNormBackward: 'OP_LAYER_NORM_BACKWARD',
+  logSumExp: 'OP_LOG_SUM_EXP', crossEntropyBackward: 'OP_CROSS_ENTROPY_BACKWARD', attentionSoftmaxBackward: 'OP_ATTENTION_SOFTMAX_BACKWARD', adamw: 'OP_ADAMW',
+} as const;
+type OpName = keyof typeof OP_EXPORTS;
+const OP = {} as Record<OpName, number>;
 
-interface Exports {
+interface Exports extends Record<string, unknown> {
   run(job: number, tid: number, nt: number): void;
   SCRATCH_BYTES: WebAssembly.Global;
   COUNTER_OFFSET: WebAssembly.Global;
@@ -72,6 +78,11 @@ class WasmRuntime {
     this.memory = new WebAssembly.Memory({ initial: HEAP / PAGE, maximum: MAX_PAGES, shared: true });
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
     this.scratchBytes = this.exports.SCRATCH_BYTES.value as number;
+    for (const [name, exported] of Object.entries(OP_EXPORTS) as [OpName, string][]) {
+      const g = this.exports[exported];
+      if (!(g instanceof WebAssembly.Global)) throw new Error(`${wasmModulePath} has no ${exported}: it is stale. Fix: run npm run build`);
+      OP[name] = g.value as number;
+    }
     this.args = new Float64Array(this.memory.buffer, JOB, 32);
     this.counter = new Int32Array(this.memory.buffer, JOB + (this.exports.COUNTER_OFFSET.value as number), 1);
     this.ctl = new Int32Array(this.memory.buffer, CTL, 16);
