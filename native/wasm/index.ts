@@ -67,7 +67,7 @@ function gemmJob(job: usize, tid: i32, nt: i32): void {
     return;
   }
   const byCols = direct || N >= M;
-  const unit = byCols ? NR * 8 : MR * 16;
+  const unit = byCols ? NR * 2 : MR * 4;
   const extent = byCols ? N : M;
   const pieces = nt == 1 ? 1 : min((extent + unit - 1) / unit, 4 * nt);
   for (let t = atomic.add<i32>(counter, 1); t < batch * pieces; t = atomic.add<i32>(counter, 1)) {
