@@ -8,9 +8,10 @@
  * shared memory, runs the job there and copies the result back; the copies
  * are O(size) against the product's O(size^1.5), and memcpy-fast. The main
  * thread writes the job (an op code and f64 arguments) at JOB, bumps a
- * sequence number the workers wait on, does part 0 itself and waits until
- * every worker has counted itself done. Small jobs run on the main thread
- * alone: waking a worker costs more than they take.
+ * sequence number the workers wait on, works on the job itself (a GEMM's
+ * pieces are claimed from a shared counter, other ops split by rows) and
+ * waits until every worker has counted itself done. Small jobs run on the
+ * main thread alone: waking a worker costs more than they take.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
