@@ -57,6 +57,27 @@ test('clipGradNorm scales gradients to the max norm and reports the norm before'
   assert.ok(Math.abs(a.grad.item() - 0.6) < 1e-5 && Math.abs(b.grad.item() - 0.8) < 1e-5);
 });
 
+test('AdamW.step({ gradScale }) equals clipGradNorm then step(), and gradNorm is the global norm', () => {
+  const rng = new T.Rng(5);
+  const make = () => [T.randn([40, 30], rng).requireGrad(), T.randn([7], rng).requireGrad()];
+  const a = make();
+  const b = a.map((p) => T.tensor(Float32Array.from(p.toArray()), p.shape).requireGrad());
+  const grads = a.map((p) => T.randn(p.shape, rng, 3));
+  const norm = Math.hypot(...grads.flatMap((g) => g.toArray()));
+  const optA = new T.AdamW(a, { weightDecay: 0.1 });
+  const optB = new T.AdamW(b, { weightDecay: 0.1 });
+  a.forEach((p, i) => (p.grad = T.tensor(Float32Array.from(grads[i]!.toArray()), p.shape)));
+  b.forEach((p, i) => (p.grad = T.tensor(Float32Array.from(grads[i]!.toArray()), p.shape)));
+  assert.ok(Math.abs(T.gradNorm(a) - norm) < 1e-9 * norm, `gradNorm ${T.gradNorm(a)} vs ${norm}`);
+  assert.ok(norm > 1, 'the gradients must be large enough to be clipped');
+  T.clipGradNorm(a, 1);
+  optA.step();
+  optB.step({ gradScale: T.clipScale(T.gradNorm(b), 1) });
+  const [x, y] = [a.flatMap((p) => p.toArray()), b.flatMap((p) => p.toArray())];
+  x.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-6, `element ${i}: ${v} vs ${y[i]}`));
+  assert.throws(() => optB.step({ gradScale: Number.NaN }), T.OptimizerError);
+});
+
 test('cosineLr: linear warmup, cosine decay, floor', () => {
   const s = { lr: 1, warmupSteps: 4, totalSteps: 14, minLr: 0 };
   assert.equal(T.cosineLr(0, s), 0.25);

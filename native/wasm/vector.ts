@@ -547,16 +547,19 @@ export function attentionSoftmaxBackward(gi: usize, g: usize, p: usize, x: usize
   }
 }
 
-/** One AdamW update of elements i0..i1 (m, v in f64): the arithmetic of src/tensor/optim.ts, in f64. */
-export function adamw(w: usize, g: usize, m: usize, v: usize, lr: f64, b1: f64, b2: f64, c1: f64, c2: f64, eps: f64, decay: f64, i0: i32, i1: i32): void {
+/**
+ * One AdamW update of elements i0..i1 (m, v in f64) of the gradient gs·g: the arithmetic of
+ * src/tensor/optim.ts, in f64, with step = lr/c1 and ic2 = 1/c2 computed once by the caller.
+ */
+export function adamw(w: usize, g: usize, m: usize, v: usize, step: f64, b1: f64, b2: f64, ic2: f64, eps: f64, decay: f64, gs: f64, i0: i32, i1: i32): void {
   for (let j = i0; j < i1; j++) {
     const fo = <usize>j << 2, d8 = <usize>j << 3;
-    const gj = <f64>load<f32>(g + fo);
+    const gj = <f64>load<f32>(g + fo) * gs;
     const mj = b1 * load<f64>(m + d8) + (1 - b1) * gj;
     const vj = b2 * load<f64>(v + d8) + (1 - b2) * gj * gj;
     store<f64>(m + d8, mj);
     store<f64>(v + d8, vj);
-    store<f32>(w + fo, <f32>(<f64>load<f32>(w + fo) * decay - (lr * (mj / c1)) / (Math.sqrt(vj / c2) + eps)));
+    store<f32>(w + fo, <f32>(<f64>load<f32>(w + fo) * decay - step * mj / (Math.sqrt(vj * ic2) + eps)));
   }
 }
 

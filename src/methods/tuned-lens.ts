@@ -30,7 +30,7 @@ import { logSoftmax } from '../tensor/ops/nn.js';
 import { linear } from '../tensor/ops/matmul.js';
 import { mean, sum } from '../tensor/ops/reduce.js';
 import { contiguous } from '../tensor/ops/shape.js';
-import { AdamW, clipGradNorm, cosineLr } from '../tensor/optim.js';
+import { AdamW, clipScale, cosineLr, gradNorm } from '../tensor/optim.js';
 import { Rng } from '../tensor/random.js';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { HookedTransformer } from '../model/transformer.js';
@@ -567,9 +567,8 @@ export function trainTunedLens(model: HookedTransformer, texts: Seqs, opts: Trai
           b.grad = contiguous(gb!);
         }
         losses.push(loss);
-        clipGradNorm(params, maxGradNorm);
         opt.lr = cosineLr(step, { lr, warmupSteps, totalSteps: steps });
-        opt.step();
+        opt.step({ gradScale: clipScale(gradNorm(params), maxGradNorm) });
         opt.zeroGrad();
         opts.onProgress?.(step + 1, steps, loss);
       }

@@ -12,7 +12,7 @@ import { backward, noGrad } from '../tensor/autograd.js';
 import { Tensor, ids as idsTensor } from '../tensor/tensor.js';
 import { add, contiguousCopy } from '../tensor/ops/basic.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
-import { AdamW, clipGradNorm, cosineLr } from '../tensor/optim.js';
+import { AdamW, clipScale, cosineLr, gradNorm } from '../tensor/optim.js';
 import { Rng } from '../tensor/random.js';
 import { loadParameters, saveParameters } from '../io/params.js';
 import type { Tokenizer } from '../io/tokenizer.js';
@@ -190,8 +190,7 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
         const gd = g.data as Float32Array;
         for (let i = 0; i < gd.length; i++) gd[i]! *= f.mask[i]!;
       }
-      clipGradNorm(opt.params, opts.maxGradNorm ?? 1);
-      opt.step();
+      opt.step({ gradScale: clipScale(gradNorm(opt.params), opts.maxGradNorm ?? 1) });
       for (const [n, f] of frozen) {
         const d = params[n]!.data as Float32Array;
         for (let i = 0; i < d.length; i++) if (f.mask[i] === 0) d[i] = f.data[i]!;

@@ -16,7 +16,7 @@ export type { RotaryLayout } from './ops/nn.js';
 export { matmul, linear } from './ops/matmul.js';
 export { erf } from './ops/special.js';
 export { Rng, randn, rand } from './random.js';
-export { AdamW, clipGradNorm, cosineLr, OptimizerError } from './optim.js';
+export { AdamW, clipGradNorm, clipScale, cosineLr, gradNorm, OptimizerError } from './optim.js';
 export type { AdamWOptions, AdamWState, CosineSchedule } from './optim.js';
 export { kernel, setKernel, kernelStatus, KernelUnavailableError } from './kernels/index.js';
 export type { GemmKernel, KernelName, KernelStatus } from './kernels/index.js';

@@ -66,15 +66,22 @@ export class AdamW {
     this.v = this.params.map((p) => new Float64Array(p.size));
   }
 
-  /** Apply one update from each parameter's .grad (parameters without a gradient are skipped). */
-  step(): void {
+  /**
+   * Apply one update from each parameter's .grad (parameters without a gradient are skipped).
+   * gradScale multiplies every gradient first, in the same pass: trainers clip the global
+   * norm this way (see gradNorm) instead of rewriting every gradient before the update.
+   */
+  step(opts: { gradScale?: number } = {}): void {
+    const gs = opts.gradScale ?? 1;
+    if (!(Number.isFinite(gs) && gs >= 0)) throw new OptimizerError(`AdamW.step: gradScale ${gs} must be a finite number ≥ 0`);
     this.stepCount++;
     const t = this.stepCount;
     const b1 = this.beta1;
     const b2 = this.beta2;
-    const c1 = 1 - Math.pow(b1, t);
-    const c2 = 1 - Math.pow(b2, t);
     const lr = this.lr;
+    // bias corrections: m̂ = m/c1, v̂ = v/c2, applied as one step size and one reciprocal
+    const stepSize = lr / (1 - Math.pow(b1, t));
+    const ic2 = 1 / (1 - Math.pow(b2, t));
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i]!;
       if (p.grad === null) continue;
@@ -86,14 +93,14 @@ export class AdamW {
       const decay = this.decays[i] ? 1 - lr * this.weightDecay : 1;
       const vk = w instanceof Float32Array && g instanceof Float32Array && w.length >= 1024 ? vectorKernel() : null;
       if (vk !== null) {
-        vk.adamw(w as Float32Array, g as Float32Array, m, v, w.length, lr, b1, b2, c1, c2, this.eps, decay);
+        vk.adamwStep(w as Float32Array, g as Float32Array, m, v, w.length, lr, b1, b2, 1 - Math.pow(b1, t), 1 - Math.pow(b2, t), this.eps, decay, gs);
         continue;
       }
       for (let j = 0; j < w.length; j++) {
-        const gj = g[j]!;
+        const gj = g[j]! * gs;
         const mj = (m[j] = b1 * m[j]! + (1 - b1) * gj);
         const vj = (v[j] = b2 * v[j]! + (1 - b2) * gj * gj);
-        w[j] = w[j]! * decay - (lr * (mj / c1)) / (Math.sqrt(vj / c2) + this.eps);
+        w[j] = w[j]! * decay - (stepSize * mj) / (Math.sqrt(vj * ic2) + this.eps);
       }
     }
   }
@@ -116,20 +123,43 @@ export class AdamW {
   }
 }
 
-/**
- * Scale all gradients so their global L2 norm is at most maxNorm. Returns the
- * norm before clipping.
- */
-export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
-  let ss = 0;
+/** The global L2 norm of the parameters' gradients (parameters without one count as zero). */
+export function gradNorm(params: readonly Tensor[]): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   for (const p of params) {
     if (p.grad === null) continue;
-    const g = elements(p.grad, 'clipGradNorm');
-    for (let j = 0; j < g.length; j++) ss += g[j]! * g[j]!;
+    const g = elements(p.grad, 'gradNorm');
+    const n4 = g.length & ~3;
+    let j = 0;
+    // four running sums: one would make every addition wait for the previous one
+    for (; j < n4; j += 4) {
+      s0 += g[j]! * g[j]!;
+      s1 += g[j + 1]! * g[j + 1]!;
+      s2 += g[j + 2]! * g[j + 2]!;
+      s3 += g[j + 3]! * g[j + 3]!;
+    }
+    for (; j < g.length; j++) s0 += g[j]! * g[j]!;
   }
-  const norm = Math.sqrt(ss);
-  if (norm > maxNorm && norm > 0) {
-    const s = maxNorm / (norm + 1e-6);
+  return Math.sqrt(s0 + s1 + s2 + s3);
+}
+
+/** The factor that brings a global gradient norm down to maxNorm (1 when it is already within). */
+export function clipScale(norm: number, maxNorm: number): number {
+  return norm > maxNorm && norm > 0 ? maxNorm / (norm + 1e-6) : 1;
+}
+
+/**
+ * Scale all gradients so their global L2 norm is at most maxNorm. Returns the
+ * norm before clipping. (A trainer that steps AdamW right after passes
+ * clipScale(gradNorm(params), maxNorm) to step() instead: one pass fewer.)
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+  const norm = gradNorm(params);
+  const s = clipScale(norm, maxNorm);
+  if (s !== 1) {
     for (const p of params) {
       if (p.grad === null) continue;
       const g = elements(p.grad, 'clipGradNorm');

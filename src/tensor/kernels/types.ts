@@ -83,8 +83,11 @@ export interface VectorKernel {
   crossEntropyBackward(out: Float32Array, x: Float32Array, xOff: number, rows: number, n: number, lse: Float64Array, targets: Int32Array, tOff: number, ignore: number, s: number): void;
   /** attentionSoftmax's backward over rows of K: gi = p·(g − Σ g·p)·scale, times 1 − tanh² of the capped score (x·scale/cap) when cap > 0; dead rows zero */
   attentionSoftmaxBackward(gi: Float32Array, g: Float32Array, gOff: number, p: Float32Array, x: Float32Array, xOff: number, rows: number, K: number, scale: number, cap: number, dead: Int32Array): void;
-  /** one AdamW update in float64: m ← b1·m + (1−b1)·g, v ← b2·v + (1−b2)·g², w ← w·decay − lr·(m/c1)/(√(v/c2) + eps) */
-  adamw(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, n: number, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number): void;
+  /**
+   * one AdamW update in float64 of the gradient gs·g (gs: the clipping factor):
+   * m ← b1·m + (1−b1)·gs·g, v ← b2·v + (1−b2)·(gs·g)², w ← w·decay − (lr/c1)·m/(√(v·(1/c2)) + eps)
+   */
+  adamwStep(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, n: number, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number, gs: number): void;
   /**
    * out (contiguous) ← x read through up to 4 strided dimensions. Optional: a kernel without
    * it (wasm: a copy through its memory is three passes for one) leaves copies to the TypeScript loop.

@@ -47,7 +47,7 @@ const BINARY_LAST = Math.max(...Object.values(BINARY_OPS));
 const OP_EXPORTS = {
   gemm: 'OP_GEMM', unary: 'OP_UNARY', binary: 'OP_BINARY', layerNorm: 'OP_LAYER_NORM', rmsNorm: 'OP_RMS_NORM', softmax: 'OP_SOFTMAX',
   attentionSoftmax: 'OP_ATTENTION_SOFTMAX', rotary: 'OP_ROTARY', rmsNormBackward: 'OP_RMS_NORM_BACKWARD', layerNormBackward: 'OP_LAYER_NORM_BACKWARD',
-  logSumExp: 'OP_LOG_SUM_EXP', crossEntropyBackward: 'OP_CROSS_ENTROPY_BACKWARD', attentionSoftmaxBackward: 'OP_ATTENTION_SOFTMAX_BACKWARD', adamw: 'OP_ADAMW',
+  logSumExp: 'OP_LOG_SUM_EXP', crossEntropyBackward: 'OP_CROSS_ENTROPY_BACKWARD', attentionSoftmaxBackward: 'OP_ATTENTION_SOFTMAX_BACKWARD', adamwStep: 'OP_ADAMW',
 } as const;
 type OpName = keyof typeof OP_EXPORTS;
 const OP = {} as Record<OpName, number>;
@@ -535,18 +535,18 @@ const vector: VectorKernel = {
     r.exec([OP.attentionSoftmaxBackward, oa, ga, pa, xa, rows, K, scale, cap, da], t >= VECTOR_PARALLEL_ELEMENTS);
     r.get(gi, 0, t, oa);
   },
-  adamw(w, g, m, v, n, lr, b1, b2, c1, c2, eps, decay) {
-    checkExtent('adamw w', w, 0, n);
-    checkExtent('adamw g', g, 0, n);
-    checkExtent('adamw m', m, 0, n);
-    checkExtent('adamw v', v, 0, n);
+  adamwStep(w, g, m, v, n, lr, b1, b2, c1, c2, eps, decay, gs) {
+    checkExtent('adamwStep w', w, 0, n);
+    checkExtent('adamwStep g', g, 0, n);
+    checkExtent('adamwStep m', m, 0, n);
+    checkExtent('adamwStep v', v, 0, n);
     const r = rt();
     const wa = r.heap(2 * align(n * 4) + 2 * align(n * 8)), ga = wa + align(n * 4), ma = ga + align(n * 4), va = ma + align(n * 8);
     r.put(w, 0, n, wa);
     r.put(g, 0, n, ga);
     r.putF64(m.subarray(0, n), ma);
     r.putF64(v.subarray(0, n), va);
-    r.exec([OP.adamw, wa, ga, ma, va, n, lr, b1, b2, c1, c2, eps, decay], n >= VECTOR_PARALLEL_ELEMENTS);
+    r.exec([OP.adamwStep, wa, ga, ma, va, n, lr / c1, b1, b2, 1 / c2, eps, decay, gs], n >= VECTOR_PARALLEL_ELEMENTS);
     r.get(w, 0, n, wa);
     r.getF64(m, n, ma);
     r.getF64(v, n, va);
