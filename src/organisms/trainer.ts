@@ -14,6 +14,7 @@ import { add, contiguousCopy } from '../tensor/ops/basic.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
 import { AdamW, clipScale, cosineLr, gradNorm } from '../tensor/optim.js';
 import { Rng } from '../tensor/random.js';
+import { stepScope } from '../tensor/pool.js';
 import { loadParameters, saveParameters } from '../io/params.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { HookedTransformer } from '../model/transformer.js';
@@ -177,25 +178,29 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
         for (let t = 0; t < T - 1; t++) targets.push(t < s.learn.length && s.learn[t] ? row[t + 1]! : -100);
       }
       opt.lr = cosineLr(step, schedule);
-      opt.zeroGrad();
-      const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input, step) ?? [])] });
-      let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
-      const extraLoss = opts.extraLoss?.(step);
-      if (extraLoss != null) loss = add(loss, extraLoss);
-      backward(loss);
-      for (const [n, f] of frozen) {
-        let g = params[n]!.grad;
-        if (g === null) continue;
-        if (!g.isContiguous() || g.offset !== 0 || g.size !== f.mask.length) params[n]!.grad = g = contiguousCopy(g);
-        const gd = g.data as Float32Array;
-        for (let i = 0; i < gd.length; i++) gd[i]! *= f.mask[i]!;
-      }
-      opt.step({ gradScale: clipScale(gradNorm(opt.params), opts.maxGradNorm ?? 1) });
+      // the step's buffers (activations, graph, gradients) are recycled by the next step
+      const l = stepScope(() => {
+        opt.zeroGrad();
+        const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input, step) ?? [])] });
+        let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
+        const extraLoss = opts.extraLoss?.(step);
+        if (extraLoss != null) loss = add(loss, extraLoss);
+        backward(loss);
+        for (const [n, f] of frozen) {
+          let g = params[n]!.grad;
+          if (g === null) continue;
+          if (!g.isContiguous() || g.offset !== 0 || g.size !== f.mask.length) params[n]!.grad = g = contiguousCopy(g);
+          const gd = g.data as Float32Array;
+          for (let i = 0; i < gd.length; i++) gd[i]! *= f.mask[i]!;
+        }
+        opt.step({ gradScale: clipScale(gradNorm(opt.params), opts.maxGradNorm ?? 1) });
+        opt.zeroGrad();
+        return loss.item();
+      });
       for (const [n, f] of frozen) {
         const d = params[n]!.data as Float32Array;
         for (let i = 0; i < d.length; i++) if (f.mask[i] === 0) d[i] = f.data[i]!;
       }
-      const l = loss.item();
       if (!Number.isFinite(l)) throw new TrainingError(`the loss became ${l} at step ${step}; lower the learning rate`);
       losses.push(l);
       opts.onProgress?.(step + 1, opts.steps, l);

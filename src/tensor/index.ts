@@ -2,7 +2,7 @@
 export * from './errors.js';
 export { Tensor, tensor, ids, empty, zeros, ones, full, scalar, arange, keep, shapeSize, contiguousStrides } from './tensor.js';
 export type { DType, AnyArray, FloatArray, GradNode } from './tensor.js';
-export { scope, poolStats, clearPool } from './pool.js';
+export { scope, stepScope, poolStats, clearPool } from './pool.js';
 export { backward, grad, noGrad, enableGrad, isGradEnabled } from './autograd.js';
 export {
   add, sub, mul, div, scale, addScalar, neg, exp, log, tanh, sqrt, rsqrt, abs, sigmoid, relu, silu, pow, square, gelu, cast,

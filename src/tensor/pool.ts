@@ -10,7 +10,11 @@
  * so buffer reuse can never silently yield wrong numbers.
  *
  * If gradients are recorded inside a scope (enableGrad within noGrad), the
- * scope releases nothing: the graph may hold saved tensors.
+ * scope releases nothing: the graph may hold saved tensors. A training step
+ * is the exception: `stepScope(fn)` is for a function that records a graph,
+ * runs backward and updates the weights, after which nothing uses the graph;
+ * it recycles everything fn made and did not return, graph included, so that
+ * step after step reuses the same buffers instead of fresh zero-filled ones.
  */
 import { DisposedTensorError } from './errors.js';
 
@@ -66,6 +70,8 @@ function fresh(dtype: DType, size: number): AnyArray {
 interface ScopeFrame {
   tracked: Storage[];
   tainted: boolean;
+  /** this frame, or one it is nested in, is a stepScope: buffers a graph held still reach it */
+  collectsGraphs: boolean;
 }
 const scopes: ScopeFrame[] = [];
 
@@ -150,7 +156,24 @@ export function markKept(s: Storage): void {
  * recycled when it ends. Returned storages move to the enclosing scope.
  */
 export function scope<T>(fn: () => T): T {
-  const frame: ScopeFrame = { tracked: [], tainted: false };
+  return runScope(fn, false);
+}
+
+/**
+ * Run one training step (forward, backward, optimizer update) in a buffer
+ * scope that recycles what the step made and does not return, although the
+ * step recorded a graph. The caller promises that nothing uses that graph, or
+ * any tensor the step made and did not return, once fn has returned (a tensor
+ * used anyway throws DisposedTensorError; it never reads reused numbers).
+ * Gradients left on parameters are such tensors: clear them inside fn.
+ */
+export function stepScope<T>(fn: () => T): T {
+  return runScope(fn, true);
+}
+
+function runScope<T>(fn: () => T, releasesGraph: boolean): T {
+  const outer = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
+  const frame: ScopeFrame = { tracked: [], tainted: false, collectsGraphs: releasesGraph || (outer?.collectsGraphs ?? false) };
   scopes.push(frame);
   let result: T;
   try {
@@ -165,10 +188,14 @@ export function scope<T>(fn: () => T): T {
     throw new TypeError('scope()/noGrad() take a synchronous function; await outside the block.');
   }
   const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
-  if (frame.tainted) {
-    // a recorded graph may hold any of these buffers: none is recycled, here or by an enclosing
-    // scope; they are left to the garbage collector (and the enclosing scope holds no reference)
-    if (parent !== null) parent.tainted = true;
+  if (frame.tainted && !releasesGraph) {
+    // a recorded graph may hold any of these buffers: none is recycled here. Inside a stepScope
+    // they move up to be recycled when the step ends; otherwise they are left to the garbage
+    // collector (and the enclosing scope holds no reference, so a long loop cannot pile them up)
+    if (parent !== null) {
+      parent.tainted = true;
+      if (parent.collectsGraphs) for (const s of frame.tracked) if (!s.released && !s.kept) parent.tracked.push(s);
+    }
     return result;
   }
   const live = new Set<Storage>();
@@ -176,7 +203,7 @@ export function scope<T>(fn: () => T): T {
   for (const s of frame.tracked) {
     if (s.released) continue;
     if (live.has(s) || s.kept) {
-      if (parent !== null && !s.kept && !parent.tainted) parent.tracked.push(s);
+      if (parent !== null && !s.kept && (!parent.tainted || parent.collectsGraphs)) parent.tracked.push(s);
       continue;
     }
     release(s);
