@@ -15,7 +15,7 @@ import { Tensor, empty, ids as idsTensor, keep } from '../tensor/tensor.js';
 import { add, gelu, mul, relu, scale, silu, tanh } from '../tensor/ops/basic.js';
 import { attentionSoftmax, embedding, layerNorm, maskedFill, rmsNorm, rotary, softmax, type AttentionMaskSpec } from '../tensor/ops/nn.js';
 import { linear, matmul } from '../tensor/ops/matmul.js';
-import { permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
+import { indexSelect, permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
 import { sum } from '../tensor/ops/reduce.js';
 import type { ModelConfig } from './config.js';
 import type { BlockWeights, ModelWeights, NormWeights } from './weights.js';
@@ -39,8 +39,12 @@ export interface ForwardOptions {
   cache?: KVCache;
   fwdHooks?: readonly HookSpec[];
   bwdHooks?: readonly HookSpec[];
-  /** which positions get logits: every one (default), only the last, or none */
-  logits?: 'all' | 'last' | 'none';
+  /**
+   * which positions get logits: every one (default, [batch, pos, vocab]), only the last
+   * ([batch, 1, vocab]), none, or the listed ones: { at: flat positions b·pos + t } gives
+   * [at.length, vocab] (a loss on a few positions per row skips the unembedding of the rest)
+   */
+  logits?: 'all' | 'last' | 'none' | { at: readonly number[] | Int32Array };
   /**
    * Start at block `layer` with this residual stream [batch, pos, d_model] as
    * its hook_resid_pre, skipping the embeddings and earlier blocks (their hook
@@ -385,7 +389,9 @@ export class HookedTransformer {
     const mode = opts.logits ?? 'all';
     const normed = this.point(run, 'ln_final.hook_normalized', null, this.norm(resid, w.lnFinal));
     if (mode === 'none') return { logits: null };
-    const last = mode === 'last' ? slice(normed, 1, T - 1, T) : normed;
+    const last = mode === 'last' ? slice(normed, 1, T - 1, T)
+      : mode === 'all' ? normed
+      : indexSelect(reshape(normed, [B * T, cfg.dModel]), 0, Array.from(mode.at));
     let logits = linear(last, w.unembed);
     if (cfg.finalSoftcap !== null) logits = scale(tanh(scale(logits, 1 / cfg.finalSoftcap)), cfg.finalSoftcap);
     return { logits };

@@ -177,12 +177,21 @@ export function trainLM(model: HookedTransformer, data: readonly Sequence[], opt
         input.push(row.slice(0, T - 1));
         for (let t = 0; t < T - 1; t++) targets.push(t < s.learn.length && s.learn[t] ? row[t + 1]! : -100);
       }
+      const learned: number[] = [];
+      const learnedTargets: number[] = [];
+      targets.forEach((t, i) => {
+        if (t === -100) return;
+        learned.push(i);
+        learnedTargets.push(t);
+      });
+      if (learned.length === 0) throw new TrainingError(`batch ${step} has no learned position; every sequence needs at least one position with learn = true`);
       opt.lr = cosineLr(step, schedule);
       // the step's buffers (activations, graph, gradients) are recycled by the next step
       const l = stepScope(() => {
         opt.zeroGrad();
-        const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input, step) ?? [])] });
-        let loss = crossEntropy(logits!, idsTensor(targets, [batch.length, T - 1]));
+        // logits only where a target is learned: the loss is the same, the unembedding of the rest is skipped
+        const { logits } = model.forward(input, { fwdHooks: [...(opts.hooks ?? []), ...(opts.stepHooks?.(input, step) ?? [])], logits: { at: learned } });
+        let loss = crossEntropy(logits!, idsTensor(learnedTargets, [learned.length]));
         const extraLoss = opts.extraLoss?.(step);
         if (extraLoss != null) loss = add(loss, extraLoss);
         backward(loss);
