@@ -369,11 +369,16 @@ export class HookedTransformer {
       return m;
     };
 
+    const mode = opts.logits ?? 'all';
+    // Logits wanted at a few positions only (a loss on answer tokens): the last block need not
+    // compute the positions before the earliest of them, except as keys and values
+    const qFrom = typeof mode === 'object' ? this.lastBlockFrom(run, mode.at, B, T, cache, start?.layer ?? 0) : 0;
     let resid = x;
     for (let l = start?.layer ?? 0; l < cfg.nLayers; l++) {
       const mask = maskFor(cfg.slidingWindow[l] ?? null);
       const input = resid;
-      resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past));
+      const from = l === cfg.nLayers - 1 ? qFrom : 0;
+      resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past, from));
     }
     if (cache !== null) {
       // commit the new positions only once every block has run: a call that throws leaves the cache as it was
@@ -386,15 +391,37 @@ export class HookedTransformer {
       cache.length = total;
     }
 
-    const mode = opts.logits ?? 'all';
     const normed = this.point(run, 'ln_final.hook_normalized', null, this.norm(resid, w.lnFinal));
     if (mode === 'none') return { logits: null };
+    const Tq = T - qFrom;
     const last = mode === 'last' ? slice(normed, 1, T - 1, T)
       : mode === 'all' ? normed
-      : indexSelect(reshape(normed, [B * T, cfg.dModel]), 0, Array.from(mode.at));
+      : indexSelect(reshape(normed, [B * Tq, cfg.dModel]), 0, Array.from(mode.at, (i) => Math.floor(i / T) * Tq + (i % T) - qFrom));
     let logits = linear(last, w.unembed);
     if (cfg.finalSoftcap !== null) logits = scale(tanh(scale(logits, 1 / cfg.finalSoftcap)), cfg.finalSoftcap);
     return { logits };
+  }
+
+  /**
+   * The first position the last block must compute as a query when logits are wanted only
+   * at `at` (flat b·T + t): the earliest t among them, or 0 (every position) where the last
+   * block or the final norm is hooked (hooks see whole sequences), a KV cache is in use, or
+   * the last block is skipped.
+   */
+  private lastBlockFrom(run: RunState, at: readonly number[] | Int32Array, B: number, T: number, cache: KVCache | null, startLayer: number): number {
+    const L = this.cfg.nLayers;
+    if (cache !== null || startLayer > L - 1 || at.length === 0) return 0;
+    let from = T;
+    for (const i of at) {
+      if (!(Number.isInteger(i) && i >= 0 && i < B * T)) throw new ModelInputError(`logits.at: position ${i} is outside the ${B}×${T} tokens given (flat index b·${T} + t)`);
+      from = Math.min(from, i % T);
+    }
+    if (from === 0) return 0;
+    const prefix = `blocks.${L - 1}.`;
+    for (const name of this.hookNames()) {
+      if ((name.startsWith(prefix) || name === 'ln_final.hook_normalized') && this.watched(run, name)) return 0;
+    }
+    return from;
   }
 
   private maskRows(mask: ForwardOptions['attentionMask'], B: number, T: number): Int32Array | null {
@@ -469,14 +496,20 @@ export class HookedTransformer {
     }
   }
 
+  /**
+   * One block. With qFrom > 0 (only for an unhooked last block) positions before qFrom serve
+   * as keys and values only: the block returns the residual stream of positions qFrom.. alone.
+   */
   private block(
     run: RunState, l: number, bw: BlockWeights, x: Tensor,
-    rope: { cos: Tensor; sin: Tensor } | null, mask: LayerMask, cache: KVCache | null, past: number,
+    rope: { cos: Tensor; sin: Tensor } | null, mask: LayerMask, cache: KVCache | null, past: number, qFrom = 0,
   ): Tensor {
     const cfg = this.cfg;
-    const residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
+    const T = x.shape[1]!;
+    let residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
     const h1 = this.point(run, blockHook(l, 'ln1.hook_normalized'), l, this.norm(residPre, bw.ln1));
-    let attnOut = this.attention(run, l, bw, h1, rope, mask, cache, past);
+    let attnOut = this.attention(run, l, bw, h1, rope, mask, cache, past, qFrom);
+    if (qFrom > 0) residPre = slice(residPre, 1, qFrom, T);
     if (bw.postAttnNorm !== null) attnOut = this.norm(this.point(run, blockHook(l, 'hook_attn_out_pre_norm'), l, attnOut), bw.postAttnNorm);
     attnOut = this.point(run, blockHook(l, 'hook_attn_out'), l, attnOut);
     let residPost: Tensor;
@@ -497,19 +530,26 @@ export class HookedTransformer {
 
   private attention(
     run: RunState, l: number, bw: BlockWeights, h: Tensor,
-    rope: { cos: Tensor; sin: Tensor } | null, mask: LayerMask, cache: KVCache | null, past: number,
+    rope: { cos: Tensor; sin: Tensor } | null, mask0: LayerMask, cache: KVCache | null, past: number, qFrom: number,
   ): Tensor {
     const cfg = this.cfg;
-    const [B, T] = h.shape as [number, number];
+    const [B, Tin] = h.shape as [number, number];
     const H = cfg.nHeads;
     const KV = cfg.nKVHeads;
     const dh = cfg.dHead;
     const rep = H / KV;
-    let q = this.point(run, blockHook(l, 'attn.hook_q'), l, reshape(linear(h, bw.wq, bw.bq), [B, T, H, dh]));
-    let k = this.point(run, blockHook(l, 'attn.hook_k'), l, reshape(linear(h, bw.wk, bw.bk), [B, T, KV, dh]));
-    const v = this.point(run, blockHook(l, 'attn.hook_v'), l, reshape(linear(h, bw.wv, bw.bv), [B, T, KV, dh]));
+    // queries of positions qFrom.. only (0: all); keys and values of every position
+    const T = Tin - qFrom;
+    const hq = qFrom > 0 ? slice(h, 1, qFrom, Tin) : h;
+    const mask: LayerMask = qFrom > 0 ? { spec: { ...mask0.spec, past: mask0.spec.past + qFrom }, tensor: () => { throw new Error('unreachable: a hooked block computes every query'); } } : mask0;
+    let q = this.point(run, blockHook(l, 'attn.hook_q'), l, reshape(linear(hq, bw.wq, bw.bq), [B, T, H, dh]));
+    let k = this.point(run, blockHook(l, 'attn.hook_k'), l, reshape(linear(h, bw.wk, bw.bk), [B, Tin, KV, dh]));
+    const v = this.point(run, blockHook(l, 'attn.hook_v'), l, reshape(linear(h, bw.wv, bw.bv), [B, Tin, KV, dh]));
     if (rope !== null) {
-      q = this.point(run, blockHook(l, 'attn.hook_rot_q'), l, rotary(q, rope.cos, rope.sin, cfg.rotaryLayout, cfg.rotaryDim));
+      const ax = rope.cos.ndim - 2; // the position axis of [T, half] or [B, T, half]
+      const qCos = qFrom > 0 ? slice(rope.cos, ax, qFrom, Tin) : rope.cos;
+      const qSin = qFrom > 0 ? slice(rope.sin, ax, qFrom, Tin) : rope.sin;
+      q = this.point(run, blockHook(l, 'attn.hook_rot_q'), l, rotary(q, qCos, qSin, cfg.rotaryLayout, cfg.rotaryDim));
       k = this.point(run, blockHook(l, 'attn.hook_rot_k'), l, rotary(k, rope.cos, rope.sin, cfg.rotaryLayout, cfg.rotaryDim));
     }
     let kAll = k;

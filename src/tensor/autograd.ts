@@ -14,7 +14,7 @@
  */
 import { AutogradError, ShapeError, fmtShape } from './errors.js';
 import { scope, taintScopes } from './pool.js';
-import { Tensor, keep, type GradNode } from './tensor.js';
+import { Tensor, keepForStep, type GradNode } from './tensor.js';
 import { addInto, addNew, contiguousCopy, onesLike } from './ops/loops.js';
 
 let recording = true;
@@ -163,8 +163,8 @@ export function backward(output: Tensor, gradOutput?: Tensor): void {
     seed,
     (t) => (t.node === null && t.requiresGrad) || t.retainsGrad,
     (t, g) => {
-      // a gradient outlives any buffer scope it is computed in
-      if (t.grad === null) t.grad = keep(contiguousCopy(g));
+      // a gradient outlives any buffer scope it is computed in (inside a stepScope: until the step ends)
+      if (t.grad === null) t.grad = keepForStep(contiguousCopy(g));
       else addInto(t.grad, g);
     },
   );

@@ -72,6 +72,8 @@ interface ScopeFrame {
   tainted: boolean;
   /** this frame, or one it is nested in, is a stepScope: buffers a graph held still reach it */
   collectsGraphs: boolean;
+  /** a stepScope's kept-for-the-step buffers (gradients), recycled when the step ends */
+  stepKept: Storage[];
 }
 const scopes: ScopeFrame[] = [];
 
@@ -152,6 +154,23 @@ export function markKept(s: Storage): void {
 }
 
 /**
+ * Keep a buffer past the end of every scope (as markKept), except that the
+ * innermost enclosing stepScope recycles it when the step ends: gradients are
+ * kept this way, so that a step's gradients are reused by the next step.
+ */
+export function markKeptForStep(s: Storage): void {
+  s.kept = true;
+  for (let i = scopes.length - 1; i >= 0; i--) {
+    if (scopes[i]!.stepKept !== NO_STEP) {
+      scopes[i]!.stepKept.push(s);
+      return;
+    }
+  }
+}
+/** the stepKept list of frames that are not stepScopes (never written to) */
+const NO_STEP: Storage[] = [];
+
+/**
  * Run fn in a buffer scope: storages it allocates and does not return are
  * recycled when it ends. Returned storages move to the enclosing scope.
  */
@@ -173,7 +192,7 @@ export function stepScope<T>(fn: () => T): T {
 
 function runScope<T>(fn: () => T, releasesGraph: boolean): T {
   const outer = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
-  const frame: ScopeFrame = { tracked: [], tainted: false, collectsGraphs: releasesGraph || (outer?.collectsGraphs ?? false) };
+  const frame: ScopeFrame = { tracked: [], tainted: false, collectsGraphs: releasesGraph || (outer?.collectsGraphs ?? false), stepKept: releasesGraph ? [] : NO_STEP };
   scopes.push(frame);
   let result: T;
   try {
@@ -200,6 +219,7 @@ function runScope<T>(fn: () => T, releasesGraph: boolean): T {
   }
   const live = new Set<Storage>();
   collect(result, live);
+  for (const s of frame.stepKept) if (!live.has(s)) release(s);
   for (const s of frame.tracked) {
     if (s.released) continue;
     if (live.has(s) || s.kept) {

@@ -8,6 +8,7 @@ import {
   allocStorage,
   markKept,
   setStorageCollector,
+  markKeptForStep,
   Storage,
   storageForArray,
   wrapStorage,
@@ -291,6 +292,12 @@ export function arange(n: number, dtype: DType = 'float32'): Tensor {
 /** Keep a tensor's buffer alive past the end of the enclosing noGrad()/scope() block. */
 export function keep<T extends Tensor>(t: T): T {
   markKept(t.storage);
+  return t;
+}
+
+/** keep(), except that the enclosing stepScope (if any) recycles the buffer when its step ends. */
+export function keepForStep<T extends Tensor>(t: T): T {
+  markKeptForStep(t.storage);
   return t;
 }
 
