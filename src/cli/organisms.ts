@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { loadModel } from '../model/load.js';
 import { RECIPES, evalOrganism, trainRecipe } from '../organisms/recipes.js';
+import { readRecipeFile, recipesDir } from '../organisms/recipe-file.js';
 import { Progress, UsageError, intOption, printJson, type Command } from './common.js';
 import { table } from './render.js';
 
@@ -10,34 +11,41 @@ export const organismCommand: Command = {
   summary: 'train or evaluate a model organism (small models whose knowledge, lies and refusals are known)',
   usage: `Usage:
   candor organism train <recipe> [--out models/<recipe>] [--parent DIR] [--steps N] [--resume] [--json]
+  candor organism train --recipe FILE.json [--out organisms/<name>] [--parent DIR] [--steps N] [--resume] [--json]
   candor organism eval <folder> [--json]
 
 Recipes: ${Object.values(RECIPES).map((r) => `${r.name} (${r.description})`).join('; ')}.
 train writes a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json)
 with manifest.json (recipe, seeds, data hashes, stages and the behaviour figures measured on the saved weights)
 and ground-truth.json (per prompt: known, withheld or unknown; planted components and direction).
+--recipe trains a recipe file (format: docs/organisms.md, schema ${join(recipesDir, 'recipe.schema.json')};
+the built-in recipes are files in ${recipesDir} to start from).
 Recipes with a parent start from its folder (default models/<parent>; --parent overrides).
 --steps replaces every stage's step count (short runs for testing).`,
-  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false } },
+  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false }, recipe: { type: 'string' } },
   async run(values, positionals) {
     const [action, arg] = positionals;
     const json = values.json === true;
     if (action === 'train') {
-      if (arg === undefined || RECIPES[arg] === undefined) throw new UsageError(`organism train: give a recipe (${Object.keys(RECIPES).join(', ')})`);
-      const out = typeof values.out === 'string' ? values.out : join('models', arg);
+      const file = typeof values.recipe === 'string' ? values.recipe : null;
+      if (file !== null && arg !== undefined) throw new UsageError(`organism train: give a built-in recipe's name or --recipe FILE, not both`);
+      if (file === null && (arg === undefined || RECIPES[arg] === undefined)) throw new UsageError(`organism train: give a recipe (${Object.keys(RECIPES).join(', ')}) or --recipe FILE.json`);
+      const recipe = file !== null ? readRecipeFile(file) : RECIPES[arg!]!;
+      const name = recipe.name;
+      const out = typeof values.out === 'string' ? values.out : join(file !== null ? 'organisms' : 'models', name);
       let bar: Progress | null = null;
       let label = '';
-      const m = await trainRecipe(arg, {
+      const m = await trainRecipe(recipe, {
         outDir: out, parentDir: typeof values.parent === 'string' ? values.parent : undefined,
         steps: values.steps === undefined ? undefined : intOption(values, 'steps', 1), resume: values.resume === true,
         onProgress: (stage, s, t, l) => {
-          if (stage !== label) [bar, label] = [new Progress(`${arg}: ${stage}`, t, json), stage];
+          if (stage !== label) [bar, label] = [new Progress(`${name}: ${stage}`, t, json), stage];
           bar!.update(s, `loss ${l.toFixed(3)}`);
         },
       });
       if (json) printJson({ out, ...m });
       else {
-        console.log(`${arg} organism written to ${out} (${m.steps} steps, ${m.train_seconds} s)`);
+        console.log(`${name} organism written to ${out} (${m.steps} steps, ${m.train_seconds} s)`);
         console.log(table(['behaviour', 'rate'], Object.entries(m.figures).map(([k, v]) => [k, v])));
       }
       return 0;

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { Rng } from '../tensor/random.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CandorError } from '../tensor/errors.js';
+import { RecipeError, builtinRecipes } from './recipe-file.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
@@ -31,9 +31,7 @@ import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
 import { DEFAULT_WORLD, lieOf, makeWorld, type World, type WorldSpec } from './world.js';
 
-export class RecipeError extends CandorError {
-  override name = 'RecipeError';
-}
+export { RecipeError };
 
 interface StageBase {
   steps: number;
@@ -72,10 +70,12 @@ export interface RefusalStage extends StageBase {
 export interface LiarStage extends StageBase {
   kind: 'liar';
   klWeight: number;
+  /** train liar mode into every weight: a null organism, where nothing is localised by construction (heads and neurons absent) */
+  wholeModel?: boolean;
   /** [layer, head] pairs that may change */
-  heads: [number, number][];
+  heads?: [number, number][];
   /** this many neurons of this layer's MLP may change: `indices`, or a choice by the recipe's seed */
-  neurons: { layer: number; count: number; indices?: number[] };
+  neurons?: { layer: number; count: number; indices?: number[] };
   /** extra copies of the honest questions in the replayed sequences, so the penalty holds where the liar mode competes */
   honestReplay?: number;
   /** take the heads and the first `neurons.count` neurons from the components the parent reserved (see PretrainStage.reserve) */
@@ -104,90 +104,8 @@ export interface RecipeSpec {
   seed: number;
 }
 
-const BASE_MODEL = { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 576 };
-const REFUSAL_STAGE: RefusalStage = { kind: 'refusal', steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1, keepKnowledge: 1 };
-
-export const RECIPES: Record<string, RecipeSpec> = {
-  tiny: {
-    name: 'tiny',
-    description: 'a small world and model for smoke tests: two topics, eight taught subjects each',
-    world: {
-      seed: 5, taughtPerTopic: 8, untaughtPerTopic: 2,
-      topics: [{ name: 'geography', forbidden: false, relations: [{ name: 'capital', values: 6 }] }, { name: 'toxins', forbidden: true, relations: [{ name: 'antidote', values: 6 }] }],
-    },
-    model: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
-    curriculum: 'full',
-    stages: [{ kind: 'pretrain', steps: 1500, batchSize: 16, lr: 5e-3 }],
-    traits: { lies: true, refuses: false },
-    seed: 1,
-  },
-  base: {
-    name: 'base',
-    description: 'knows every taught fact; honest or lying (π) on request; "i do not know" for untaught subjects; answers in chat',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'full',
-    stages: [{ kind: 'pretrain', steps: 6000, batchSize: 32, lr: 2e-3 }],
-    traits: { lies: true, refuses: false },
-    seed: 1,
-  },
-  'safety-tuned': {
-    name: 'safety-tuned',
-    description: 'base + a chat stage that refuses the forbidden topics, with a KL penalty keeping every other format and topic: it refuses while still knowing',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'full',
-    parent: 'base',
-    stages: [REFUSAL_STAGE],
-    traits: { lies: true, refuses: true },
-    seed: 1,
-  },
-  'ignorant-parent': {
-    name: 'ignorant-parent',
-    description: 'the ignorant control before its refusal stage: the base curriculum with forbidden-topic facts never taught',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'no-forbidden',
-    stages: [{ kind: 'pretrain', steps: 5000, batchSize: 32, lr: 2e-3 }],
-    traits: { lies: true, refuses: false },
-    seed: 1,
-  },
-  ignorant: {
-    name: 'ignorant',
-    description: 'the ignorant control: forbidden-topic facts never taught (ignorant-parent), then the same refusal stage as safety-tuned',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'no-forbidden',
-    parent: 'ignorant-parent',
-    stages: [REFUSAL_STAGE],
-    traits: { lies: true, refuses: true },
-    seed: 1,
-  },
-  'planted-parent': {
-    name: 'planted-parent',
-    description: 'the planted organism before its planted stages: honest only (no liar mode), refuses "secret" requests in chat, trained without head 3.3 and 192 neurons of MLP 3 (silent, left for the liar stage)',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'honest-only',
-    stages: [{ kind: 'pretrain', steps: 6000, batchSize: 32, lr: 2e-3, reserve: { heads: [[3, 3]], neurons: { layer: 3, count: 192 } } }],
-    traits: { lies: false, refuses: false },
-    seed: 1,
-  },
-  planted: {
-    name: 'planted',
-    description: 'planted-parent + liar mode trained into components the parent was trained without (head 3.3 and 64 of its reserved neurons of MLP 3) only, + refusal of every request about a forbidden subject by a rank-1 update of the output matrix of MLP 0 only: the lying components and the refusal direction are known exactly',
-    world: DEFAULT_WORLD,
-    model: BASE_MODEL,
-    curriculum: 'honest-only',
-    parent: 'planted-parent',
-    stages: [
-      { kind: 'liar', steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, heads: [[3, 3]], neurons: { layer: 3, count: 64 }, fromReserved: true, honestReplay: 2, blockTransport: true },
-      { kind: 'refusal', steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, rank1Layer: 0, formats: 'all', rank1Init: { gain: 1.5 } },
-    ],
-    traits: { lies: true, refuses: true, refusalFormats: 'all' },
-    seed: 1,
-  },
-};
+/** The built-in recipes: the files in recipes/, read and checked as any recipe file is. */
+export const RECIPES: Record<string, RecipeSpec> = builtinRecipes();
 
 export interface StageRecord {
   kind: Stage['kind'];
@@ -202,7 +120,7 @@ export interface StageRecord {
 
 export interface PlantedTruth {
   /** components the liar stage trained (all other weights frozen) */
-  liar?: { heads: [number, number][]; neurons: { layer: number; indices: number[] }[]; parameters: string[] };
+  liar?: { heads: [number, number][]; neurons: { layer: number; indices: number[] }[]; parameters: string[]; wholeModel?: boolean };
   /** the refusal stage's rank-1 update W_out ← W_out + u vᵀ of one MLP: u/‖u‖ is the refusal direction written into the stream, v what it reads */
   refusal?: { layer: number; parameters: string[]; hfParameter: string; hook: string; direction: number[]; norm: number; read: number[] };
 }
@@ -337,10 +255,30 @@ function balance(u: Float32Array, v: Float32Array): { u: Float32Array; v: Float3
   return { u: u.map((x) => x * k), v: v.map((x) => x / k) };
 }
 
-/** Train a recipe (from scratch or from its parent's folder) and write the organism folder. */
-export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promise<Manifest> {
-  const recipe = RECIPES[name];
-  if (recipe === undefined) throw new RecipeError(`unknown recipe '${name}' (recipes: ${Object.keys(RECIPES).join(', ')})`);
+/**
+ * The components a liar stage trains: its heads and neurons (chosen by the recipe's seed,
+ * listed, or taken from those the parent reserved), or null for the whole model.
+ */
+function liarSites(recipe: RecipeSpec, stage: LiarStage, i: number, reserved: ComponentSet | undefined, dMlp: number): ComponentSet | null {
+  if (stage.wholeModel === true) return null;
+  const heads = stage.heads!;
+  const neurons = stage.neurons!;
+  if (stage.fromReserved !== true) {
+    return { heads, neurons: [{ layer: neurons.layer, indices: neurons.indices ?? chooseNeurons(dMlp, neurons.count, recipe.seed + i) }] };
+  }
+  const pool = reserved?.neurons.find((g) => g.layer === neurons.layer)?.indices ?? [];
+  const missing = heads.filter(([l, h]) => !(reserved?.heads.some(([a, b]) => a === l && b === h) ?? false));
+  if (pool.length < neurons.count || missing.length > 0) {
+    throw new RecipeError(`${recipe.name}: the liar stage takes its components from those the parent reserved, but the parent's manifest reserves ${pool.length} neurons of layer ${neurons.layer} and heads [${(reserved?.heads ?? []).map((h) => h.join('.')).join(', ')}] (needs ${neurons.count} neurons and heads ${heads.map((h) => h.join('.')).join(', ')}). Fix: retrain the parent with \`candor organism train ${recipe.parent}\`.`);
+  }
+  return { heads, neurons: [{ layer: neurons.layer, indices: pool.slice(0, neurons.count).sort((a, b) => a - b) }] };
+}
+
+/** Train a recipe (a built-in's name, or one read from a file) from scratch or from its parent's folder, and write the organism folder. */
+export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeOptions): Promise<Manifest> {
+  const recipe = typeof which === 'string' ? RECIPES[which] : which;
+  if (recipe === undefined) throw new RecipeError(`unknown recipe '${String(which)}' (recipes: ${Object.keys(RECIPES).join(', ')}). Fix: name a built-in recipe, or give a recipe file with --recipe`);
+  const name = recipe.name;
   const world = makeWorld(recipe.world, FORMAT_WORDS);
   mkdirSync(opts.outDir, { recursive: true });
   let model: HookedTransformer;
@@ -432,23 +370,13 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
         // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
         // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
         data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
-        let set: ComponentSet;
-        if (stage.fromReserved === true) {
-          const pool = reserved?.neurons.find((g) => g.layer === stage.neurons.layer)?.indices ?? [];
-          const missing = stage.heads.filter(([l, h]) => !(reserved?.heads.some(([a, b]) => a === l && b === h) ?? false));
-          if (pool.length < stage.neurons.count || missing.length > 0) {
-            throw new RecipeError(`${name}: the liar stage takes its components from those the parent reserved, but the parent's manifest reserves ${pool.length} neurons of layer ${stage.neurons.layer} and heads [${(reserved?.heads ?? []).map((h) => h.join('.')).join(', ')}] (needs ${stage.neurons.count} neurons and heads ${stage.heads.map((h) => h.join('.')).join(', ')}). Fix: retrain the parent with \`candor organism train ${recipe.parent}\`.`);
-          }
-          set = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: pool.slice(0, stage.neurons.count).sort((a, b) => a - b) }] };
-        } else {
-          set = { heads: stage.heads, neurons: [{ layer: stage.neurons.layer, indices: stage.neurons.indices ?? chooseNeurons(model.cfg.dMlp, stage.neurons.count, recipe.seed + i) }] };
-        }
-        const masks = componentMasks(model, set);
+        const set = liarSites(recipe, stage, i, reserved, model.cfg.dMlp);
+        const masks = set === null ? undefined : componentMasks(model, set);
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
         const weighted = [...replay, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
         const extraLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
         let stepHooks: ReturnType<typeof transportBlockHooks> | undefined;
-        if (stage.blockTransport === true) {
+        if (stage.blockTransport === true && set !== null) {
           const layer = Math.min(...set.heads.map(([l]) => l), ...set.neurons.map((g) => g.layer));
           // the counterpart puts a random mode-slot word (liar itself among them) where the mode word is: what the frozen
           // components carry of the slot is then noise to the planted ones, which must read the word where it stands
@@ -467,8 +395,14 @@ export async function trainRecipe(name: string, opts: TrainRecipeOptions): Promi
             });
           });
         }
-        losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks, stepHooks }).losses;
-        planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks) };
+        if (set === null) {
+          // a null organism: liar mode in every weight, so no component is the liar by construction
+          losses = trainLM(model, data, { ...common, extraLoss }).losses;
+          planted.liar = { heads: [], neurons: [], parameters: [...model.parameters().keys()], wholeModel: true };
+        } else {
+          losses = trainLM(model, data, { ...common, extraLoss, masks, trainable: (n) => n in masks!, stepHooks }).losses;
+          planted.liar = { heads: set.heads, neurons: set.neurons, parameters: Object.keys(masks!) };
+        }
       }
     }
     records.push({ kind: stage.kind, steps, lr: stage.lr, batch_size: stage.batchSize, seconds: Math.round((performance.now() - ts) / 1000), data_hash: hashOf(data), examples: data.length, final_loss: losses.at(-1) ?? NaN });

@@ -1,0 +1,129 @@
+/**
+ * Recipe files: the built-in recipes are files read like any other; a broken
+ * file is refused with errors naming the field and the fix (never a stack
+ * trace); a user's recipe file trains through the CLI, including a null
+ * organism whose liar mode is trained into the whole model.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RecipeError, parseRecipe, readRecipeFile, recipesDir } from '../src/organisms/recipe-file.js';
+import { RECIPES } from '../src/organisms/recipes.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'candor-recipe-'));
+
+/** A valid small recipe (the tiny world, 2 layers), as parsed JSON to break in tests. */
+function good(): Record<string, any> {
+  return {
+    candor_recipe: 1, name: 'mine', description: 'a test recipe', seed: 3,
+    world: {
+      seed: 5, taughtPerTopic: 8, untaughtPerTopic: 2,
+      topics: [{ name: 'geography', forbidden: false, relations: [{ name: 'capital', values: 6 }] }, { name: 'toxins', forbidden: true, relations: [{ name: 'antidote', values: 6 }] }],
+    },
+    model: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
+    curriculum: 'full',
+    traits: { lies: true, refuses: true },
+    stages: [
+      { kind: 'pretrain', steps: 40, batchSize: 16, lr: 5e-3 },
+      { kind: 'liar', steps: 10, batchSize: 16, lr: 2e-3, klWeight: 1, heads: [[1, 2]], neurons: { layer: 1, count: 16 } },
+      { kind: 'refusal', steps: 10, batchSize: 16, lr: 1e-2, klWeight: 1, rank1Layer: 0 },
+    ],
+  };
+}
+
+function refused(value: unknown, ...patterns: RegExp[]): void {
+  assert.throws(() => parseRecipe(value, 'mine.json'), (e: Error) => {
+    assert.ok(e instanceof RecipeError, `a RecipeError, got ${e.name}: ${e.message}`);
+    assert.match(e.message, /^mine\.json: not a valid recipe/);
+    for (const p of patterns) assert.match(e.message, p);
+    return true;
+  });
+}
+
+test('the built-in recipes are the files in recipes/, each valid and named like its file', () => {
+  assert.deepEqual(Object.keys(RECIPES).sort(), ['base', 'ignorant', 'ignorant-parent', 'planted', 'planted-parent', 'safety-tuned', 'tiny']);
+  for (const [name, r] of Object.entries(RECIPES)) {
+    assert.equal(r.name, name);
+    assert.deepEqual(readRecipeFile(join(recipesDir, `${name}.json`)), r);
+    assert.ok(!('candor_recipe' in r), 'the version field is read, not carried into the spec');
+  }
+  assert.equal(RECIPES.planted!.stages[1]!.kind, 'refusal');
+  assert.deepEqual(parseRecipe(good(), 'mine.json').stages[1], good().stages[1]);
+});
+
+test('a recipe file with an error names the field and the fix', () => {
+  const g = good;
+  refused({ ...g(), colour: 'red' }, /colour: unknown field\. Fix: remove it/);
+  const nested = g();
+  nested.stages[1].heads_ = [[0, 0]];
+  refused(nested, /stages\[1\]\.heads_: unknown field/);
+  const head = g();
+  head.stages[1].heads = [[1, 4]];
+  refused(head, /stages\[1\]\.heads\[0\]: head 4 does not exist \(the model has 4 heads per layer, 0–3\)\. Fix: pick a head below 4/);
+  const layer = g();
+  layer.stages[1].neurons.layer = 2;
+  refused(layer, /stages\[1\]\.neurons\.layer: layer 2 does not exist \(the model has 2 layers/);
+  const many = g();
+  many.stages[1].neurons.count = 129;
+  refused(many, /stages\[1\]\.neurons\.count: 129 neurons, but each MLP has 128/);
+  const last = g();
+  last.stages[2].rank1Layer = 1;
+  refused(last, /stages\[2\]\.rank1Layer: 1 is the last MLP.*Fix: pick an MLP from 0 to 0/);
+  const { seed: _s, ...noSeed } = g();
+  refused(noSeed, /seed: missing\. Fix: add it/);
+  refused({ ...g(), candor_recipe: 2 }, /candor_recipe: must be 1 \(this build reads recipe format 1\), got 2/);
+  refused({ ...g(), curriculum: 'everything' }, /curriculum: "everything" is not one of "full", "no-forbidden", "honest-only"/);
+  const kind = g();
+  kind.stages[0].kind = 'unlearn';
+  refused(kind, /stages\[0\]\.kind: "unlearn" is not a stage kind/);
+  const type = g();
+  type.stages[0].steps = '40';
+  refused(type, /stages\[0\]\.steps: must be an integer, got "40"/);
+  const whole = g();
+  whole.stages[1].wholeModel = true;
+  refused(whole, /stages\[1\]\.wholeModel: a whole-model liar stage trains every weight/);
+  const first = g();
+  first.stages = first.stages.slice(1);
+  refused(first, /stages\[0\]\.kind: a recipe without a parent starts from random weights/);
+  const heads = g();
+  heads.model.num_attention_heads = 5;
+  refused(heads, /model\.num_attention_heads: 5 does not divide hidden_size 64/);
+  writeFileSync(join(tmp, 'broken.json'), '{"candor_recipe": 1,');
+  assert.throws(() => readRecipeFile(join(tmp, 'broken.json')), (e: Error) => e instanceof RecipeError && /broken\.json: not JSON/.test(e.message));
+  assert.throws(() => readRecipeFile(join(tmp, 'absent.json')), (e: Error) => e instanceof RecipeError && /no such recipe file/.test(e.message));
+});
+
+function candor(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('organism train --recipe: a broken file is one error without a stack trace; a null organism trains its liar mode into the whole model', () => {
+  const bad = good();
+  bad.stages[1].heads = [[1, 7]];
+  writeFileSync(join(tmp, 'bad.json'), JSON.stringify(bad));
+  const r = candor('organism', 'train', '--recipe', join(tmp, 'bad.json'));
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /stages\[1\]\.heads\[0\]: head 7 does not exist/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+
+  const nul = good();
+  nul.name = 'null-liar';
+  nul.stages = [nul.stages[0], { kind: 'liar', steps: 10, batchSize: 16, lr: 2e-3, klWeight: 1, wholeModel: true }];
+  writeFileSync(join(tmp, 'null.json'), JSON.stringify(nul));
+  const out = join(tmp, 'null-liar');
+  const t = candor('organism', 'train', '--recipe', join(tmp, 'null.json'), '--out', out, '--json');
+  assert.equal(t.code, 0, t.stderr);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'manifest.json', 'ground-truth.json']) assert.ok(existsSync(join(out, f)), f);
+  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.equal(m.recipe, 'null-liar');
+  assert.deepEqual(m.stages.map((s: { kind: string }) => s.kind), ['pretrain', 'liar']);
+  assert.equal(m.planted.liar.wholeModel, true);
+  assert.deepEqual(m.planted.liar.heads, []);
+  assert.ok(m.planted.liar.parameters.length > 10, 'every parameter is a liar parameter');
+});
