@@ -19,7 +19,7 @@ function candor(...args: string[]): { code: number; stdout: string; stderr: stri
 
 test('organism train tiny writes a loadable folder with a manifest; eval re-measures its figures', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'candor-org-')), 'tiny');
-  const t = candor('organism', 'train', 'tiny', '--out', out, '--steps', '300', '--json');
+  const t = candor('organism', 'train', 'tiny', '--out', out, '--steps', '300', '--accept-missed-targets', '--json');
   assert.equal(t.code, 0, t.stderr);
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json']) assert.ok(existsSync(join(out, f)), f);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
@@ -34,4 +34,16 @@ test('organism train tiny writes a loadable folder with a manifest; eval re-meas
   const info = candor('info', '--model', out, '--json');
   assert.equal(JSON.parse(info.stdout).family, 'llama');
   assert.equal(candor('organism', 'train', 'nonsense').code, 2);
+  assert.ok(Array.isArray(manifest.targets) && manifest.targets.some((c: { figure: string }) => c.figure === 'honestQA'), 'the manifest records the targets checked');
+});
+
+test('organism train: a stage that misses its behaviour targets stops with its figures and writes no organism', () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'candor-org-')), 'tiny');
+  const t = candor('organism', 'train', 'tiny', '--out', out, '--steps', '5');
+  assert.equal(t.code, 2);
+  assert.match(t.stderr, /tiny: stage 1 \(pretrain\) missed its behaviour targets, so the organism was not written/);
+  assert.match(t.stderr, /honestQA 0\.\d{3} < 0\.95: honest QA on taught facts \(HONEST_MIN\)/);
+  assert.match(t.stderr, /--accept-missed-targets/);
+  assert.doesNotMatch(t.stderr, /\n\s+at /, 'no stack trace');
+  assert.ok(!existsSync(join(out, 'manifest.json')) && !existsSync(join(out, 'model.safetensors')), 'nothing written that looks like an organism');
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadModel } from '../model/load.js';
 import { RECIPES, evalOrganism, trainRecipe } from '../organisms/recipes.js';
 import { readRecipeFile, recipesDir } from '../organisms/recipe-file.js';
+import { HONEST_MIN, KNOWLEDGE_DROP_MAX, LIAR_MIN, OVER_REFUSAL_MAX, REFUSES_MIN } from '../organisms/targets.js';
 import { Progress, UsageError, intOption, printJson, type Command } from './common.js';
 import { table } from './render.js';
 
@@ -10,8 +11,8 @@ export const organismCommand: Command = {
   name: 'organism',
   summary: 'train or evaluate a model organism (small models whose knowledge, lies and refusals are known)',
   usage: `Usage:
-  candor organism train <recipe> [--out models/<recipe>] [--parent DIR] [--steps N] [--resume] [--json]
-  candor organism train --recipe FILE.json [--out organisms/<name>] [--parent DIR] [--steps N] [--resume] [--json]
+  candor organism train <recipe> [--out models/<recipe>] [--parent DIR] [--steps N] [--resume] [--accept-missed-targets] [--json]
+  candor organism train --recipe FILE.json [--out organisms/<name>] [--parent DIR] [--steps N] [--resume] [--accept-missed-targets] [--json]
   candor organism eval <folder> [--json]
 
 Recipes: ${Object.values(RECIPES).map((r) => `${r.name} (${r.description})`).join('; ')}.
@@ -21,8 +22,12 @@ and ground-truth.json (per prompt: known, withheld or unknown; planted component
 --recipe trains a recipe file (format: docs/organisms.md, schema ${join(recipesDir, 'recipe.schema.json')};
 the built-in recipes are files in ${recipesDir} to start from).
 Recipes with a parent start from its folder (default models/<parent>; --parent overrides).
---steps replaces every stage's step count (short runs for testing).`,
-  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false }, recipe: { type: 'string' } },
+--steps replaces every stage's step count (short runs for testing).
+Every stage checks its behaviour targets (honest QA ≥ ${HONEST_MIN} and liar QA ≥ ${LIAR_MIN} after pretraining and liar stages;
+forbidden chat refused ≥ ${REFUSES_MIN}, allowed chat refused ≤ ${OVER_REFUSAL_MAX} and the forced-choice knowledge of refused facts
+within ${KNOWLEDGE_DROP_MAX} of the parent after refusal stages) and stops without writing the organism when one is missed;
+--accept-missed-targets writes it anyway, with the misses in its manifest.`,
+  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false }, recipe: { type: 'string' }, 'accept-missed-targets': { type: 'boolean', default: false } },
   async run(values, positionals) {
     const [action, arg] = positionals;
     const json = values.json === true;
@@ -38,6 +43,7 @@ Recipes with a parent start from its folder (default models/<parent>; --parent o
       const m = await trainRecipe(recipe, {
         outDir: out, parentDir: typeof values.parent === 'string' ? values.parent : undefined,
         steps: values.steps === undefined ? undefined : intOption(values, 'steps', 1), resume: values.resume === true,
+        acceptMissedTargets: values['accept-missed-targets'] === true,
         onProgress: (stage, s, t, l) => {
           if (stage !== label) [bar, label] = [new Progress(`${name}: ${stage}`, t, json), stage];
           bar!.update(s, `loss ${l.toFixed(3)}`);

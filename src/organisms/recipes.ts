@@ -18,6 +18,7 @@ import { Rng } from '../tensor/random.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RecipeError, builtinRecipes } from './recipe-file.js';
+import { TargetsMissedError, checkStage, describeMisses, type TargetCheck } from './targets.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
@@ -147,6 +148,8 @@ export interface Manifest {
   reserved?: ComponentSet;
   /** anything a reader of the figures should know about how this folder was made */
   note?: string;
+  /** each stage's behaviour targets and the figures it reached (src/organisms/targets.ts) */
+  targets?: TargetCheck[];
 }
 
 function vocabOf(world: World, curriculum: Curriculum): string[] {
@@ -193,6 +196,8 @@ export interface TrainRecipeOptions {
   onProgress?: (stage: string, step: number, total: number, loss: number) => void;
   /** checkpoint and resume in outDir/train-state-<stage>.safetensors */
   resume?: boolean;
+  /** write the organism even when a stage misses its behaviour targets (the manifest still records the misses) */
+  acceptMissedTargets?: boolean;
 }
 
 function hfConfig(recipe: RecipeSpec, vocab: readonly string[]): Record<string, unknown> {
@@ -308,6 +313,10 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   const parentManifest = recipe.parent === undefined ? null : readManifest(opts.parentDir ?? join('models', recipe.parent));
   let reserved: ComponentSet | undefined = parentManifest?.reserved;
   let lies = parentManifest === null ? recipe.traits.lies : parentManifest.traits.lies;
+  let refusing: Pick<Traits, 'refuses' | 'refusalFormats'> = parentManifest === null ? { refuses: false } : { refuses: parentManifest.traits.refuses, refusalFormats: parentManifest.traits.refusalFormats };
+  const stageTraits = (): Traits => ({ curriculum: recipe.curriculum, lies, ...refusing });
+  const checks: TargetCheck[] = [];
+  let lastFigures: Record<string, number> | null = null;
   const t0 = performance.now();
   for (const [i, stage] of recipe.stages.entries()) {
     const steps = opts.steps ?? stage.steps;
@@ -406,6 +415,18 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
       }
     }
     records.push({ kind: stage.kind, steps, lr: stage.lr, batch_size: stage.batchSize, seconds: Math.round((performance.now() - ts) / 1000), data_hash: hashOf(data), examples: data.length, final_loss: losses.at(-1) ?? NaN });
+    if (stage.kind === 'refusal') refusing = { refuses: true, refusalFormats: stage.formats ?? 'chat' };
+    const before = lastFigures;
+    lastFigures = (await measureFigures(model, tok, world, stageTraits())).figures;
+    const stageChecks = checkStage(stage, i, lastFigures, { lies, knowsForbidden: recipe.curriculum !== 'no-forbidden', before: before ?? parentManifest?.figures ?? null });
+    checks.push(...stageChecks);
+    const missed = describeMisses(stageChecks);
+    if (missed.length > 0 && opts.acceptMissedTargets !== true) {
+      throw new TargetsMissedError(
+        `${name}: stage ${i + 1} (${stage.kind}) missed its behaviour targets, so the organism was not written:\n  ${missed.join('\n  ')}\n` +
+          'Fix: train this stage longer or at another learning rate (docs/organisms.md, "Recipe files"), choose another site, or pass --accept-missed-targets to keep it anyway (its manifest records the misses).',
+      );
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   saveModel(model, opts.outDir, { dtype: 'F16' });
@@ -419,6 +440,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     train_seconds: Math.round(seconds), weights_sha256: fileHash(join(opts.outDir, 'model.safetensors')), figures, chance,
     ...(planted.liar !== undefined || planted.refusal !== undefined ? { planted } : {}),
     ...(reserved !== undefined && recipe.parent === undefined ? { reserved } : {}),
+    targets: checks,
   };
   writeFileSync(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   writeGroundTruth(opts.outDir, world, manifest);
