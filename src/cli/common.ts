@@ -58,11 +58,11 @@ export function printJson(value: unknown): void {
 export class Progress {
   private start = Date.now();
   private last = 0;
-  constructor(private readonly label: string, private readonly total: number, private readonly quiet = false) {}
+  /** plain: plain lines even on a terminal (--json runs: stdout carries the result, stderr the progress) */
+  constructor(private readonly label: string, private readonly total: number, private readonly plain = false) {}
   update(done: number, note = ''): void {
-    if (this.quiet) return;
     const now = Date.now();
-    const tty = process.stderr.isTTY === true;
+    const tty = process.stderr.isTTY === true && !this.plain;
     if (done < this.total && now - this.last < (tty ? 100 : 2000)) return;
     this.last = now;
     const frac = this.total > 0 ? done / this.total : 1;

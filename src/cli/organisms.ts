@@ -1,8 +1,10 @@
 /** candor organism train | eval: model organisms with planted, known mechanisms. */
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { loadModel } from '../model/load.js';
 import { RECIPES, evalOrganism, trainRecipe } from '../organisms/recipes.js';
 import { readRecipeFile, recipesDir } from '../organisms/recipe-file.js';
+import { NULL_SHARE, ZOO_SHAPES, ZOO_WORLDS, runZoo } from '../organisms/zoo.js';
 import { HONEST_MIN, KNOWLEDGE_DROP_MAX, LIAR_MIN, OVER_REFUSAL_MAX, REFUSES_MIN } from '../organisms/targets.js';
 import { Progress, UsageError, intOption, printJson, type Command } from './common.js';
 import { table } from './render.js';
@@ -13,6 +15,7 @@ export const organismCommand: Command = {
   usage: `Usage:
   candor organism train <recipe> [--out models/<recipe>] [--parent DIR] [--steps N] [--resume] [--accept-missed-targets] [--json]
   candor organism train --recipe FILE.json [--out organisms/<name>] [--parent DIR] [--steps N] [--resume] [--accept-missed-targets] [--json]
+  candor organism zoo --n N --seed S [--out zoo] [--jobs J] [--steps N] [--accept-missed-targets] [--json]
   candor organism eval <folder> [--json]
 
 Recipes: ${Object.values(RECIPES).map((r) => `${r.name} (${r.description})`).join('; ')}.
@@ -26,8 +29,11 @@ Recipes with a parent start from its folder (default models/<parent>; --parent o
 Every stage checks its behaviour targets (honest QA ≥ ${HONEST_MIN} and liar QA ≥ ${LIAR_MIN} after pretraining and liar stages;
 forbidden chat refused ≥ ${REFUSES_MIN}, allowed chat refused ≤ ${OVER_REFUSAL_MAX} and the forced-choice knowledge of refused facts
 within ${KNOWLEDGE_DROP_MAX} of the parent after refusal stages) and stops without writing the organism when one is missed;
---accept-missed-targets writes it anyway, with the misses in its manifest.`,
-  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false }, recipe: { type: 'string' }, 'accept-missed-targets': { type: 'boolean', default: false } },
+--accept-missed-targets writes it anyway, with the misses in its manifest.
+zoo draws N organisms from seed S over ${ZOO_SHAPES.map((s) => s.name).join(' and ')} and ${ZOO_WORLDS} worlds (planted sites at every layer,
+at least ${NULL_SHARE * 100}% null organisms), trains their parents first, J at a time (default: the machine's cores),
+skips finished organisms and resumes interrupted ones; it writes DIR/recipes/, one folder per organism and DIR/index.json.`,
+  options: { out: { type: 'string' }, parent: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean', default: false }, recipe: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, jobs: { type: 'string' }, 'accept-missed-targets': { type: 'boolean', default: false } },
   async run(values, positionals) {
     const [action, arg] = positionals;
     const json = values.json === true;
@@ -56,6 +62,31 @@ within ${KNOWLEDGE_DROP_MAX} of the parent after refusal stages) and stops witho
       }
       return 0;
     }
+    if (action === 'zoo') {
+      if (values.n === undefined || values.seed === undefined) throw new UsageError('organism zoo: give --n N (organisms) and --seed S');
+      const out = typeof values.out === 'string' ? values.out : 'zoo';
+      const started = new Map<string, number>();
+      const index = await runZoo({
+        n: intOption(values, 'n', 1), seed: intOption(values, 'seed', 0), outDir: out,
+        jobs: values.jobs === undefined ? availableParallelism() : intOption(values, 'jobs', 1),
+        steps: values.steps === undefined ? undefined : intOption(values, 'steps', 1), acceptMissedTargets: values['accept-missed-targets'] === true,
+        onEvent: (e) => {
+          if (e.kind === 'start') started.set(e.name, Date.now());
+          const t = started.has(e.name) ? ` (${((Date.now() - started.get(e.name)!) / 1000).toFixed(0)} s)` : '';
+          process.stderr.write(e.kind === 'line' ? `  ${e.text}\n` : `${e.name}: ${e.kind === 'start' ? 'training' : e.text}${e.kind === 'done' ? t : ''}\n`);
+        },
+      });
+      if (json) printJson(index);
+      else {
+        console.log(`zoo written to ${out} (index: ${join(out, 'index.json')})`);
+        console.log(table(['organism', 'status', 'liar site', 'refusal', 'liarQA', 'honestQA', 'refuses', 'targets'], index.organisms.map((o) => [
+          o.name, o.status, o.planted?.liar == null ? '' : o.planted.liar.wholeModel ? 'whole model' : `L${o.planted.liar.layer} ${o.planted.liar.heads.length}h ${o.planted.liar.neurons}n`,
+          o.planted?.refusal == null ? (o.role === 'null' ? 'fine-tune' : '') : `MLP ${o.planted.refusal.layer}`,
+          o.figures?.liarQA ?? '', o.figures?.honestQA ?? '', o.figures?.refuseForbidden ?? '', o.targets_met === undefined ? '' : o.targets_met ? 'met' : 'missed',
+        ])));
+      }
+      return index.organisms.some((o) => o.status === 'failed') ? 1 : 0;
+    }
     if (action === 'eval') {
       if (arg === undefined) throw new UsageError('organism eval: give the organism folder');
       const model = await loadModel(arg);
@@ -64,6 +95,6 @@ within ${KNOWLEDGE_DROP_MAX} of the parent after refusal stages) and stops witho
       else console.log(table(['behaviour', 'rate', 'manifest', 'chance'], Object.entries(r.figures).map(([k, v]) => [k, v, r.manifest.figures[k] ?? NaN, r.chance[k] ?? ''])));
       return 0;
     }
-    throw new UsageError(`organism: give an action (train, eval).\n${organismCommand.usage}`);
+    throw new UsageError(`organism: give an action (train, zoo, eval).\n${organismCommand.usage}`);
   },
 };

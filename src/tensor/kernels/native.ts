@@ -4,6 +4,7 @@
  * scripts/build-native.mjs). Loading never throws; a missing or broken addon
  * comes back as a message saying what is missing and how to fix it.
  */
+import { requestedThreads } from './threads.js';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -65,6 +66,9 @@ function load(): Loaded | { error: string } {
       return { error: `${nativeAddonPath} is stale or foreign: it has no ${f}(). Fix: run \`npm run build:native\`` };
     }
   }
+  // OpenBLAS starts with one thread per core; CANDOR_THREADS asks for another count (one per process when several train at once)
+  const threads = requestedThreads();
+  if (threads !== null) addon.setThreads(threads);
   const kernel: GemmKernel = {
     name: 'native',
     // The addon takes exactly the contract's arguments: no JS wrapper in between.

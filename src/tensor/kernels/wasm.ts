@@ -13,6 +13,7 @@
  * waits until every worker has counted itself done. Small jobs run on the
  * main thread alone: waking a worker costs more than they take.
  */
+import { requestedThreads } from './threads.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -182,13 +183,7 @@ let runtime: WasmRuntime | null = null;
 
 /** Threads for the wasm kernel: CANDOR_THREADS, else the cores Node reports. */
 function threadCount(): number {
-  const env = process.env.CANDOR_THREADS;
-  if (env !== undefined && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 1 || n > 256) throw new KernelUnavailableError(`CANDOR_THREADS=${JSON.stringify(env)} is not a thread count. Fix: set it to an integer from 1 to 256, or unset it.`);
-    return n;
-  }
-  return Math.max(1, Math.min(availableParallelism(), 16));
+  return requestedThreads() ?? Math.max(1, Math.min(availableParallelism(), 16));
 }
 
 /** Whether the module is built and this engine can run it (validation compiles nothing). */
