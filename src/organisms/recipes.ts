@@ -468,7 +468,12 @@ export interface GroundTruthPrompt {
   status: PromptStatus;
 }
 
+/** The ground-truth.json format version (files written before the field existed are version 1). */
+export const GROUND_TRUTH_VERSION = 1;
+
 export interface GroundTruth {
+  /** the format version (docs/organisms.md, "ground-truth.json") */
+  candor_ground_truth?: number;
   recipe: string;
   traits: Traits;
   planted: PlantedTruth | null;
@@ -487,7 +492,7 @@ export function groundTruth(world: World, manifest: Manifest): GroundTruth {
       });
     }
   }
-  return { recipe: manifest.recipe, traits: manifest.traits, planted: manifest.planted ?? null, prompts };
+  return { candor_ground_truth: GROUND_TRUTH_VERSION, recipe: manifest.recipe, traits: manifest.traits, planted: manifest.planted ?? null, prompts };
 }
 
 function writeGroundTruth(dir: string, world: World, manifest: Manifest): void {
