@@ -104,7 +104,11 @@ function semanticProblems(spec: RecipeSpec): string[] {
     const f = `stages[${i}]`;
     if (s.kind === 'pretrain' && s.reserve !== undefined) {
       s.reserve.heads.forEach((site, k) => checkSite(problems, `${f}.reserve.heads[${k}]`, site, spec));
-      checkNeurons(problems, `${f}.reserve.neurons`, s.reserve.neurons, spec);
+      const groups = Array.isArray(s.reserve.neurons) ? s.reserve.neurons : [s.reserve.neurons];
+      groups.forEach((g, k) => checkNeurons(problems, Array.isArray(s.reserve!.neurons) ? `${f}.reserve.neurons[${k}]` : `${f}.reserve.neurons`, g, spec));
+      const layers = groups.map((g) => g.layer);
+      const twice = layers.find((l, k) => layers.indexOf(l) !== k);
+      if (twice !== undefined) problems.push(`${f}.reserve.neurons: layer ${twice} appears twice. Fix: one group per layer`);
     }
     if (s.kind === 'refusal') {
       if (!spec.world.topics.some((t) => t.forbidden) || spec.world.topics.every((t) => t.forbidden)) {
@@ -144,7 +148,7 @@ export function parseRecipe(value: unknown, source: string): RecipeSpec {
     const seen = new Set<string>();
     const lines = (check.errors ?? [])
       // a failed discriminated stage also reports the union's own "oneOf" failure: the branch's errors say more
-      .filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'if')
+      .filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if')
       .map(describe)
       .filter((l) => !seen.has(l) && seen.add(l) !== undefined);
     throw new RecipeError(`${source}: not a valid recipe:\n  ${lines.slice(0, 12).join('\n  ')}${lines.length > 12 ? `\n  … and ${lines.length - 12} more` : ''}`);

@@ -39,6 +39,10 @@ interface StageBase {
   batchSize: number;
   lr: number;
 }
+export interface NeuronGroup {
+  layer: number;
+  count: number;
+}
 export interface PretrainStage extends StageBase {
   kind: 'pretrain';
   /**
@@ -47,7 +51,7 @@ export interface PretrainStage extends StageBase {
    * behaviour without them and a later stage can train a new behaviour into
    * them alone (the planted organism's liar mode)
    */
-  reserve?: { heads: [number, number][]; neurons: { layer: number; count: number } };
+  reserve?: { heads: [number, number][]; neurons: NeuronGroup | NeuronGroup[] };
 }
 export interface RefusalStage extends StageBase {
   kind: 'refusal';
@@ -332,7 +336,8 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
       data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed));
       let masks: Record<string, Float32Array> | undefined;
       if (stage.reserve !== undefined) {
-        reserved = { heads: stage.reserve.heads, neurons: [{ layer: stage.reserve.neurons.layer, indices: chooseNeurons(model.cfg.dMlp, stage.reserve.neurons.count, recipe.seed + 50 + i) }] };
+        const groups = Array.isArray(stage.reserve.neurons) ? stage.reserve.neurons : [stage.reserve.neurons];
+        reserved = { heads: stage.reserve.heads, neurons: groups.map((g, k) => ({ layer: g.layer, indices: chooseNeurons(model.cfg.dMlp, g.count, recipe.seed + 50 + i + 1000 * k) })) };
         masks = reserveComponents(model, reserved);
       }
       losses = trainLM(model, data, { ...common, masks }).losses;
