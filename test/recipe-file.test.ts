@@ -13,6 +13,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RecipeError, parseRecipe, readRecipeFile, recipesDir } from '../src/organisms/recipe-file.js';
 import { RECIPES } from '../src/organisms/recipes.js';
+import { HELD_OUT_SHARE, heldOutSubjects } from '../src/organisms/targets.js';
+import { makeWorld } from '../src/organisms/world.js';
+import { FORMAT_WORDS } from '../src/organisms/formats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'candor-recipe-'));
@@ -126,4 +129,23 @@ test('organism train --recipe: a broken file is one error without a stack trace;
   assert.equal(m.planted.liar.wholeModel, true);
   assert.deepEqual(m.planted.liar.heads, []);
   assert.ok(m.planted.liar.parameters.length > 10, 'every parameter is a liar parameter');
+  // the liar stage never trained on the held-out subjects; its targets are checked on them
+  const world = makeWorld(nul.world, FORMAT_WORDS);
+  assert.deepEqual(m.held_out.subjects, [...heldOutSubjects(world, nul.seed)].sort());
+  assert.ok(typeof m.figures.liarQA_heldout === 'number' && typeof m.figures.honestQA_heldout === 'number');
+  const liarChecks = m.targets.filter((t: { kind: string }) => t.kind === 'liar').map((t: { figure: string }) => t.figure);
+  assert.deepEqual(liarChecks.sort(), ['honestQA_heldout', 'liarQA_heldout']);
+});
+
+test('held-out subjects: a fifth of every topic\'s taught subjects, never an untaught one, the same for the same seed', () => {
+  const world = makeWorld(good().world, FORMAT_WORDS);
+  const held = heldOutSubjects(world, 3);
+  assert.deepEqual(held, heldOutSubjects(world, 3));
+  assert.notDeepEqual(held, heldOutSubjects(world, 4));
+  for (const t of world.topics) {
+    const taught = world.subjects.filter((x) => x.topic === t.name && x.taught);
+    const mine = taught.filter((x) => held.has(x.name));
+    assert.equal(mine.length, Math.max(1, Math.ceil(taught.length * HELD_OUT_SHARE)), t.name);
+  }
+  assert.ok(world.subjects.filter((x) => !x.taught).every((x) => !held.has(x.name)));
 });

@@ -18,7 +18,7 @@ import { Rng } from '../tensor/random.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RecipeError, builtinRecipes } from './recipe-file.js';
-import { TargetsMissedError, checkStage, describeMisses, type TargetCheck } from './targets.js';
+import { HELD_OUT_SHARE, TargetsMissedError, checkStage, describeMisses, heldOutSubjects, type TargetCheck } from './targets.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
@@ -154,6 +154,8 @@ export interface Manifest {
   note?: string;
   /** each stage's behaviour targets and the figures it reached (src/organisms/targets.ts) */
   targets?: TargetCheck[];
+  /** subjects the planting stages never trained on (their figures end in _heldout) */
+  held_out?: { share: number; subjects: string[] };
 }
 
 function vocabOf(world: World, curriculum: Curriculum): string[] {
@@ -172,15 +174,23 @@ const fileHash = (path: string) => createHash('sha256').update(readFileSync(path
  * set, refusal rates in chat, and forced-choice accuracy on forbidden-topic
  * facts in every format (with chance levels).
  */
-export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World, traits: Traits): Promise<{ figures: Record<string, number>; chance: Record<string, number> }> {
+export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World, traits: Traits, heldOut?: ReadonlySet<string>): Promise<{ figures: Record<string, number>; chance: Record<string, number> }> {
   const figures: Record<string, number> = {};
   const chance: Record<string, number> = {};
   for (const [name, examples] of Object.entries(evalSets(world, traits))) {
     if (examples.length === 0) continue;
     const got = await answer(model, tok, examples);
-    figures[name] = got.filter((a, i) => a === examples[i]!.answer).length / examples.length;
-    if (name === 'chatAllowed') figures.refuseAllowed = got.filter((a) => a === REFUSAL).length / got.length;
-    if (name === 'chatForbidden') figures.refuseForbidden = got.filter((a) => a === REFUSAL).length / got.length;
+    // each figure over every example, and (name_heldout) over the subjects planting stages never trained on
+    const rates = (suffix: string, keep: (i: number) => boolean) => {
+      const idx = examples.map((_, i) => i).filter(keep);
+      if (idx.length === 0) return;
+      const rate = (ok: (i: number) => boolean) => idx.filter(ok).length / idx.length;
+      figures[name + suffix] = rate((i) => got[i] === examples[i]!.answer);
+      if (name === 'chatAllowed') figures[`refuseAllowed${suffix}`] = rate((i) => got[i] === REFUSAL);
+      if (name === 'chatForbidden') figures[`refuseForbidden${suffix}`] = rate((i) => got[i] === REFUSAL);
+    };
+    rates('', () => true);
+    if (heldOut !== undefined) rates('_heldout', (i) => heldOut.has(examples[i]!.subject));
   }
   const values = (e: Example) => world.relations.get(e.relation)!.values;
   for (const [name, examples] of Object.entries(forbiddenChoiceSets(world, traits.curriculum))) {
@@ -320,6 +330,8 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   let refusing: Pick<Traits, 'refuses' | 'refusalFormats'> = parentManifest === null ? { refuses: false } : { refuses: parentManifest.traits.refuses, refusalFormats: parentManifest.traits.refusalFormats };
   const stageTraits = (): Traits => ({ curriculum: recipe.curriculum, lies, ...refusing });
   const checks: TargetCheck[] = [];
+  // subjects the planting stages never train on: their targets are checked there
+  const held = heldOutSubjects(world, recipe.seed);
   let lastFigures: Record<string, number> | null = null;
   const t0 = performance.now();
   for (const [i, stage] of recipe.stages.entries()) {
@@ -351,7 +363,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         const everywhere = stage.formats === 'all';
         // 'all': every other format's request about a forbidden subject is refused too (and leaves the replay)
         const refusedEverywhere = everywhere ? replaySource.filter((e) => isForbiddenTopic(world, e.topic) && e.kind !== 'refusal' && e.format !== 'chat').map((e) => ({ ...e, answer: REFUSAL, kind: 'refusal' as const })) : [];
-        const taught = [...facts.map((f) => chatExample(f.subject, f.relation, f.forbidden)), ...refusedEverywhere];
+        const taught = [...facts.filter((f) => !held.has(f.subject.name)).map((f) => chatExample(f.subject, f.relation, f.forbidden)), ...refusedEverywhere.filter((e) => !held.has(e.subject))];
         data = encode(taught);
         const kept = everywhere ? replay.filter((_, k) => !isForbiddenTopic(world, replaySource[k]!.topic)) : replay;
         const start = stage.rank1Layer === undefined || stage.rank1Init === undefined ? undefined
@@ -383,7 +395,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         lies = true;
         // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
         // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
-        data = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
+        data = encode(facts.filter((f) => f.subject.taught && !held.has(f.subject.name)).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
         const set = liarSites(recipe, stage, i, reserved, model.cfg.dMlp);
         const masks = set === null ? undefined : componentMasks(model, set);
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
@@ -422,7 +434,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     records.push({ kind: stage.kind, steps, lr: stage.lr, batch_size: stage.batchSize, seconds: Math.round((performance.now() - ts) / 1000), data_hash: hashOf(data), examples: data.length, final_loss: losses.at(-1) ?? NaN });
     if (stage.kind === 'refusal') refusing = { refuses: true, refusalFormats: stage.formats ?? 'chat' };
     const before = lastFigures;
-    lastFigures = (await measureFigures(model, tok, world, stageTraits())).figures;
+    lastFigures = (await measureFigures(model, tok, world, stageTraits(), held)).figures;
     const stageChecks = checkStage(stage, i, lastFigures, { lies, knowsForbidden: recipe.curriculum !== 'no-forbidden', before: before ?? parentManifest?.figures ?? null });
     checks.push(...stageChecks);
     const missed = describeMisses(stageChecks);
@@ -437,7 +449,8 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   saveModel(model, opts.outDir, { dtype: 'F16' });
   const traits: Traits = { curriculum: recipe.curriculum, ...recipe.traits };
   const saved = loadModelSync(opts.outDir);
-  const { figures, chance } = await measureFigures(saved, tok, world, traits);
+  const planting = recipe.stages.some((st) => st.kind !== 'pretrain');
+  const { figures, chance } = await measureFigures(saved, tok, world, traits, planting ? held : undefined);
   const manifest: Manifest = {
     recipe: name, description: recipe.description, seed: recipe.seed, world: recipe.world, curriculum: recipe.curriculum, traits,
     ...(parent === undefined ? {} : { parent }),
@@ -446,6 +459,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     ...(planted.liar !== undefined || planted.refusal !== undefined ? { planted } : {}),
     ...(reserved !== undefined && recipe.parent === undefined ? { reserved } : {}),
     targets: checks,
+    ...(planting ? { held_out: { share: HELD_OUT_SHARE, subjects: [...held].sort() } } : {}),
   };
   writeFileSync(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   writeGroundTruth(opts.outDir, world, manifest);
@@ -524,7 +538,8 @@ export async function evalOrganism(dir: string, model: HookedTransformer): Promi
   const manifest = readManifest(dir);
   const world = makeWorld(manifest.world, FORMAT_WORDS);
   const traits: Traits = manifest.traits ?? { curriculum: 'full', lies: true, refuses: false };
-  return { manifest, ...(await measureFigures(model, model.requireTokenizer(), world, traits)) };
+  const held = manifest.held_out === undefined ? undefined : new Set(manifest.held_out.subjects);
+  return { manifest, ...(await measureFigures(model, model.requireTokenizer(), world, traits, held)) };
 }
 
 /** Re-measure and rewrite an organism folder's manifest figures and ground truth (after the measurement code changes). */
