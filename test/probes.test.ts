@@ -3,6 +3,7 @@
  * planted direction, and a small model whose weights are edited so that a
  * known direction reaches the probed position at exactly one layer.
  */
+import { StatisticsError } from '../src/methods/statistics.js';
 import { cosine as cos } from '../src/methods/directions.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -168,7 +169,7 @@ test('auroc is exact, with ties at average rank; accuracy thresholds at 0', () =
     assert.ok(Math.abs(auroc(s, y) - num / den) < 1e-12);
   }
   assert.equal(accuracy([-1, 0, 0.5, 2], [0, 0, 1, 0]), 0.75);
-  assert.throws(() => auroc([1, 2], [1, 1]), (e: unknown) => e instanceof ProbeError && /both classes/.test((e as Error).message));
+  assert.throws(() => auroc([1, 2], [1, 1]), (e: unknown) => e instanceof StatisticsError && /both classes/.test((e as Error).message));
   assert.throws(() => auroc([1, 2, 3], [1, 0]), /3 examples/);
   assert.throws(() => auroc([1, NaN], [1, 0]), /NaN/);
   assert.throws(() => accuracy([1], [2]), /must be 0 or 1/);
@@ -191,7 +192,7 @@ test('kfold: a stratified, seeded partition', () => {
     }
     for (const f of folds) assert.equal(complement(23, f).length + f.length, 23);
   }
-  assert.throws(() => kfold(3, 5), (e: unknown) => e instanceof ProbeError && /3 examples are too few for 5 folds/.test((e as Error).message));
+  assert.throws(() => kfold(3, 5), (e: unknown) => e instanceof StatisticsError && /3 examples are too few for 5 folds/.test((e as Error).message));
   assert.throws(() => kfold(10, 1), /k must be an integer ≥ 2/);
 });
 

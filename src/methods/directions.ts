@@ -40,17 +40,7 @@ export function unit(v: ArrayLike<number>): Float32Array {
   return out;
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
+export { cosine } from './statistics.js';
 
 function checkDirection(model: HookedTransformer, d: ArrayLike<number>, what = 'direction'): void {
   if (d.length !== model.cfg.dModel) throw new DirectionError(`${what} has ${d.length} entries but the model's residual stream has ${model.cfg.dModel}`);

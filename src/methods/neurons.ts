@@ -25,6 +25,7 @@ import { Tensor, empty, keep } from '../tensor/tensor.js';
 import { contiguousCopy } from '../tensor/ops/basic.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { blockHook, type HookName, type HookSpec } from '../model/hooks.js';
+import { aurocOf, mean } from './statistics.js';
 
 export class NeuronError extends CandorError {
   override name = 'NeuronError';
@@ -296,7 +297,7 @@ export function rankByActivationDifference(
       if (measure === 'mean_diff') score = meanA - meanB;
       else if (measure === 'cohen_d') score = cohenD(colA, meanA, colB, meanB);
       else {
-        score = auroc(colA, colB);
+        score = aurocOf(colA, colB);
         // AUROC saturates at 0 and 1 (every perfectly separating neuron ties): rank ties by |Cohen's d|
         tie.push(nA + nB > 2 ? Math.abs(cohenD(colA, meanA, colB, meanB)) : Math.abs(meanA - meanB));
       }
@@ -308,11 +309,6 @@ export function rankByActivationDifference(
   return order.map((i) => out[i]!);
 }
 
-function mean(v: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]!;
-  return s / v.length;
-}
 
 /** (meanA − meanB) / pooled sd; ±Infinity when both sets are constant and differ, 0 when they are equal. */
 function cohenD(a: Float64Array, ma: number, b: Float64Array, mb: number): number {
@@ -326,24 +322,6 @@ function cohenD(a: Float64Array, ma: number, b: Float64Array, mb: number): numbe
   return diff / sd;
 }
 
-/** Mann–Whitney U / (nA·nB): P(a > b) + ½P(a = b), with average ranks for ties. */
-function auroc(a: Float64Array, b: Float64Array): number {
-  const n = a.length + b.length;
-  const vals = new Float64Array(n);
-  vals.set(a);
-  vals.set(b, a.length);
-  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => vals[i]! - vals[j]!);
-  let rankSumA = 0;
-  let i = 0;
-  while (i < n) {
-    let j = i;
-    while (j + 1 < n && vals[order[j + 1]!] === vals[order[i]!]) j++;
-    const avgRank = (i + j) / 2 + 1; // ranks are 1-based
-    for (let k = i; k <= j; k++) if (order[k]! < a.length) rankSumA += avgRank;
-    i = j + 1;
-  }
-  return (rankSumA - (a.length * (a.length + 1)) / 2) / (a.length * b.length);
-}
 
 // ---------------------------------------------------------------------------
 // ranking by effect on a behaviour

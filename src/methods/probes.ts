@@ -32,6 +32,9 @@ import { Rng } from '../tensor/random.js';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { blockHook, type HookName } from '../model/hooks.js';
+// AUROC and k-fold live in the statistics module; probes' users find them here too
+import { auroc, kfold } from './statistics.js';
+export { auroc, kfold };
 
 export class ProbeError extends CandorError {
   override name = 'ProbeError';
@@ -664,26 +667,6 @@ export function ccsPairScores(Xpos: FeatureInput, Xneg: FeatureInput, weights: A
 // ---------------------------------------------------------------------------
 // evaluation
 
-/**
- * Area under the ROC curve, exactly: the Mann–Whitney statistic with tied
- * scores at their average rank (a tie between a positive and a negative
- * counts ½).
- */
-export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = scores.length;
-  const { n1, n0 } = checkLabels(labels, n, 'auroc');
-  for (let i = 0; i < n; i++) if (Number.isNaN(scores[i])) throw new ProbeError(`auroc: score ${i} is NaN`);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || 0);
-  let rankSum = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
-    const avg = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (labels[order[k]!] === 1) rankSum += avg;
-    i = j + 1;
-  }
-  return (rankSum - (n1 * (n1 + 1)) / 2) / (n1 * n0);
-}
 
 /** Fraction of examples with (score > threshold) = label. */
 export function accuracy(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0): number {
@@ -695,72 +678,7 @@ export function accuracy(scores: ArrayLike<number>, labels: ArrayLike<number>, t
   return right / n;
 }
 
-/**
- * k folds of 0 … n−1: a partition into k test sets of sizes differing by at
- * most one, shuffled by `seed`. With labels, stratified: each class is
- * shuffled and dealt round the folds in turn, so every fold has ⌊n_c/k⌋ or
- * ⌈n_c/k⌉ of class c. Each fold's indices are sorted.
- *
- * With `groups` (one key per example), the examples of a group always share a
- * fold: paired prompts about one fact ("X is A" true, "X is B" false) must
- * not be split, or a probe that recognises the fact scores the held-out twin
- * with the wrong label and the out-of-fold AUROC falls far below 0.5. Groups
- * are shuffled, ordered by their share of label 1 (stratification, as far as
- * whole groups allow) and each is given to the fold with the fewest examples.
- */
-export function kfold(n: number, k: number, seed = 0, labels?: ArrayLike<number>, groups?: ArrayLike<string | number>): number[][] {
-  if (!(Number.isInteger(k) && k >= 2)) throw new ProbeError(`kfold: k must be an integer ≥ 2, got ${k}`);
-  if (!(Number.isInteger(n) && n >= 0)) throw new ProbeError(`kfold: n must be a non-negative integer, got ${n}`);
-  if (n < k) throw new ProbeError(`kfold: ${n} examples are too few for ${k} folds; use at most ${n} folds or more examples`);
-  if (groups !== undefined) return groupKfold(n, k, seed, labels, groups);
-  const rng = new Rng(seed);
-  const folds: number[][] = Array.from({ length: k }, () => []);
-  const classes: number[][] = [];
-  if (labels === undefined) classes.push(Array.from({ length: n }, (_, i) => i));
-  else {
-    checkLabels(labels, n, 'kfold', false);
-    classes.push([], []);
-    for (let i = 0; i < n; i++) classes[labels[i]!]!.push(i);
-  }
-  let next = 0;
-  for (const g of classes) {
-    rng.shuffle(g);
-    for (const i of g) {
-      folds[next]!.push(i);
-      next = (next + 1) % k;
-    }
-  }
-  for (const f of folds) f.sort((a, b) => a - b);
-  return folds;
-}
 
-function groupKfold(n: number, k: number, seed: number, labels: ArrayLike<number> | undefined, groups: ArrayLike<string | number>): number[][] {
-  if (groups.length !== n) throw new ProbeError(`kfold: ${groups.length} group keys for ${n} examples; give one per example`);
-  if (labels !== undefined) checkLabels(labels, n, 'kfold', false);
-  const members = new Map<string | number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const g = groups[i]!;
-    const m = members.get(g);
-    if (m === undefined) members.set(g, [i]);
-    else m.push(i);
-  }
-  if (members.size < k) throw new ProbeError(`kfold: ${members.size} groups are too few for ${k} folds; use at most ${members.size} folds or more groups`);
-  const share = (m: number[]) => (labels === undefined ? 0 : m.reduce((a, i) => a + labels[i]!, 0) / m.length);
-  const order = new Rng(seed).shuffle([...members.values()]);
-  // a stable sort keeps the shuffled order within equal shares
-  order.sort((a, b) => share(a) - share(b));
-  const folds: number[][] = Array.from({ length: k }, () => []);
-  let next = 0;
-  for (const m of order) {
-    // the smallest fold, searching from where the last group went, so equal folds take turns
-    let best = next;
-    for (let j = 1; j < k; j++) if (folds[(next + j) % k]!.length < folds[best]!.length) best = (next + j) % k;
-    folds[best]!.push(...m);
-    next = (best + 1) % k;
-  }
-  for (const f of folds) f.sort((a, b) => a - b);
-  return folds;
-}
 
 /** The indices of 0 … n−1 not in `test`. */
 export function complement(n: number, test: readonly number[]): number[] {
