@@ -38,6 +38,8 @@ interface StageBase {
   steps: number;
   batchSize: number;
   lr: number;
+  /** AdamW's decoupled weight decay on matrices (default 0.01) */
+  weightDecay?: number;
 }
 export interface NeuronGroup {
   layer: number;
@@ -338,7 +340,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     const steps = opts.steps ?? stage.steps;
     const ts = performance.now();
     const common = {
-      steps, batchSize: stage.batchSize, lr: stage.lr, seed: recipe.seed + i, padId,
+      steps, batchSize: stage.batchSize, lr: stage.lr, weightDecay: stage.weightDecay, seed: recipe.seed + i, padId,
       checkpointPath: join(opts.outDir, `train-state-${i}.safetensors`), checkpointEvery: 250, resume: opts.resume === true,
       onProgress: (s: number, n: number, l: number) => opts.onProgress?.(`${stage.kind} (stage ${i + 1}/${recipe.stages.length})`, s, n, l),
     };
