@@ -93,6 +93,9 @@ test('a recipe file with an error names the field and the fix', () => {
   const first = g();
   first.stages = first.stages.slice(1);
   refused(first, /stages\[0\]\.kind: a recipe without a parent starts from random weights/);
+  const decay = g();
+  decay.stages[1].weightDecay = -1;
+  refused(decay, /stages\[1\]\.weightDecay: must be >= 0/);
   const heads = g();
   heads.model.num_attention_heads = 5;
   refused(heads, /model\.num_attention_heads: 5 does not divide hidden_size 64/);
