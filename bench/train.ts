@@ -17,15 +17,18 @@
  *
  * candor runs trainLM itself; a step's time is the interval between two of
  * its onProgress calls. The peer replays trainLM's batches in the same order.
- * Policy on both sides: WARMUP steps untimed, then the median of STEPS timed
- * steps (`--steps N` changes STEPS), THREADS threads (CANDOR_THREADS, default
- * 2). ratio = candor steps/s ÷ torch steps/s (above 1: candor is faster).
+ * Policy on both sides: WARMUP steps untimed, then STEPS timed steps
+ * (`--steps N`), THREADS threads (CANDOR_THREADS, default 2), in ROUNDS rounds
+ * (`--rounds N`, default 3) that alternate the peer and candor, so that a
+ * machine whose speed drifts slows both alike; each side's figure is the
+ * median of its timed steps over all rounds. ratio = candor steps/s ÷ torch
+ * steps/s (above 1: candor is faster); round_ratios shows each round's own.
  * base_recipe_s estimates the `base` recipe's 6000 training steps from the
  * per-length medians weighted by how often the recipe meets each length.
  *
  * The peer is Python with torch + transformers: $CANDOR_BENCH_PYTHON, else
- * .venv-bench/bin/python, else /usr/bin/python3. It runs first, in its own
- * process, so its threads are gone before candor's start.
+ * .venv-bench/bin/python, else /usr/bin/python3. Each of its rounds is a
+ * process of its own, so its threads are gone before candor's start.
  *
  * The target: with the native kernel, ratio ≥ 1.5 (goal 2) and the `base`
  * recipe's training ≤ 6 minutes.
@@ -73,6 +76,10 @@ const DISTINCT_BATCHES = 4;
 const WARMUP = 3;
 const stepsArg = process.argv.indexOf('--steps');
 const STEPS = stepsArg >= 0 ? Number(process.argv[stepsArg + 1]) : 15;
+const roundsArg = process.argv.indexOf('--rounds');
+/** rounds of peer-then-candor (`--rounds N`) */
+const ROUNDS = roundsArg >= 0 ? Number(process.argv[roundsArg + 1]) : 3;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new RangeError(`--rounds ${process.argv[roundsArg + 1]}: give a positive integer`);
 if (!Number.isInteger(STEPS) || STEPS < 1) throw new RangeError(`--steps ${process.argv[stepsArg + 1]}: give a positive integer`);
 const THREADS = Number(process.env.CANDOR_THREADS || 2);
 if (!Number.isInteger(THREADS) || THREADS < 1) throw new RangeError(`CANDOR_THREADS=${process.env.CANDOR_THREADS}: give a positive integer`);
@@ -229,55 +236,84 @@ saveModel(randomModel(HF, { seed: 1, std: 0.02 }), dir);
 
 const python = findPython();
 const ATTN = 'sdpa';
-let peer: PeerSide | { error: string } | null = null;
-let peerOtherCores: number | null = null;
-if (python !== null) {
-  process.stderr.write(`PyTorch (${python}): ${cases.length} case(s) × ${total} steps\n`);
-  const spec = join(dir, 'train-spec.json');
-  writeFileSync(spec, JSON.stringify({
-    threads: THREADS, warmup: WARMUP, attn: ATTN, optim: OPTIM,
-    schedule: { lr: schedule.lr, warmup: schedule.warmupSteps, total: schedule.totalSteps, min_lr: schedule.minLr },
-    cases: cases.map((c) => ({ seq: c.seq, batches: c.batches })),
-  }));
+const specPath = join(dir, 'train-spec.json');
+writeFileSync(specPath, JSON.stringify({
+  threads: THREADS, warmup: WARMUP, attn: ATTN, optim: OPTIM,
+  schedule: { lr: schedule.lr, warmup: schedule.warmupSteps, total: schedule.totalSteps, min_lr: schedule.minLr },
+  cases: cases.map((c) => ({ seq: c.seq, batches: c.batches })),
+}));
+
+/** One round of the peer: a fresh Python process training every case. */
+function runPeer(py: string): PeerSide | { error: string } {
   const threadEnv = String(THREADS);
-  const r = spawnSync(python, ['-c', PEER, dir, spec], {
+  const r = spawnSync(py, ['-c', PEER, dir, specPath], {
     encoding: 'utf8', maxBuffer: 1 << 26,
     env: { ...process.env, OMP_NUM_THREADS: threadEnv, MKL_NUM_THREADS: threadEnv, OPENBLAS_NUM_THREADS: threadEnv },
   });
-  if (r.status !== 0) {
-    peer = { error: `the PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}` };
-  } else {
-    peer = JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerSide;
-    peerOtherCores = peer.other_cores;
-  }
+  if (r.status !== 0) return { error: `the PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerSide;
 }
 
+interface CandorCase { seq: number; step_ms: number[]; median_step_ms: number; losses: number[] }
+
+/** One round of candor: every case trained by trainLM from freshly loaded weights. */
+function runCandor(): { cases: CandorCase[]; otherCores: number | null } {
+  const busy0 = machineBusySeconds();
+  const w0 = performance.now();
+  const own0 = process.cpuUsage();
+  const out = cases.map((c) => {
+    const model = loadModelSync(dir);
+    const stepMs: number[] = [];
+    let t0 = performance.now();
+    const { losses } = trainLM(model, c.data, {
+      steps: total, batchSize: BATCH, lr: LR, warmupSteps: schedule.warmupSteps, minLr: schedule.minLr,
+      weightDecay: OPTIM.weight_decay, maxGradNorm: OPTIM.max_grad_norm, seed: 0, padId: PAD, groupByLength: false,
+      onProgress: () => {
+        const t = performance.now();
+        stepMs.push(t - t0);
+        t0 = t;
+      },
+    });
+    return { seq: c.seq, step_ms: stepMs.slice(WARMUP), median_step_ms: median(stepMs.slice(WARMUP)), losses };
+  });
+  const wall = (performance.now() - w0) / 1000;
+  const own = process.cpuUsage(own0);
+  const busy1 = machineBusySeconds();
+  return { cases: out, otherCores: busy0 !== null && busy1 !== null ? Math.max(0, (busy1 - busy0 - (own.user + own.system) / 1e6) / wall) : null };
+}
+
+// Rounds alternate the two sides, so that a machine whose speed drifts over minutes (shared
+// virtual machines do, by a third here) slows both alike; each side's figure pools its rounds.
 nativeSetThreads(THREADS);
 const ks = kernelStatus();
-process.stderr.write(`candor (${ks.active}: ${ks.description}): ${cases.length} case(s) × ${total} steps\n`);
-const busy0 = machineBusySeconds();
-const w0 = performance.now();
-const own0 = process.cpuUsage();
+const peerRounds: PeerSide[] = [];
+const candorRounds: { cases: CandorCase[]; otherCores: number | null }[] = [];
+let peer: PeerSide | { error: string } | null = null;
+for (let r = 0; r < ROUNDS; r++) {
+  if (python !== null && !(peer !== null && 'error' in peer)) {
+    process.stderr.write(`round ${r + 1}/${ROUNDS}: PyTorch (${python}), ${cases.length} case(s) × ${total} steps\n`);
+    peer = runPeer(python);
+    if (!('error' in peer)) peerRounds.push(peer);
+  }
+  process.stderr.write(`round ${r + 1}/${ROUNDS}: candor (${ks.active}: ${ks.description}), ${cases.length} case(s) × ${total} steps\n`);
+  const c = runCandor();
+  candorRounds.push(c);
+  for (const x of c.cases) process.stderr.write(`  seq ${x.seq}: median ${x.median_step_ms.toFixed(1)} ms/step\n`);
+}
+const pool = <T extends { seq: number; step_ms: number[] }>(rounds: T[][], seq: number) => rounds.flatMap((cs) => cs.find((x) => x.seq === seq)!.step_ms);
 const mine = cases.map((c) => {
-  const model = loadModelSync(dir);
-  const stepMs: number[] = [];
-  let t0 = performance.now();
-  const { losses } = trainLM(model, c.data, {
-    steps: total, batchSize: BATCH, lr: LR, warmupSteps: schedule.warmupSteps, minLr: schedule.minLr,
-    weightDecay: OPTIM.weight_decay, maxGradNorm: OPTIM.max_grad_norm, seed: 0, padId: PAD, groupByLength: false,
-    onProgress: () => {
-      const t = performance.now();
-      stepMs.push(t - t0);
-      t0 = t;
-    },
-  });
-  process.stderr.write(`  seq ${c.seq}: median ${median(stepMs.slice(WARMUP)).toFixed(1)} ms/step\n`);
-  return { seq: c.seq, step_ms: stepMs.slice(WARMUP), median_step_ms: median(stepMs.slice(WARMUP)), losses };
+  const steps = pool(candorRounds.map((r) => r.cases), c.seq);
+  return { seq: c.seq, step_ms: steps, median_step_ms: median(steps), losses: candorRounds[0]!.cases.find((x) => x.seq === c.seq)!.losses };
 });
-const wall = (performance.now() - w0) / 1000;
-const own = process.cpuUsage(own0);
-const busy1 = machineBusySeconds();
-const candorOtherCores = busy0 !== null && busy1 !== null ? Math.max(0, (busy1 - busy0 - (own.user + own.system) / 1e6) / wall) : null;
+if (peerRounds.length > 0) {
+  const first = peerRounds[0]!;
+  peer = { ...first, cases: cases.map((c) => {
+    const steps = pool(peerRounds.map((r) => r.cases), c.seq);
+    return { seq: c.seq, step_ms: steps, median_step_ms: median(steps), losses: first.cases.find((x) => x.seq === c.seq)!.losses };
+  }), other_cores: Math.max(...peerRounds.map((r) => r.other_cores ?? 0)) };
+}
+const peerOtherCores = peerRounds.length > 0 ? (peer as PeerSide).other_cores : null;
+const candorOtherCores = Math.max(...candorRounds.map((r) => r.otherCores ?? 0));
 
 const peerOk = peer !== null && !('error' in peer) ? peer : null;
 const side = (ms: number, seq: number) => ({ median_step_ms: round(ms, 2), steps_per_s: round(1000 / ms, 3), tokens_per_s: Math.round((1000 / ms) * BATCH * seq) });
@@ -306,6 +342,12 @@ const mixMs = (ms: (i: number) => number) => cases.reduce((a, c, i) => a + (c.sh
 const candorMix = mixMs((i) => mine[i]!.median_step_ms);
 const torchMix = peerOk === null ? null : mixMs((i) => peerOk.cases[i]!.median_step_ms);
 const ratio = torchMix === null ? null : round(torchMix / candorMix, 3);
+// each round's own ratio, to show how far the drift moved it
+const roundRatios = peerRounds.map((p, r) => {
+  const cm = mixMs((i) => candorRounds[r]!.cases[i]!.median_step_ms);
+  const tm = mixMs((i) => p.cases[i]!.median_step_ms);
+  return round(tm / cm, 3);
+});
 const baseSteps = STAGE.steps;
 const candorBaseS = round((baseSteps * candorMix) / 1000, 1);
 const MIN_RATIO = 1.5;
@@ -321,6 +363,7 @@ const report = {
     torch_step_ms: torchMix === null ? null : round(torchMix, 2),
     torch_steps_per_s: torchMix === null ? null : round(1000 / torchMix, 3),
     ratio,
+    round_ratios: roundRatios,
     base_recipe_s: { candor: candorBaseS, torch: torchMix === null ? null : round((baseSteps * torchMix) / 1000, 1), steps: baseSteps },
   },
   target: {
@@ -344,7 +387,8 @@ const report = {
   seq_len_source: mix.source,
   optimizer: { name: 'AdamW', ...OPTIM, schedule: 'linear warmup + cosine decay (trainLM)' },
   policy: {
-    warmup_steps: WARMUP, timed_steps: STEPS, statistic: 'median', distinct_batches: DISTINCT_BATCHES, order: 'peer first, in its own process; then candor',
+    warmup_steps: WARMUP, timed_steps: STEPS, rounds: ROUNDS, statistic: 'median of the timed steps of every round', distinct_batches: DISTINCT_BATCHES,
+    order: 'rounds alternate: the peer in a fresh process, then candor; round_ratios are each round\'s own ratio',
     candor_step: 'trainLM itself: the interval between consecutive onProgress calls',
     torch_step: 'zero_grad, forward, cross_entropy, backward, clip_grad_norm_, AdamW step, loss.item()',
   },
