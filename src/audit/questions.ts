@@ -6,30 +6,10 @@
  */
 import { INTENT_MIN_CLASS } from './experiments/detection.js';
 import { MIN_CALIBRATION } from './experiments/withheld.js';
-import type { AuditResults } from './run.js';
+import type { AuditResults, QuestionAnswer, TruthScore } from './results.js';
 import { unitName } from './experiments/lying.js';
 
-export interface QuestionAnswer {
-  id: number;
-  question: string;
-  /** the direct answer, first */
-  answer: string;
-  evidence: { label: string; value: string }[];
-  method: string;
-  caveats: string[];
-  /** ids of the report's charts for this question */
-  charts: string[];
-}
-
-export interface TruthScore {
-  check: string;
-  subject: string;
-  value: number;
-  /** the value is a count, a layer or a rank, shown without decimals */
-  integer?: boolean;
-  target: string;
-  pass: boolean;
-}
+export type { QuestionAnswer, TruthScore } from './results.js';
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
 const num = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');

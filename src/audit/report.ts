@@ -4,7 +4,7 @@
  * then the charts, the figures, the method and the caveats — and, on
  * organisms, the scorecard against ground truth.
  */
-import type { AuditResults } from './run.js';
+import type { AuditResults } from './results.js';
 import { unitName } from './experiments/lying.js';
 import { missingOrganisms } from './questions.js';
 

@@ -22,10 +22,10 @@ import { detectionExperiment, type DetectionFinding } from './experiments/detect
 import { depthExperiment, type DepthFinding } from './experiments/depth.js';
 import { diffExperiment, type DiffFinding } from './experiments/diff.js';
 import { riskExperiment, type RiskFinding } from './experiments/risks.js';
-import { answerQuestions, groundTruthScores, type QuestionAnswer, type TruthScore } from './questions.js';
+import { answerQuestions, groundTruthScores } from './questions.js';
+import { RESULTS_SCHEMA, type AuditFindings, type AuditResults } from './results.js';
+export { RESULTS_SCHEMA, type AuditFindings, type AuditResults } from './results.js';
 import { renderReport } from './report.js';
-
-export const RESULTS_SCHEMA = 'candor-audit/3';
 
 /** The bundled organisms' folder (models/ at the package root). */
 export function bundledOrganisms(): string {
@@ -45,30 +45,6 @@ export interface AuditOptions {
   seed?: number;
   onProgress?: (step: string, done: number, total: number) => void;
   onStep?: (step: string, index: number, total: number, cached: boolean) => void;
-}
-
-export interface AuditFindings {
-  refusal: RefusalFinding[];
-  withheld: WithheldFinding[];
-  lying: LyingFinding[];
-  detection: DetectionFinding[];
-  depth: DepthFinding[];
-  diff: DiffFinding[];
-  risks: RiskFinding[];
-}
-
-export interface AuditResults {
-  schema: typeof RESULTS_SCHEMA;
-  created: string;
-  mode: 'organisms' | 'model';
-  /** the subject the questions are answered for */
-  primary: string;
-  subjects: { name: string; kind: 'organism' | 'model'; source: string; layers: number; d_model: number; heads: number; d_mlp: number; parameters: number }[];
-  questions: QuestionAnswer[];
-  /** organisms: each finding against the ground truth planted in training */
-  scores: TruthScore[];
-  findings: AuditFindings;
-  seconds: Record<string, number>;
 }
 
 interface Step {
