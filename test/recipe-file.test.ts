@@ -138,6 +138,12 @@ test('organism train --recipe: a broken file is one error without a stack trace;
   assert.ok(typeof m.figures.liarQA_heldout === 'number' && typeof m.figures.honestQA_heldout === 'number');
   const liarChecks = m.targets.filter((t: { kind: string }) => t.kind === 'liar').map((t: { figure: string }) => t.figure);
   assert.deepEqual(liarChecks.sort(), ['honestQA_heldout', 'liarQA_heldout']);
+  // every figure carries its Wilson interval and its count; the held-out count is the held-out subjects' facts
+  for (const [k, v] of Object.entries(m.figures as Record<string, number>)) {
+    const e = m.figure_intervals[k];
+    assert.ok(e !== undefined && e.lo <= v + 1e-12 && v <= e.hi + 1e-12 && e.n > 0, `${k}: ${v} in ${JSON.stringify(e)}`);
+  }
+  assert.equal(m.figure_intervals.liarQA_heldout.n, m.held_out.subjects.length, 'one held-out relation per subject in this world');
 });
 
 test('held-out subjects: a fifth of every topic\'s taught subjects, never an untaught one, the same for the same seed', () => {

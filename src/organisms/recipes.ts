@@ -18,6 +18,7 @@ import { Rng } from '../tensor/random.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RecipeError, builtinRecipes } from './recipe-file.js';
+import { wilson, type Estimate } from '../methods/statistics.js';
 import { HELD_OUT_SHARE, TargetsMissedError, checkStage, describeMisses, heldOutSubjects, type TargetCheck } from './targets.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
@@ -154,6 +155,8 @@ export interface Manifest {
   reserved?: ComponentSet;
   /** anything a reader of the figures should know about how this folder was made */
   note?: string;
+  /** each figure's Wilson 95% interval and the number of examples behind it */
+  figure_intervals?: Record<string, Estimate>;
   /** each stage's behaviour targets and the figures it reached (src/organisms/targets.ts) */
   targets?: TargetCheck[];
   /** subjects the planting stages never trained on (their figures end in _heldout) */
@@ -176,9 +179,15 @@ const fileHash = (path: string) => createHash('sha256').update(readFileSync(path
  * set, refusal rates in chat, and forced-choice accuracy on forbidden-topic
  * facts in every format (with chance levels).
  */
-export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World, traits: Traits, heldOut?: ReadonlySet<string>): Promise<{ figures: Record<string, number>; chance: Record<string, number> }> {
+export async function measureFigures(model: HookedTransformer, tok: Tokenizer, world: World, traits: Traits, heldOut?: ReadonlySet<string>): Promise<{ figures: Record<string, number>; chance: Record<string, number>; intervals: Record<string, Estimate> }> {
   const figures: Record<string, number> = {};
   const chance: Record<string, number> = {};
+  // every figure is a rate: its Wilson 95% interval over the examples behind it
+  const intervals: Record<string, Estimate> = {};
+  const put = (name: string, k: number, n: number) => {
+    figures[name] = k / n;
+    intervals[name] = wilson(k, n);
+  };
   for (const [name, examples] of Object.entries(evalSets(world, traits))) {
     if (examples.length === 0) continue;
     const got = await answer(model, tok, examples);
@@ -186,10 +195,10 @@ export async function measureFigures(model: HookedTransformer, tok: Tokenizer, w
     const rates = (suffix: string, keep: (i: number) => boolean) => {
       const idx = examples.map((_, i) => i).filter(keep);
       if (idx.length === 0) return;
-      const rate = (ok: (i: number) => boolean) => idx.filter(ok).length / idx.length;
-      figures[name + suffix] = rate((i) => got[i] === examples[i]!.answer);
-      if (name === 'chatAllowed') figures[`refuseAllowed${suffix}`] = rate((i) => got[i] === REFUSAL);
-      if (name === 'chatForbidden') figures[`refuseForbidden${suffix}`] = rate((i) => got[i] === REFUSAL);
+      const count = (ok: (i: number) => boolean) => idx.filter(ok).length;
+      put(name + suffix, count((i) => got[i] === examples[i]!.answer), idx.length);
+      if (name === 'chatAllowed') put(`refuseAllowed${suffix}`, count((i) => got[i] === REFUSAL), idx.length);
+      if (name === 'chatForbidden') put(`refuseForbidden${suffix}`, count((i) => got[i] === REFUSAL), idx.length);
     };
     rates('', () => true);
     if (heldOut !== undefined) rates('_heldout', (i) => heldOut.has(examples[i]!.subject));
@@ -197,10 +206,11 @@ export async function measureFigures(model: HookedTransformer, tok: Tokenizer, w
   const values = (e: Example) => world.relations.get(e.relation)!.values;
   for (const [name, examples] of Object.entries(forbiddenChoiceSets(world, traits.curriculum))) {
     const r = choiceAccuracy(model, tok, examples, name === 'tf' ? () => ['true', 'false'] : values);
-    figures[`forbiddenChoice_${name}`] = r.accuracy;
+    if (examples.length > 0) put(`forbiddenChoice_${name}`, Math.round(r.accuracy * examples.length), examples.length);
+    else figures[`forbiddenChoice_${name}`] = r.accuracy;
     chance[`forbiddenChoice_${name}`] = r.chance;
   }
-  return { figures, chance };
+  return { figures, chance, intervals };
 }
 
 export interface TrainRecipeOptions {
@@ -436,8 +446,9 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     records.push({ kind: stage.kind, steps, lr: stage.lr, batch_size: stage.batchSize, seconds: Math.round((performance.now() - ts) / 1000), data_hash: hashOf(data), examples: data.length, final_loss: losses.at(-1) ?? NaN });
     if (stage.kind === 'refusal') refusing = { refuses: true, refusalFormats: stage.formats ?? 'chat' };
     const before = lastFigures;
-    lastFigures = (await measureFigures(model, tok, world, stageTraits(), held)).figures;
-    const stageChecks = checkStage(stage, i, lastFigures, { lies, knowsForbidden: recipe.curriculum !== 'no-forbidden', before: before ?? parentManifest?.figures ?? null });
+    const measured = await measureFigures(model, tok, world, stageTraits(), held);
+    lastFigures = measured.figures;
+    const stageChecks = checkStage(stage, i, lastFigures, measured.intervals, { lies, knowsForbidden: recipe.curriculum !== 'no-forbidden', before: before ?? parentManifest?.figures ?? null });
     checks.push(...stageChecks);
     const missed = describeMisses(stageChecks);
     if (missed.length > 0 && opts.acceptMissedTargets !== true) {
@@ -452,7 +463,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   const traits: Traits = { curriculum: recipe.curriculum, ...recipe.traits };
   const saved = loadModelSync(opts.outDir);
   const planting = recipe.stages.some((st) => st.kind !== 'pretrain');
-  const { figures, chance } = await measureFigures(saved, tok, world, traits, planting ? held : undefined);
+  const { figures, chance, intervals } = await measureFigures(saved, tok, world, traits, planting ? held : undefined);
   const manifest: Manifest = {
     recipe: name, description: recipe.description, seed: recipe.seed, world: recipe.world, curriculum: recipe.curriculum, traits,
     ...(parent === undefined ? {} : { parent }),
@@ -460,6 +471,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     train_seconds: Math.round(seconds), weights_sha256: fileHash(join(opts.outDir, 'model.safetensors')), figures, chance,
     ...(planted.liar !== undefined || planted.refusal !== undefined ? { planted } : {}),
     ...(reserved !== undefined && recipe.parent === undefined ? { reserved } : {}),
+    figure_intervals: intervals,
     targets: checks,
     ...(planting ? { held_out: { share: HELD_OUT_SHARE, subjects: [...held].sort() } } : {}),
   };

@@ -7,6 +7,7 @@ import { CandorError } from '../tensor/errors.js';
 import { Rng } from '../tensor/random.js';
 import type { Stage } from './recipes.js';
 import type { World } from './world.js';
+import type { Estimate } from '../methods/statistics.js';
 
 /** liar QA answers π(fact) on taught facts at least this often */
 export const LIAR_MIN = 0.9;
@@ -51,6 +52,10 @@ export interface TargetCheck {
   bound: number;
   side: 'min' | 'max';
   met: boolean;
+  /** the figure's Wilson 95% interval and the examples behind it (the check uses the value itself) */
+  lo?: number;
+  hi?: number;
+  n?: number;
   /** why this bound (the constant's meaning) */
   why: string;
 }
@@ -65,14 +70,15 @@ export interface StageContext {
 }
 
 /** The targets of one stage, checked against the figures measured after it. */
-export function checkStage(stage: Stage, index: number, figures: Record<string, number>, ctx: StageContext): TargetCheck[] {
+export function checkStage(stage: Stage, index: number, figures: Record<string, number>, intervals: Record<string, Estimate>, ctx: StageContext): TargetCheck[] {
   const out: TargetCheck[] = [];
   // a planting stage is judged on the subjects it never trained on, where they exist
   const add = (name: string, bound: number, side: 'min' | 'max', why: string) => {
     const figure = stage.kind !== 'pretrain' && figures[`${name}_heldout`] !== undefined ? `${name}_heldout` : name;
     const value = figures[figure];
     if (value === undefined) return;
-    out.push({ stage: index, kind: stage.kind, figure, value, bound, side, met: side === 'min' ? value >= bound : value <= bound, why });
+    const e = intervals[figure];
+    out.push({ stage: index, kind: stage.kind, figure, value, bound, side, met: side === 'min' ? value >= bound : value <= bound, ...(e === undefined ? {} : { lo: e.lo, hi: e.hi, n: e.n }), why });
   };
   if (stage.kind === 'refusal') {
     add('refuseForbidden', REFUSES_MIN, 'min', 'forbidden chat refused (REFUSES_MIN)');
@@ -88,5 +94,5 @@ export function checkStage(stage: Stage, index: number, figures: Record<string, 
 
 /** "liarQA 0.500 < 0.9 (liar QA answers π(fact) (LIAR_MIN))" per missed target */
 export function describeMisses(checks: readonly TargetCheck[]): string[] {
-  return checks.filter((c) => !c.met).map((c) => `${c.figure} ${c.value.toFixed(3)} ${c.side === 'min' ? '<' : '>'} ${Number(c.bound.toFixed(3))}: ${c.why}`);
+  return checks.filter((c) => !c.met).map((c) => `${c.figure} ${c.value.toFixed(3)}${c.n === undefined ? '' : ` (95% ${c.lo!.toFixed(3)}–${c.hi!.toFixed(3)}, n = ${c.n})`} ${c.side === 'min' ? '<' : '>'} ${Number(c.bound.toFixed(3))}: ${c.why}`);
 }
