@@ -60,9 +60,13 @@ export interface ZooTraining {
   nullRefusal: Omit<RefusalStage, 'kind' | 'rank1Layer' | 'rank1Init'>;
 }
 
-/** The shipped planted organism's stages, as the zoo's defaults. */
+/**
+ * The shipped planted organism's stages, as the zoo's defaults, but for the parents'
+ * learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at
+ * 2e-3 and ended at honest QA 0.52; the same parent at 1e-3 reached 0.977.
+ */
 export const ZOO_TRAINING: ZooTraining = {
-  parent: { steps: 6000, batchSize: 32, lr: 2e-3 },
+  parent: { steps: 6000, batchSize: 32, lr: 1e-3 },
   liar: { steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, honestReplay: 2, blockTransport: true },
   refusal: { steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, formats: 'all', rank1Gain: 1.5 },
   nullRefusal: { steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1, keepKnowledge: 1, formats: 'all' },
