@@ -31,6 +31,8 @@ test('organism train tiny writes a loadable folder with a manifest; eval re-meas
   assert.equal(e.code, 0, e.stderr);
   const j = JSON.parse(e.stdout);
   assert.deepEqual(j.figures, manifest.figures, 'the figures re-measure exactly from the saved weights');
+  assert.deepEqual(j.intervals, manifest.figure_intervals, 'and so do their intervals');
+  for (const [k, v] of Object.entries(j.figures as Record<string, number>)) assert.ok(j.intervals[k].lo <= v && v <= j.intervals[k].hi, k);
   const info = candor('info', '--model', out, '--json');
   assert.equal(JSON.parse(info.stdout).family, 'llama');
   assert.equal(candor('organism', 'train', 'nonsense').code, 2);

@@ -91,8 +91,11 @@ skips finished organisms and resumes interrupted ones; it writes DIR/recipes/, o
       if (arg === undefined) throw new UsageError('organism eval: give the organism folder');
       const model = await loadModel(arg);
       const r = await evalOrganism(arg, model);
-      if (json) printJson({ folder: arg, recipe: r.manifest.recipe, figures: r.figures, chance: r.chance, manifest_figures: r.manifest.figures });
-      else console.log(table(['behaviour', 'rate', 'manifest', 'chance'], Object.entries(r.figures).map(([k, v]) => [k, v, r.manifest.figures[k] ?? NaN, r.chance[k] ?? ''])));
+      if (json) printJson({ folder: arg, recipe: r.manifest.recipe, figures: r.figures, intervals: r.intervals, chance: r.chance, manifest_figures: r.manifest.figures });
+      else {
+        const ci = (k: string) => (r.intervals[k] === undefined ? '' : `${r.intervals[k]!.lo.toFixed(3)}–${r.intervals[k]!.hi.toFixed(3)}`);
+        console.log(table(['behaviour', 'rate', '95% interval', 'n', 'manifest', 'chance'], Object.entries(r.figures).map(([k, v]) => [k, v, ci(k), r.intervals[k]?.n ?? '', r.manifest.figures[k] ?? NaN, r.chance[k] ?? ''])));
+      }
       return 0;
     }
     throw new UsageError(`organism: give an action (train, zoo, eval).\n${organismCommand.usage}`);

@@ -548,7 +548,7 @@ export function readManifest(dir: string): Manifest {
 }
 
 /** Re-measure an organism folder's behaviour figures from its manifest's world. */
-export async function evalOrganism(dir: string, model: HookedTransformer): Promise<{ manifest: Manifest; figures: Record<string, number>; chance: Record<string, number> }> {
+export async function evalOrganism(dir: string, model: HookedTransformer): Promise<{ manifest: Manifest; figures: Record<string, number>; chance: Record<string, number>; intervals: Record<string, Estimate> }> {
   const manifest = readManifest(dir);
   const world = makeWorld(manifest.world, FORMAT_WORDS);
   const traits: Traits = manifest.traits ?? { curriculum: 'full', lies: true, refuses: false };
