@@ -13,7 +13,7 @@
  * inference records nothing and reuses buffers.
  */
 import { AutogradError, ShapeError, fmtShape } from './errors.js';
-import { nextStorageId, scope, taintScopes, type Storage } from './pool.js';
+import { scope, taintScopes } from './pool.js';
 import { Tensor, keepForStep, type GradNode } from './tensor.js';
 import { addInto, addNew, contiguousCopy, onesLike } from './ops/loops.js';
 
@@ -97,18 +97,7 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-/**
- * The gradients a node's backward returned that are its own: made in that call, covering
- * their whole buffer, and returned once. Such a gradient can be accumulated into in place
- * and become a leaf's .grad without a copy; any other may alias a tensor still in use.
- */
-function ownedGrads(gin: readonly (Tensor | null)[], mark: number): boolean[] {
-  const seen = new Map<Storage, number>();
-  for (const gi of gin) if (gi != null) seen.set(gi.storage, (seen.get(gi.storage) ?? 0) + 1);
-  return gin.map((gi) => gi != null && gi.storage.id >= mark && seen.get(gi.storage) === 1 && gi.offset === 0 && gi.isContiguous() && gi.size === gi.storage.data.length);
-}
-
-function propagate(root: Tensor, seed: Tensor, want: (t: Tensor) => boolean, got: (t: Tensor, g: Tensor, owned: boolean) => void): void {
+function propagate(root: Tensor, seed: Tensor, want: (t: Tensor) => boolean, got: (t: Tensor, g: Tensor) => void): void {
   if (!root.requiresGrad) {
     throw new AutogradError(
       'backward: the output does not depend on any tensor that requires a gradient. ' +
@@ -128,13 +117,10 @@ function propagate(root: Tensor, seed: Tensor, want: (t: Tensor) => boolean, got
       if (entry === undefined) continue;
       grads.delete(t);
       const g = entry.g;
-      if (want(t)) got(t, g, entry.owned);
+      if (want(t)) got(t, g);
       const node: GradNode | null = t.node;
       if (node === null) continue;
-      const mark = nextStorageId();
       const gin = node.backward(g);
-      // a hook's backward returns what the user's function made, which the user may hold on to
-      const owned = node.op.startsWith('hook ') ? gin.map(() => false) : ownedGrads(gin, mark);
       for (let i = 0; i < node.inputs.length; i++) {
         const inp = node.inputs[i];
         const gi = gin[i];
@@ -143,7 +129,7 @@ function propagate(root: Tensor, seed: Tensor, want: (t: Tensor) => boolean, got
           throw new AutogradError(`backward of ${node.op}: gradient shape ${fmtShape(gi.shape)} does not match input shape ${fmtShape(inp.shape)}`);
         }
         const acc = grads.get(inp);
-        if (acc === undefined) grads.set(inp, { g: gi, owned: owned[i]! });
+        if (acc === undefined) grads.set(inp, { g: gi, owned: false });
         else if (acc.owned) addInto(acc.g, gi);
         else grads.set(inp, { g: addNew(acc.g, gi), owned: true });
       }
@@ -176,10 +162,9 @@ export function backward(output: Tensor, gradOutput?: Tensor): void {
     output,
     seed,
     (t) => (t.node === null && t.requiresGrad) || t.retainsGrad,
-    (t, g, owned) => {
-      // a gradient outlives any buffer scope it is computed in (inside a stepScope: until the step ends);
-      // a leaf's own fresh gradient is kept as it is, anything else copied (it may alias a live tensor)
-      if (t.grad === null) t.grad = keepForStep(owned && t.node === null ? g : contiguousCopy(g));
+    (t, g) => {
+      // a gradient outlives any buffer scope it is computed in (inside a stepScope: until the step ends)
+      if (t.grad === null) t.grad = keepForStep(contiguousCopy(g));
       else addInto(t.grad, g);
     },
   );

@@ -22,20 +22,11 @@ export type DType = 'float32' | 'float64' | 'int32';
 export type FloatArray = Float32Array | Float64Array;
 export type AnyArray = Float32Array | Float64Array | Int32Array;
 
-let storageCount = 0;
-
-/** The id the next Storage gets: storages made after a call to this have ids at least its value. */
-export function nextStorageId(): number {
-  return storageCount;
-}
-
 export class Storage {
   /** null once released to the pool */
   private buf: AnyArray | null;
   /** kept storages are never released by a scope */
   kept = false;
-  /** increasing in creation order (see nextStorageId) */
-  readonly id = storageCount++;
   constructor(buf: AnyArray, readonly pooled: boolean) {
     this.buf = buf;
   }
