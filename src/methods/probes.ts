@@ -33,7 +33,7 @@ import { openSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { blockHook, type HookName } from '../model/hooks.js';
 // AUROC and k-fold live in the statistics module; probes' users find them here too
-import { auroc, kfold } from './statistics.js';
+import { auroc, checkLabels as checkLabelsOf, kfold } from './statistics.js';
 export { auroc, kfold };
 
 export class ProbeError extends CandorError {
@@ -97,18 +97,7 @@ export function selectColumns(X: FeatureMatrix, start: number, end: number): Fea
 }
 
 function checkLabels(y: ArrayLike<number>, n: number, where: string, needBoth = true): { n1: number; n0: number } {
-  if (y.length !== n) throw new ProbeError(`${where}: ${y.length} labels for ${n} examples; give one label (0 or 1) per example`);
-  let n1 = 0;
-  for (let i = 0; i < n; i++) {
-    const v = y[i];
-    if (v === 1) n1++;
-    else if (v !== 0) throw new ProbeError(`${where}: label ${i} is ${v}; labels must be 0 or 1`);
-  }
-  const n0 = n - n1;
-  if (needBoth && (n1 === 0 || n0 === 0)) {
-    throw new ProbeError(`${where}: all ${n} labels are ${n1 === 0 ? 0 : 1}; a probe needs examples of both classes`);
-  }
-  return { n1, n0 };
+  return checkLabelsOf(y, n, where, needBoth, ProbeError);
 }
 
 /** w·x + b for every row. */

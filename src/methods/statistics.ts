@@ -47,16 +47,20 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-function checkLabels(y: ArrayLike<number>, n: number, where: string, needBoth = true): { n1: number; n0: number } {
-  if (y.length !== n) throw new StatisticsError(`${where}: ${y.length} labels for ${n} examples; give one label (0 or 1) per example`);
+/**
+ * Check 0/1 labels (one per example) and count each class; `needBoth` refuses a
+ * single class. Errors are StatisticsErrors unless the caller names its own class.
+ */
+export function checkLabels(y: ArrayLike<number>, n: number, where: string, needBoth = true, ErrorClass: new (message: string) => Error = StatisticsError): { n1: number; n0: number } {
+  if (y.length !== n) throw new ErrorClass(`${where}: ${y.length} labels for ${n} examples; give one label (0 or 1) per example`);
   let n1 = 0;
   for (let i = 0; i < n; i++) {
     const v = y[i];
     if (v === 1) n1++;
-    else if (v !== 0) throw new StatisticsError(`${where}: label ${i} is ${v}; labels must be 0 or 1`);
+    else if (v !== 0) throw new ErrorClass(`${where}: label ${i} is ${v}; labels must be 0 or 1`);
   }
   const n0 = n - n1;
-  if (needBoth && (n1 === 0 || n0 === 0)) throw new StatisticsError(`${where}: all ${n} labels are ${n1 === 0 ? 0 : 1}; it needs examples of both classes`);
+  if (needBoth && (n1 === 0 || n0 === 0)) throw new ErrorClass(`${where}: all ${n} labels are ${n1 === 0 ? 0 : 1}; it needs examples of both classes`);
   return { n1, n0 };
 }
 
