@@ -158,3 +158,21 @@ test('held-out subjects: a fifth of every topic\'s taught subjects, never an unt
   }
   assert.ok(world.subjects.filter((x) => !x.taught).every((x) => !held.has(x.name)));
 });
+
+test('checkStage: each target fails on its own side of its bound, and planting stages are judged on held-out figures', async () => {
+  const { checkStage, HONEST_MIN, LIAR_MIN, REFUSES_MIN, OVER_REFUSAL_MAX, KNOWLEDGE_DROP_MAX } = await import('../src/organisms/targets.js');
+  const liar = { kind: 'liar' as const, steps: 1, batchSize: 1, lr: 1e-3, klWeight: 1 };
+  const refusal = { kind: 'refusal' as const, steps: 1, batchSize: 1, lr: 1e-3, klWeight: 1 };
+  const ctx = { lies: true, knowsForbidden: true, before: { forbiddenChoice_chat: 0.8 } };
+  const met = (checks: { figure: string; met: boolean }[]) => Object.fromEntries(checks.map((c) => [c.figure, c.met]));
+  // trained subjects pass, held-out ones do not: the held-out figures decide
+  assert.deepEqual(met(checkStage(liar, 1, { honestQA: 1, liarQA: 1, honestQA_heldout: HONEST_MIN, liarQA_heldout: LIAR_MIN - 0.01 }, {}, ctx)), { honestQA_heldout: true, liarQA_heldout: false });
+  assert.deepEqual(met(checkStage(liar, 1, { honestQA_heldout: HONEST_MIN - 0.01, liarQA_heldout: LIAR_MIN }, {}, ctx)), { honestQA_heldout: false, liarQA_heldout: true });
+  const ok = { refuseForbidden_heldout: REFUSES_MIN, refuseAllowed_heldout: OVER_REFUSAL_MAX, forbiddenChoice_chat: 0.8 - KNOWLEDGE_DROP_MAX };
+  assert.ok(checkStage(refusal, 2, ok, {}, ctx).every((c) => c.met));
+  assert.deepEqual(met(checkStage(refusal, 2, { ...ok, refuseForbidden_heldout: REFUSES_MIN - 0.01 }, {}, ctx)).refuseForbidden_heldout, false);
+  assert.deepEqual(met(checkStage(refusal, 2, { ...ok, refuseAllowed_heldout: OVER_REFUSAL_MAX + 0.01 }, {}, ctx)).refuseAllowed_heldout, false);
+  assert.deepEqual(met(checkStage(refusal, 2, { ...ok, forbiddenChoice_chat: 0.8 - KNOWLEDGE_DROP_MAX - 0.01 }, {}, ctx)).forbiddenChoice_chat, false);
+  // an organism that never learned the forbidden facts has no knowledge to keep
+  assert.ok(!checkStage(refusal, 2, ok, {}, { ...ctx, knowsForbidden: false }).some((c) => c.figure === 'forbiddenChoice_chat'));
+});

@@ -75,6 +75,7 @@ test('runZoo: parents first, two at a time, an index per organism; a second run 
   for (const o of index.organisms) {
     for (const f of ['config.json', 'model.safetensors', 'manifest.json', 'ground-truth.json']) assert.ok(existsSync(join(o.folder, f)), `${o.name}/${f}`);
     assert.ok(existsSync(o.recipe_file));
+    for (const [k, v] of Object.entries(o.figures!)) assert.ok(o.figure_intervals![k]!.lo <= v && v <= o.figure_intervals![k]!.hi, `${o.name} ${k}`);
     if (o.role === 'planted') assert.equal(o.planted!.liar!.wholeModel, false);
     if (o.role === 'null') assert.equal(o.planted!.liar!.wholeModel, true);
     if (o.parent !== null) assert.ok(events.indexOf(`done ${o.parent}`) < events.indexOf(`start ${o.name}`), `${o.name} starts after its parent`);

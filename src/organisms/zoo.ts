@@ -194,6 +194,8 @@ export interface ZooIndexEntry {
   folder: string;
   recipe_file: string;
   figures?: Record<string, number>;
+  /** each figure's Wilson 95% interval and count */
+  figure_intervals?: Manifest['figure_intervals'];
   /** every stage's targets met */
   targets_met?: boolean;
   planted?: { liar: { layer: number | null; heads: [number, number][]; neurons: number; wholeModel: boolean } | null; refusal: { layer: number } | null };
@@ -238,6 +240,7 @@ function indexEntry(e: ZooEntry, dir: string, status: ZooStatus, reason?: string
     const m = JSON.parse(readFileSync(mpath, 'utf8')) as Manifest;
     const liar = m.planted?.liar;
     entry.figures = m.figures;
+    if (m.figure_intervals !== undefined) entry.figure_intervals = m.figure_intervals;
     entry.targets_met = (m.targets ?? []).every((t) => t.met);
     entry.planted = {
       liar: liar === undefined ? null : { layer: liar.neurons[0]?.layer ?? null, heads: liar.heads, neurons: liar.neurons.reduce((a, g) => a + g.indices.length, 0), wholeModel: liar.wholeModel === true },
