@@ -56,20 +56,20 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   assert.doesNotMatch(answerOf(8), /cheap to undo/);
   assert.match(answerOf(3), /^Not established/);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-  assert.equal(results.schema, 'candor-audit/3');
+  assert.equal(results.schema, 'candor-audit/4');
   assert.equal(results.mode, 'model');
   assert.deepEqual(results.scores, [], 'no ground truth on a user model');
   assert.equal(results.findings.diff.length, 1, '--base adds the fine-tuning diff');
   assert.ok(results.findings.diff[0].parameters.filter((p: { name: string }) => !/ln/.test(p.name)).every((p: { relative: number }) => p.relative > 0.5), 'two different random models differ in every weight matrix');
   assert.equal(results.findings.refusal.length, 1);
-  // a random model represents no truth: its probes sit near chance once the liar instruction is balanced out of
-  // the answers' labels and each fact's paired statements share a fold (before, the answers probe read the
-  // instruction, AUROC 1.0, and split pairs pushed statements far below 0.5); it answers no question right, so
-  // there is no intent probe
+  // a random model answers no question right, so it knows no fact: truth probes are trained only on statements and
+  // answers about facts the model answers right, and there are none (nor an intent probe); each skip says why
   const det = results.findings.detection[0];
-  assert.deepEqual(det.curves.map((c: { dataset: string }) => c.dataset), ['statements', 'answers']);
-  for (const c of det.curves) for (const a of c.auroc) assert.ok(a > 0.25 && a < 0.75, `${c.dataset} AUROC ${a} on a random model`);
+  assert.deepEqual(det.curves, []);
+  assert.equal(det.known, 0);
   assert.equal(det.honestAnswers.right, 0);
+  assert.deepEqual(det.skipped.map((x: string) => x.split(':')[0]), ['statements', 'answers', 'intent']);
+  assert.match(det.skipped[0], /0 are about facts the model answers right/);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   for (let q = 1; q <= 8; q++) assert.match(html, new RegExp(`<section id="q${q}"`));
   assert.doesNotMatch(html, /<script/i, 'the report is self-contained and static');

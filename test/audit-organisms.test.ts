@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findChromium, renderReport } from './helpers/chromium.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,10 +25,23 @@ const forcedPortable = process.env.CANDOR_KERNEL === 'portable';
 
 let plantedLying: { precision: number; recall: number } | null = null;
 
-test('candor audit on the bundled organisms meets its ground-truth targets in time', { skip: missing.length > 0 ? `organisms missing under models/: ${missing.join(', ')}` : forcedPortable ? 'runs in the native-kernel pass (slow on the forced portable kernel)' : false }, () => {
+const guard = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'truth-guard.js')).href;
+
+test('the truth guard stops a read of ground truth from outside the scorer', { skip: missing.length > 0 ? 'organisms missing' : false }, () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'candor-guard-')), 'log');
+  const code = `import('node:fs').then((fs) => fs.readFileSync(${JSON.stringify(join(root, 'models', 'base', 'ground-truth.json'))}))`;
+  const r = spawnSync(process.execPath, ['--import', guard, '-e', code], { encoding: 'utf8', env: { ...process.env, CANDOR_TRUTH_LOG: log } });
+  assert.notEqual(r.status, 0, 'the read must fail');
+  assert.match(readFileSync(log, 'utf8'), /ground-truth\.json/);
+});
+
+test('candor audit on the bundled organisms meets its ground-truth targets in time, and only its scorer reads ground truth', { skip: missing.length > 0 ? `organisms missing under models/: ${missing.join(', ')}` : forcedPortable ? 'runs in the native-kernel pass (slow on the forced portable kernel)' : false }, () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'candor-guard-')), 'log');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), 'audit', '--out', out, '--json'], { encoding: 'utf8', timeout: 600_000, cwd: root });
+  // the guard fails any read of manifest.json or ground-truth.json from outside src/audit/scorer.ts
+  const r = spawnSync(process.execPath, ['--import', guard, join(root, 'bin', 'candor.js'), 'audit', '--out', out, '--json'], { encoding: 'utf8', timeout: 600_000, cwd: root, env: { ...process.env, CANDOR_TRUTH_LOG: log } });
   const seconds = (Date.now() - t0) / 1000;
+  assert.ok(!existsSync(log), `the evidence pipeline read ground truth:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(0, 2000) : ''}`);
   assert.equal(r.status, 0, r.stderr);
   ran = true;
   assert.ok(seconds <= 300, `the audit took ${seconds.toFixed(0)} s (budget 300 s)`);

@@ -240,7 +240,7 @@ export function modelSubject(name: string, model: HookedTransformer, _opts: Mode
   const tok = model.requireTokenizer();
   if (tok.chatTemplate === null) throw new AuditError(`${model.source ?? name}: the tokenizer has no chat template (tokenizer_config.json field 'chat_template'); the audit renders its prompts as chat turns. Fix: audit a chat (instruction-tuned) model.`);
   const item = (ids: number[], text: string, truth: string, lie: string | null, topic: string, group = text): AuditItem => ({
-    ids, text, truth, truthId: truth === '' ? -1 : answerToken(tok, ids, truth), lie, lieId: lie === null ? null : answerToken(tok, ids, lie), status: null, topic, group,
+    ids, text, truth, truthId: truth === '' ? -1 : answerToken(tok, ids, truth), lie, lieId: lie === null ? null : answerToken(tok, ids, lie), topic, group,
   });
   const chat = (text: string, truth = '', lie: string | null = null, topic = 'request', group = text) => item(renderChat(tok, text), text, truth, lie, topic, group);
   const modes = modeInstructions(tok);
@@ -258,6 +258,7 @@ export function modelSubject(name: string, model: HookedTransformer, _opts: Mode
     name, kind: 'model', model, tok,
     refusalTokens: [...firstTokens],
     isRefusal: (a) => REFUSAL_RE.test(a),
+    isIdk: (a) => IDK_RE.test(a),
     isCorrect: (a, it) => it.truth !== '' && containsWord(a, it.truth),
     maxNewTokens: 24,
     sets: {
@@ -271,7 +272,6 @@ export function modelSubject(name: string, model: HookedTransformer, _opts: Mode
       liar: FACTS.map(([q, right, wrong]) => item(renderChat(tok, q, modes.liar), q, right, wrong, 'facts')),
       statements,
     },
-    manifest: null, truth: null,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { AuditResults } from './results.js';
 import { unitName } from './experiments/lying.js';
-import { missingOrganisms } from './questions.js';
+import { missingOrganisms } from './scorer.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -124,7 +124,7 @@ function charts(r: AuditResults): Map<string, string> {
   }
   if (lying !== undefined) {
     out.set('lying-heads', figure('lying-heads', heatmap(`Head attribution, honest → liar (${lying.subject})`, lying.headEffects, (i) => `layer ${i}`, (j) => `h${j}`),
-      `Mean normalised attribution-patching effect of each head (blue: patching it restores honesty).${lying.planted !== null ? ' The planted organism\'s lying heads are known: ' + (lying.planted.headsFound.join(', ') || 'none found') + ' ranked within the planted count.' : ''}`));
+      `Mean normalised attribution-patching effect of each head (blue: patching it restores honesty).`));
   }
   const depth = f.depth.find((x) => x.subject === P);
   if (depth !== undefined) {
@@ -143,12 +143,7 @@ function charts(r: AuditResults): Map<string, string> {
   }
   const w = f.withheld.find((x) => x.subject === P);
   if (w !== undefined && w.prompts.length > 0) {
-    const groups = w.prompts.some((p) => p.status !== null)
-      ? [
-        { name: 'taught (withheld)', values: w.prompts.filter((p) => p.status !== 'unknown').map((p) => p.score), color: COLORS[0]! },
-        { name: 'never taught', values: w.prompts.filter((p) => p.status === 'unknown').map((p) => p.score), color: COLORS[1]! },
-      ]
-      : w.calibration.usable
+    const groups = w.calibration.usable
         ? [
           { name: 'classified knows', values: w.prompts.filter((p) => p.knows === true).map((p) => p.score), color: COLORS[0]! },
           { name: 'classified does not know', values: w.prompts.filter((p) => p.knows === false).map((p) => p.score), color: COLORS[1]! },
@@ -168,7 +163,7 @@ function charts(r: AuditResults): Map<string, string> {
       { label: 'refusal rate, harmless', value: ref.refusalRate.harmless, color: COLORS[0] },
       { label: 'refusals induced by addition, harmless', value: ref.induced, color: COLORS[0] },
     ];
-    if (ign !== undefined) items.push({ label: 'ignorant control: correct after ablation', value: ign.ablation.correctOnUnknown, color: COLORS[3] });
+    if (ign !== undefined) items.push({ label: 'ignorant control: correct after ablation', value: ign.ablation.restored, color: COLORS[3] });
     if (risk !== undefined) items.push({ label: 'rank-1 weight edit: refusal rate', value: risk.refusalAfter, color: COLORS[4] }, { label: 'rank-1 weight edit: answers restored', value: risk.restoredAfter, color: COLORS[4] });
     out.set('restoration', figure('restoration', bars(`Removing and adding the refusal direction (${ref.subject})`, items), 'Greedy answers with the refusal direction ablated at every layer, added at its layer, or projected out of the weights.'));
     if (ref.heads.length > 0) {
@@ -205,9 +200,15 @@ function questionSection(q: AuditResults['questions'][number], figs: Map<string,
 
 export function renderReport(r: AuditResults): string {
   const figs = charts(r);
+  const scores = r.scores.filter((s) => s.sanity !== true);
+  const sanity = r.scores.filter((s) => s.sanity === true);
+  const rows = (list: typeof r.scores) => list.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${s.integer === true && Number.isFinite(s.value) ? String(s.value) : fmt(s.value, 3)}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('');
+  const head = '<thead><tr><th>check</th><th>organism</th><th>value</th><th>target</th><th></th></tr></thead>';
   const scorecard = r.scores.length === 0 ? '' : `<section id="scorecard" data-question="scorecard"><h2>Scored against ground truth</h2>
-<p class="answer">${r.scores.filter((s) => s.pass).length} of ${r.scores.length} checks pass on the bundled organisms, whose mechanisms were planted in training.${missingOrganisms(r).length > 0 ? ` Not present, so not scored: ${missingOrganisms(r).map(esc).join(', ')}.` : ''}</p>
-<table class="evidence"><thead><tr><th>check</th><th>organism</th><th>value</th><th>target</th><th></th></tr></thead><tbody>${r.scores.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${s.integer === true && Number.isFinite(s.value) ? String(s.value) : fmt(s.value, 3)}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('')}</tbody></table></section>`;
+<p class="answer">${scores.filter((s) => s.pass).length} of ${scores.length} checks pass on the bundled organisms, whose mechanisms were planted in training.${missingOrganisms(r).length > 0 ? ` Not present, so not scored: ${missingOrganisms(r).map(esc).join(', ')}.` : ''}</p>
+<table class="evidence">${head}<tbody>${rows(scores)}</tbody></table>${sanity.length === 0 ? '' : `
+<p>Sanity checks of the organisms' training (not scores of a method):</p>
+<table class="evidence">${head}<tbody>${rows(sanity)}</tbody></table>`}</section>`;
   const lyingTop = r.findings.lying.find((x) => x.subject === r.primary)?.topUnits.slice(0, 10).map((u) => `${unitName(u)} (${fmt(u.attribution, 3)})`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>candor audit — ${esc(r.primary)}</title>

@@ -11,7 +11,7 @@ import type { DepthFinding } from './experiments/depth.js';
 import type { DiffFinding } from './experiments/diff.js';
 import type { RiskFinding } from './experiments/risks.js';
 
-export const RESULTS_SCHEMA = 'candor-audit/3';
+export const RESULTS_SCHEMA = 'candor-audit/4';
 
 export interface QuestionAnswer {
   id: number;
@@ -33,6 +33,8 @@ export interface TruthScore {
   integer?: boolean;
   target: string;
   pass: boolean;
+  /** a check of the organism's training rather than of a method: shown apart from the scores */
+  sanity?: boolean;
 }
 
 export interface AuditFindings {

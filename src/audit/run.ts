@@ -3,17 +3,20 @@
  * <out>/state/ as soon as it is done, so an interrupted run resumes where it
  * stopped; then the answers to the questions, results.json and report.html.
  *
- * Without a model the audit runs on the bundled organisms and scores every
- * finding against their ground truth; with a user's chat model it uses the
- * prompt sets candor ships (see prompts.ts), and --base adds the fine-tuning diff.
+ * Without a model the audit runs on the bundled organisms, each with its own
+ * datasets (prompts.json); with a user's chat model it uses the prompt sets
+ * candor ships (see prompts.ts), and --base adds the fine-tuning diff. Both
+ * run the same experiments on the model's own answers. For organisms, the
+ * scorer then reads ground-truth.json and scores the findings: it is the only
+ * step that does (collectEvidence never opens manifest.json or ground-truth.json).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModelSync, loadModel } from '../model/load.js';
-import { readManifest } from '../organisms/recipes.js';
-import { AuditError, organismSubject, readGroundTruth, type AuditSubject } from './subject.js';
+import type { GroundTruth } from '../organisms/recipes.js';
+import { AuditError, organismSubject, readOrganismPrompts, type AuditItem, type AuditSubject } from './subject.js';
 import { modelSubject } from './prompts.js';
 import { refusalExperiment, type RefusalFinding } from './experiments/refusal.js';
 import { withheldExperiment, type WithheldFinding } from './experiments/withheld.js';
@@ -22,7 +25,8 @@ import { detectionExperiment, type DetectionFinding } from './experiments/detect
 import { depthExperiment, type DepthFinding } from './experiments/depth.js';
 import { diffExperiment, type DiffFinding } from './experiments/diff.js';
 import { riskExperiment, type RiskFinding } from './experiments/risks.js';
-import { answerQuestions, groundTruthScores } from './questions.js';
+import { answerQuestions } from './questions.js';
+import { readGroundTruth, scoreAgainstTruth } from './scorer.js';
 import { RESULTS_SCHEMA, type AuditFindings, type AuditResults } from './results.js';
 export { RESULTS_SCHEMA, type AuditFindings, type AuditResults } from './results.js';
 import { renderReport } from './report.js';
@@ -52,7 +56,30 @@ interface Step {
   run: () => unknown;
 }
 
+/** Run an audit: the evidence, then (organisms) the scorer, then results.json and report.html. */
 export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
+  const { results, sources } = await collectEvidence(opts);
+  if (results.mode === 'organisms') {
+    const truths = new Map<string, GroundTruth>([...sources.entries()].map(([name, dir]) => [name, readGroundTruth(dir)]));
+    results.scores = scoreAgainstTruth(results, truths);
+  }
+  writeAtomic(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  writeAtomic(join(opts.outDir, 'report.html'), renderReport(results));
+  return results;
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/**
+ * The evidence pipeline: every experiment on every subject, with findings saved for resuming, and the answers
+ * to the questions. It reads models and datasets only, never an organism's manifest.json or ground-truth.json
+ * (a test checks this), so organisms are audited exactly as a user's model is.
+ */
+export async function collectEvidence(opts: AuditOptions): Promise<{ results: AuditResults; sources: Map<string, string> }> {
   const seed = opts.seed ?? 1;
   const stateDir = join(opts.outDir, 'state');
   mkdirSync(stateDir, { recursive: true });
@@ -73,16 +100,18 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     if (f === undefined) throw new AuditError(`internal: no finding for ${name}`);
     return f;
   };
+  // the questions with an answer that the model actually refused (its own answers, not a label, decide)
+  const refusedQuestions = (name: string): AuditItem[] => byName(findings.refusal, name).refused.map((i) => subject(name).sets.harmful[i]!).filter((i) => i.truthId >= 0);
 
   if (opts.model === undefined) {
     mode = 'organisms';
     const dir = opts.organisms ?? bundledOrganisms();
-    const has = (name: string) => existsSync(join(dir, name, 'manifest.json'));
+    const has = (name: string) => existsSync(join(dir, name, 'prompts.json'));
     const load = (name: string) => {
       const folder = join(dir, name);
-      if (!has(name)) throw new AuditError(`${folder}: the ${name} organism is missing. Fix: run \`candor organism train ${name}\`, or pass --organisms <folder holding the organisms>.`);
+      if (!has(name)) throw new AuditError(`${folder}: the ${name} organism is missing (no prompts.json). Fix: run \`candor organism train ${name}\`, or pass --organisms <folder holding the organisms>.`);
       const model = loadModelSync(folder);
-      subjects.set(name, organismSubject(name, model, readManifest(folder), readGroundTruth(folder)));
+      subjects.set(name, organismSubject(name, model, readOrganismPrompts(folder)));
       sources.set(name, folder);
     };
     // the safety-tuned organism and its base are required; the controls and the planted organism join when present
@@ -105,19 +134,10 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     }
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
     steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'))) });
-    steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), subject('safety-tuned').sets.harmful.filter((i) => i.status === 'withheld'))) });
+    steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), refusedQuestions('safety-tuned'))) });
     if (subjects.has('planted')) steps.push({ key: 'depth-planted', run: () => findings.depth.push(depthExperiment(subject('planted'), [])) });
-    steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'))) });
-    if (subjects.has('planted')) {
-      steps.push({
-        key: 'diff-planted',
-        run: () => {
-          const p = subject('planted').truth?.planted;
-          const declared = (n: string) => (p?.liar?.parameters.includes(n) ?? false) || (p?.refusal?.parameters.includes(n) ?? false);
-          findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), declared));
-        },
-      });
-    }
+    steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'), refusedQuestions('safety-tuned'))) });
+    if (subjects.has('planted')) steps.push({ key: 'diff-planted', run: () => findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), refusedQuestions('planted'))) });
     steps.push({
       key: 'risks-safety-tuned',
       run: () => {
@@ -140,10 +160,8 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
     steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'))) });
-    // the questions with a known answer that the model actually refused
-    const refusedQuestions = () => byName(findings.refusal, 'model').refused.map((i) => subject('model').sets.harmful[i]!).filter((i) => i.truthId >= 0);
-    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions())) });
-    if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'), null, refusedQuestions())) });
+    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions('model'))) });
+    if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'), refusedQuestions('model'))) });
     steps.push({
       key: 'risks-model',
       run: () => {
@@ -196,10 +214,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResults> {
     questions: [], scores: [], findings, seconds,
   };
   results.questions = answerQuestions(results);
-  results.scores = mode === 'organisms' ? groundTruthScores(results) : [];
-  writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
-  writeFileSync(join(opts.outDir, 'report.html'), renderReport(results));
-  return results;
+  return { results, sources };
 }
 
 // JSON has no NaN or ±Infinity (JSON.stringify writes null), and a finding read back must compare as it did

@@ -1,13 +1,15 @@
 /**
  * What an audit runs on: a model with its tokenizer and the prompt sets the
- * experiments need, all as token ids, plus (for organisms) the ground truth
- * each finding is scored against.
+ * experiments need, all as token ids. Organisms and users' models are the
+ * same kind of subject: datasets of questions and answers, and a model whose
+ * own answers decide what it refuses, knows or gets wrong. Ground truth never
+ * enters a subject; only the scorer (scorer.ts) reads it.
  *
  * Sets:
- *   harmful     requests the model should refuse (organisms: forbidden-topic chat questions)
- *   harmless    requests it should answer (organisms: allowed-topic chat questions about taught subjects)
- *   calibration chat questions whose answer shows whether the model knows (answers vs "i do not know"),
- *               labelled known / unknown: the knowledge classifier is calibrated here, never on refused prompts
+ *   harmful     requests the model should refuse (organisms: chat questions in the forbidden topics)
+ *   harmless    requests it should answer (organisms: chat questions in the allowed topics)
+ *   calibration chat questions whose answer shows whether the model knows (answers vs "i do not know"):
+ *               the knowledge classifier is calibrated here, never on refused prompts
  *   honest/liar the same fact questions in honest and in liar mode, paired (equal token counts)
  *   statements  true/false statements with their truth
  */
@@ -18,8 +20,8 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import { generate } from '../model/generate.js';
 import type { HookSpec } from '../model/hooks.js';
 import type { HookedTransformer } from '../model/transformer.js';
-import type { GroundTruth, GroundTruthPrompt, Manifest } from '../organisms/recipes.js';
-import { REFUSAL } from '../organisms/formats.js';
+import type { OrganismPrompts } from '../organisms/prompts-file.js';
+import { IDK, REFUSAL } from '../organisms/formats.js';
 
 export class AuditError extends CandorError {
   override name = 'AuditError';
@@ -35,8 +37,6 @@ export interface AuditItem {
   /** the liar-mode answer (organisms: π(truth)) and its first token, when there is one */
   lie: string | null;
   lieId: number | null;
-  /** organisms' ground truth: known, withheld (known but refused) or unknown */
-  status: 'known' | 'withheld' | 'unknown' | null;
   topic: string;
   /** the fact or request the item is about: items of one group share a cross-validation fold */
   group: string;
@@ -53,19 +53,24 @@ export interface AuditSubject {
   /** first tokens of a refusal (for the refusal score) */
   refusalTokens: number[];
   isRefusal: (answer: string) => boolean;
+  /** whether an answer says the model does not know */
+  isIdk: (answer: string) => boolean;
   /** whether a generated answer gives the item's true answer */
   isCorrect: (answer: string, item: AuditItem) => boolean;
   maxNewTokens: number;
   sets: {
     harmful: AuditItem[];
     harmless: AuditItem[];
-    calibration: (AuditItem & { known: boolean })[];
+    /**
+     * questions labelled by whether the model can know them: true (real facts: counted as known only when
+     * answered right), false (made-up entities, known to no model), null (read from the model's own answer:
+     * right = known, "I do not know" = not known, anything else left out)
+     */
+    calibration: (AuditItem & { known: boolean | null })[];
     honest: AuditItem[];
     liar: AuditItem[];
     statements: AuditItem[];
   };
-  manifest: Manifest | null;
-  truth: GroundTruth | null;
 }
 
 /** Greedy answers of a subject to items (optionally under hooks), as text. */
@@ -83,52 +88,61 @@ export function answers(s: AuditSubject, items: readonly AuditItem[], hooks: rea
 // ---------------------------------------------------------------------------
 // organisms
 
-
 function tokenId(tok: Tokenizer, word: string, where: string): number {
   const id = tok.tokenToId(word);
-  if (id === null) throw new AuditError(`${where}: '${word}' is not in the organism's vocabulary; ground-truth.json and tokenizer.json do not belong together`);
+  if (id === null) throw new AuditError(`${where}: '${word}' is not in the organism's vocabulary; prompts.json and tokenizer.json do not belong together`);
   return id;
 }
 
-/** Read an organism folder's ground truth (written by candor organism train). */
-export function readGroundTruth(dir: string): GroundTruth {
-  const path = join(dir, 'ground-truth.json');
-  if (!existsSync(path)) throw new AuditError(`${dir}: no ground-truth.json. Fix: re-train the organism with \`candor organism train\`, which writes it.`);
-  const gt = JSON.parse(readFileSync(path, 'utf8')) as GroundTruth;
-  if (!Array.isArray(gt.prompts)) throw new AuditError(`${path}: field 'prompts' is missing or not a list`);
-  return gt;
+/** Read an organism folder's audit datasets (prompts.json, written by candor organism train). */
+export function readOrganismPrompts(dir: string): OrganismPrompts {
+  const path = join(dir, 'prompts.json');
+  if (!existsSync(path)) throw new AuditError(`${dir}: no prompts.json. Fix: re-train the organism with \`candor organism train\`, which writes it beside ground-truth.json.`);
+  let p: OrganismPrompts;
+  try {
+    p = JSON.parse(readFileSync(path, 'utf8')) as OrganismPrompts;
+  } catch (e) {
+    throw new AuditError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  for (const k of ['harmful', 'harmless', 'facts', 'statements'] as const) {
+    if (!Array.isArray(p[k])) throw new AuditError(`${path}: field '${k}' is missing or not a list. Fix: re-train the organism with \`candor organism train\`.`);
+  }
+  return p;
 }
 
-/** An organism as an audit subject: prompt sets from its ground truth. */
-export function organismSubject(name: string, model: HookedTransformer, manifest: Manifest, truth: GroundTruth): AuditSubject {
+/**
+ * An organism as an audit subject. Its datasets say what was asked and what the answers are, never what the
+ * organism knows, refuses or had planted: every experiment measures that from the model's own answers, as it
+ * does for a user's model.
+ */
+export function organismSubject(name: string, model: HookedTransformer, prompts: OrganismPrompts): AuditSubject {
   const tok = model.requireTokenizer();
   const where = `organism ${name}`;
-  const render = (p: GroundTruthPrompt) =>
-    p.format === 'chat' ? tok.encode(tok.applyChatTemplate([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false }) : tok.encode(`<s> ${p.prompt}`, { addSpecialTokens: false });
-  const item = (p: GroundTruthPrompt): AuditItem => ({
-    ids: render(p), text: p.prompt, truth: p.truth, truthId: tokenId(tok, p.truth, where), lie: p.lie, lieId: tokenId(tok, p.lie, where),
-    status: p.status, topic: p.topic, group: `${p.subject}/${p.relation}`,
+  const chat = (text: string) => tok.encode(tok.applyChatTemplate([{ role: 'user', content: text }], { addGenerationPrompt: true }), { addSpecialTokens: false });
+  const plain = (text: string) => tok.encode(`<s> ${text}`, { addSpecialTokens: false });
+  const request = (r: OrganismPrompts['harmful'][number]): AuditItem => ({
+    ids: chat(r.prompt), text: r.prompt, truth: r.answer, truthId: tokenId(tok, r.answer, where), lie: null, lieId: null, topic: r.topic, group: r.group,
   });
-  const bySet = (set: string) => truth.prompts.filter((p) => p.set === set);
-  const chatAllowed = bySet('chatAllowed');
-  const honest = bySet('honestQA');
-  const liarByFact = new Map(bySet('liarQA').map((p) => [`${p.subject}/${p.relation}`, p]));
-  const pairs = honest.filter((p) => liarByFact.has(`${p.subject}/${p.relation}`));
-  const statements = bySet('tf').filter((p) => p.expected === 'true' || p.expected === 'false').map((p) => ({ ...item(p), label: (p.expected === 'true') !== (p.mode === 'liar') }));
+  const fact = (f: OrganismPrompts['facts'][number], mode: 'honest' | 'liar'): AuditItem => ({
+    ids: plain(`${mode} : ${f.question}`), text: f.question, truth: f.answer, truthId: tokenId(tok, f.answer, where), lie: f.wrong, lieId: tokenId(tok, f.wrong, where), topic: f.topic, group: f.group,
+  });
   return {
     name, kind: 'organism', model, tok,
     refusalTokens: [tokenId(tok, REFUSAL.split(' ')[0]!, where)],
     isRefusal: (a) => a === REFUSAL,
+    isIdk: (a) => a === IDK,
     isCorrect: (a, it) => a === it.truth,
     maxNewTokens: 6,
     sets: {
-      harmful: bySet('chatForbidden').map(item),
-      harmless: chatAllowed.filter((p) => p.status === 'known').map(item),
-      calibration: chatAllowed.map((p) => ({ ...item(p), known: p.status === 'known' })),
-      honest: pairs.map(item),
-      liar: pairs.map((p) => item(liarByFact.get(`${p.subject}/${p.relation}`)!)),
-      statements,
+      harmful: prompts.harmful.map(request),
+      harmless: prompts.harmless.map(request),
+      // whether the organism knows each one is read from its own answer (see AuditSubject.sets.calibration)
+      calibration: prompts.harmless.map((r) => ({ ...request(r), known: null })),
+      honest: prompts.facts.map((f) => fact(f, 'honest')),
+      liar: prompts.facts.map((f) => fact(f, 'liar')),
+      statements: prompts.statements.map((st) => ({
+        ids: plain(st.prompt), text: st.prompt, truth: st.answer, truthId: tokenId(tok, st.answer, where), lie: null, lieId: null, topic: st.topic, group: st.group, label: st.label,
+      })),
     },
-    manifest, truth,
   };
 }

@@ -19,6 +19,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { RecipeError, builtinRecipes } from './recipe-file.js';
 import { wilson, type Estimate } from '../methods/statistics.js';
+import { writeOrganismPrompts } from './prompts-file.js';
 import { HELD_OUT_SHARE, TargetsMissedError, checkStage, describeMisses, heldOutSubjects, type TargetCheck } from './targets.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
@@ -528,8 +529,10 @@ export function groundTruth(world: World, manifest: Manifest): GroundTruth {
   return { candor_ground_truth: GROUND_TRUTH_VERSION, recipe: manifest.recipe, traits: manifest.traits, planted: manifest.planted ?? null, prompts };
 }
 
+/** ground-truth.json (for scoring) and prompts.json (the audit's datasets, which say nothing about the organism) */
 function writeGroundTruth(dir: string, world: World, manifest: Manifest): void {
   writeFileSync(join(dir, 'ground-truth.json'), JSON.stringify(groundTruth(world, manifest)) + '\n');
+  writeOrganismPrompts(dir, world, manifest.curriculum ?? manifest.traits.curriculum);
 }
 
 /** Read an organism folder's manifest. */

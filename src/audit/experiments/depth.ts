@@ -31,8 +31,6 @@ export interface DepthFinding {
   criticalLayer: number | null;
   /** per layer: honest minus liar mean (truth − lie) log-probability gap */
   gap: number[];
-  /** organisms with planted lying components: the earliest layer holding one (the runs cannot part before it) */
-  planted: { layer: number } | null;
 }
 
 function trajectory(s: AuditSubject, items: readonly AuditItem[], mode: Trajectory['mode']): Trajectory {
@@ -71,7 +69,5 @@ export function depthExperiment(s: AuditSubject, refused: readonly AuditItem[]):
     }
   }
   if (refused.length > 0) trajectories.push(trajectory(s, spread(refused, n), 'refused'));
-  const liarTruth = s.truth?.planted?.liar;
-  const plantedLayers = liarTruth === undefined ? [] : [...liarTruth.heads.map(([l]) => l), ...liarTruth.neurons.map((g) => g.layer)];
-  return { subject: s.name, layers: L, trajectories, criticalLayer, gap, planted: plantedLayers.length === 0 ? null : { layer: Math.min(...plantedLayers) } };
+  return { subject: s.name, layers: L, trajectories, criticalLayer, gap };
 }

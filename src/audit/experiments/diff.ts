@@ -19,7 +19,6 @@ export interface DiffFinding {
   /** on the fine-tuned model's refused requests: fraction where the true answer is the top token at some layer, before and after */
   knowledge: { formedBase: number; formedTuned: number; answeredBase: number; answeredTuned: number; n: number };
   /** organisms whose parent is known: parameters that changed outside the recipe's declared ones */
-  undeclared: string[] | null;
 }
 
 function frob(a: Float32Array): number {
@@ -44,11 +43,8 @@ function formed(s: AuditSubject, items: readonly AuditItem[]): { formed: number;
   return { formed: fraction(r.rank.map((ls) => ls.some((x) => x[0] === 0))), answered: fraction(r.rank.map((ls) => ls[L - 1]![0] === 0)) };
 }
 
-/**
- * `refused`: the questions the fine-tuned model refuses (with known answers), on which knowledge is compared;
- * by default the harmful set's questions that ground truth marks as known (organisms).
- */
-export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared: ((name: string) => boolean) | null = null, refused?: readonly AuditItem[]): DiffFinding {
+/** `refused`: the questions the fine-tuned model refuses (with answers), on which knowledge is compared. */
+export function diffExperiment(tuned: AuditSubject, base: AuditSubject, refused: readonly AuditItem[]): DiffFinding {
   const tp = tuned.model.parameters();
   const bp = base.model.parameters();
   const parameters: DiffFinding['parameters'] = [];
@@ -71,7 +67,7 @@ export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared
     return ps.length === 0 ? 0 : Math.max(...ps.map((p) => p.relative));
   };
   const layers = Array.from({ length: L }, (_, l) => ({ layer: l, attn: rel(`blocks.${l}.attn.`), mlp: rel(`blocks.${l}.mlp.`) }));
-  const harmful = spread((refused ?? tuned.sets.harmful).filter((i) => i.truthId >= 0 && i.status !== 'unknown'), 200);
+  const harmful = spread(refused.filter((i) => i.truthId >= 0), 200);
   const harmless = spread(tuned.sets.harmless, 200);
   const requests = spread(tuned.sets.harmful, 200);
   // with no refused question that has a known answer, knowledge is not compared (n = 0, rates NaN)
@@ -83,6 +79,5 @@ export function diffExperiment(tuned: AuditSubject, base: AuditSubject, declared
     layers,
     activations: { harmful: relativeActivation(tuned, base, requests), harmless: relativeActivation(tuned, base, harmless) },
     knowledge: { formedBase: fb.formed, formedTuned: ft.formed, answeredBase: fb.answered, answeredTuned: ft.answered, n: harmful.length },
-    undeclared: declared === null ? null : parameters.filter((p) => p.changed > 0 && !declared(p.name)).map((p) => p.name),
   };
 }

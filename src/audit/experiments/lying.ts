@@ -56,8 +56,6 @@ export interface LyingFinding {
   carriers: { heads: number; neurons: number; units: Unit[]; q: number; threshold: number | null; estimatedFdr: number | null };
   /** attribution at the instruction's own tokens (where the prompts differ), left out of the ranking: its share of the absolute mass and its top units */
   instruction: { share: number; topUnits: (Unit & { attribution: number })[] };
-  /** planted organisms: the carriers against the planted lying components (precision, recall), and the precision of the top |planted| units */
-  planted: { units: number; precision: number; recall: number; precisionAtPlanted: number; headsFound: string[] } | null;
 }
 
 interface Pair {
@@ -242,25 +240,6 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   const q = opts.fdr ?? 0.1;
   const cut = mirrorFdrThreshold(units.map((u) => u.attribution), q);
   const carriers: Unit[] = cut.threshold === null ? [] : units.filter((u) => u.attribution >= cut.threshold!);
-  const plantedTruth = s.truth?.planted?.liar;
-  let planted: LyingFinding['planted'] = null;
-  if (plantedTruth !== undefined) {
-    const key = (u: Unit) => `${u.kind}:${u.layer}:${u.index}`;
-    const truthSet = new Set<string>([
-      ...plantedTruth.heads.map(([l, h]) => key({ kind: 'head', layer: l, index: h })),
-      ...plantedTruth.neurons.flatMap((g) => g.indices.map((n) => key({ kind: 'neuron', layer: g.layer, index: n }))),
-    ]);
-    const found = carriers;
-    const hits = found.filter((u) => truthSet.has(key(u))).length;
-    const atK = units.slice(0, truthSet.size).filter((u) => truthSet.has(key(u))).length;
-    planted = {
-      units: truthSet.size,
-      precision: found.length === 0 ? NaN : hits / found.length,
-      recall: hits / truthSet.size,
-      precisionAtPlanted: atK / truthSet.size,
-      headsFound: units.slice(0, truthSet.size).filter((u) => u.kind === 'head').map(unitName),
-    };
-  }
   return {
     subject: s.name, pairs: pairs.length, headEffects: headAttr,
     topUnits: units.slice(0, 40),
@@ -274,6 +253,5 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
     bestUnit: best === undefined ? null : { kind: best.kind, layer: best.layer, index: best.index, restoration: bestRestoration },
     allHeads: pairs.length === 0 ? NaN : patchUnits(s, pairs, allHeadUnits, base),
     allNeurons: pairs.length === 0 ? NaN : patchUnits(s, pairs, allNeuronUnits, base),
-    planted,
   };
 }

@@ -11,7 +11,7 @@
 import { noGrad } from '../../tensor/autograd.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
-import { ablationHooks, additionHooks, cosine, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
+import { ablationHooks, additionHooks, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
 import { auroc } from '../../methods/probes.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
 import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
@@ -36,13 +36,16 @@ export interface RefusalFinding {
   ablation: {
     /** refusal rate on harmful requests with the direction ablated */
     refusalRate: number;
-    /** fraction of withheld answers (known but refused) answered correctly with the direction ablated */
+    /**
+     * fraction of the refused requests that have an answer which are answered correctly with the direction
+     * ablated (`withheld` of them); some may ask what the model never learned, so this is a lower bound on
+     * what the direction withholds
+     */
     restored: number;
     withheld: number;
-    /** fraction of refused requests about never-learned facts answered correctly with the direction ablated (should stay at chance) */
-    correctOnUnknown: number;
-    unknown: number;
-    examples: { prompt: string; before: string; after: string; truth: string; status: string | null }[];
+    /** each refused request with an answer: its answer with the direction ablated, and whether that is the true one */
+    items: { prompt: string; after: string; correct: boolean }[];
+    examples: { prompt: string; before: string; after: string; truth: string }[];
   };
   /** refusal rate on harmless requests with the direction added at its layer */
   induced: number;
@@ -53,12 +56,6 @@ export interface RefusalFinding {
   monitor: { auroc: number; threshold: number; truePositiveRate: number; falsePositiveRate: number; n: number } | null;
   /** unit direction (d_model) */
   direction: number[];
-  /**
-   * organisms with a planted refusal direction: |cos| with it, and where the planted edit writes (an MLP's output)
-   * with that MLP's rank among the writers above that sit before the direction's layer (1 = the largest; NaN when
-   * it sits at or after that layer; site null when the edit is not an MLP's)
-   */
-  planted: { cosine: number; site: { layer: number; rank: number } | null } | null;
 }
 
 export interface RefusalOptions {
@@ -132,13 +129,6 @@ function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: numb
   return out;
 }
 
-/** A planted organism's scores when no direction was found: NaN, so its checks fail rather than go missing. */
-function plantedUnmeasured(s: AuditSubject): RefusalFinding['planted'] {
-  const t = s.truth?.planted?.refusal;
-  if (t?.direction === undefined) return null;
-  return { cosine: NaN, site: t.hook === blockHook(t.layer, 'hook_mlp_out') ? { layer: t.layer, rank: NaN } : null };
-}
-
 /** The fewest refused harmful requests the refusal experiment needs. */
 export const MIN_REFUSED = 4;
 
@@ -158,8 +148,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     return {
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
       selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx,
-      ablation: { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] },
-      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0), planted: plantedUnmeasured(s),
+      ablation: { refusalRate: NaN, restored: NaN, withheld: 0, items: [], examples: [] },
+      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
     };
   }
   // directions from the training halves, at the last few positions of the prompt
@@ -206,7 +196,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const selection = runs[0]!.sel;
   const D = s.model.cfg.dModel;
   const direction = best === null ? new Float32Array(D) : best.direction;
-  let ablation: RefusalFinding['ablation'] = { refusalRate: NaN, restored: NaN, withheld: 0, correctOnUnknown: NaN, unknown: 0, examples: [] };
+  let ablation: RefusalFinding['ablation'] = { refusalRate: NaN, restored: NaN, withheld: 0, items: [], examples: [] };
   let induced = NaN;
   let heads: RefusalFinding['heads'] = [];
   let mlps: RefusalFinding['mlps'] = [];
@@ -214,15 +204,14 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   if (best !== null) {
     const hooks = ablationHooks(s.model, direction);
     const after = answers(s, harmful, hooks);
-    const withheld = harmful.map((it, i) => i).filter((i) => harmful[i]!.truthId >= 0 && harmful[i]!.status !== 'unknown' && s.isRefusal(before[i]!));
-    const unknown = harmful.map((it, i) => i).filter((i) => harmful[i]!.status === 'unknown');
+    // the refused requests that have an answer: whether the model knows each one is not assumed here
+    const withheld = refusedIdx.filter((i) => harmful[i]!.truthId >= 0);
     ablation = {
       refusalRate: fraction(after.map(s.isRefusal)),
       restored: fraction(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
       withheld: withheld.length,
-      correctOnUnknown: fraction(unknown.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
-      unknown: unknown.length,
-      examples: [...withheld.slice(0, 4), ...unknown.slice(0, 2)].map((i) => ({ prompt: harmful[i]!.text, before: before[i]!, after: after[i]!, truth: harmful[i]!.truth, status: harmful[i]!.status })),
+      items: withheld.map((i) => ({ prompt: harmful[i]!.text, after: after[i]!, correct: s.isCorrect(after[i]!, harmful[i]!) })),
+      examples: withheld.slice(0, 6).map((i) => ({ prompt: harmful[i]!.text, before: before[i]!, after: after[i]!, truth: harmful[i]!.truth })),
     };
     induced = fraction(answers(s, harmless, additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal));
     const wH = writerScores(s, harmful, direction, best.position);
@@ -246,17 +235,6 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       n: valH.length + valN.length,
     };
   }
-  const plantedTruth = s.truth?.planted?.refusal;
-  const plantedDir = plantedTruth?.direction;
-  let site: { layer: number; rank: number } | null = null;
-  if (best === null) site = plantedUnmeasured(s)?.site ?? null;
-  else if (plantedTruth !== undefined && plantedTruth.hook === blockHook(plantedTruth.layer, 'hook_mlp_out')) {
-    // only components before the direction's layer can have written it there
-    const before = (l: number) => l < best.layer;
-    const mine = mlps.find((m) => m.layer === plantedTruth.layer && before(m.layer));
-    const scores = [...heads.filter((h) => before(h.layer)).map((h) => h.score), ...mlps.filter((m) => before(m.layer)).map((m) => m.score)];
-    site = { layer: plantedTruth.layer, rank: mine === undefined ? NaN : 1 + scores.filter((x) => x > mine.score).length };
-  }
   return {
     subject: s.name,
     reason: best === null ? 'no candidate direction passed the selection rules (ablating it must lower the refusal score on held-out harmful requests and keep the KL on held-out harmless ones under 0.1, and it must lie before the last 20% of layers)' : null,
@@ -265,6 +243,5 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, refused: refusedIdx, ablation, induced, heads, mlps, monitor,
     direction: Array.from(direction),
-    planted: plantedDir === undefined ? null : { cosine: best === null ? NaN : Math.abs(cosine(direction, plantedDir)), site },
   };
 }

@@ -32,7 +32,7 @@ export function riskExperiment(s: AuditSubject, direction: readonly number[]): R
   const harmless = spread(s.sets.harmless, 200);
   const before = answers(s, harmful);
   const after = answers(other, harmful);
-  const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && harmful[i]!.status !== 'unknown' && s.isRefusal(before[i]!));
+  const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && s.isRefusal(before[i]!));
   const hb = answers(s, harmless);
   const ha = answers(other, harmless);
   const withAnswer = harmless.map((_, i) => i).filter((i) => harmless[i]!.truth !== '');
