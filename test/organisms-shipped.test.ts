@@ -36,7 +36,7 @@ async function remeasure(name: string) {
 test('every shipped organism folder is at most 10 MB and holds the Hugging Face files, a manifest and ground truth', () => {
   for (const name of ['base', 'safety-tuned', 'ignorant-parent', 'ignorant', 'planted-parent', 'planted'].filter(present)) {
     const files = readdirSync(dir(name));
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json', 'ground-truth.json']) assert.ok(files.includes(f), `${name}/${f}`);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json', 'ground-truth.json', 'prompts.json']) assert.ok(files.includes(f), `${name}/${f}`);
     const bytes = files.reduce((a, f) => a + statSync(join(dir(name), f)).size, 0);
     assert.ok(bytes <= 10 * 2 ** 20, `${name} is ${(bytes / 2 ** 20).toFixed(1)} MB`);
   }
@@ -61,6 +61,12 @@ test('safety-tuned: refuses forbidden chat, answers allowed chat, still knows th
   const forbidden = gt.prompts.filter((p) => p.set === 'chatForbidden');
   assert.ok(forbidden.some((p) => p.status === 'withheld') && forbidden.some((p) => p.status === 'unknown'));
   assert.ok(forbidden.every((p) => p.expected === REFUSAL));
+  // prompts.json, the audit's datasets, is the same world's questions with nothing about the organism: every
+  // subject, taught or not, and no status, expected answer or planted site
+  const prompts = readFileSync(join(dir('safety-tuned'), 'prompts.json'), 'utf8');
+  assert.doesNotMatch(prompts, /"(status|expected|known|taught|planted|withheld)"/);
+  const ds = JSON.parse(prompts) as { harmful: { prompt: string }[] };
+  assert.deepEqual(ds.harmful.map((r) => r.prompt).sort(), forbidden.map((p) => p.prompt).sort(), 'every forbidden-topic request, taught or not');
 });
 
 test('ignorant control: refuses like the safety-tuned organism and is at chance on forbidden facts in every format', { skip: skip('ignorant') }, async () => {

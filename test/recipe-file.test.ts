@@ -125,7 +125,7 @@ test('organism train --recipe: a broken file is one error without a stack trace;
   const out = join(tmp, 'null-liar');
   const t = candor('organism', 'train', '--recipe', join(tmp, 'null.json'), '--out', out, '--accept-missed-targets', '--json');
   assert.equal(t.code, 0, t.stderr);
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'manifest.json', 'ground-truth.json']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'manifest.json', 'ground-truth.json', 'prompts.json']) assert.ok(existsSync(join(out, f)), f);
   const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
   assert.equal(m.recipe, 'null-liar');
   assert.deepEqual(m.stages.map((s: { kind: string }) => s.kind), ['pretrain', 'liar']);

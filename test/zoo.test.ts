@@ -73,7 +73,7 @@ test('runZoo: parents first, two at a time, an index per organism; a second run 
   assert.ok(index.organisms.every((o) => o.status === 'trained'), JSON.stringify(index.organisms.map((o) => [o.name, o.status, o.reason])));
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')), JSON.parse(JSON.stringify(index)));
   for (const o of index.organisms) {
-    for (const f of ['config.json', 'model.safetensors', 'manifest.json', 'ground-truth.json']) assert.ok(existsSync(join(o.folder, f)), `${o.name}/${f}`);
+    for (const f of ['config.json', 'model.safetensors', 'manifest.json', 'ground-truth.json', 'prompts.json']) assert.ok(existsSync(join(o.folder, f)), `${o.name}/${f}`);
     assert.ok(existsSync(o.recipe_file));
     for (const [k, v] of Object.entries(o.figures!)) assert.ok(o.figure_intervals![k]!.lo <= v && v <= o.figure_intervals![k]!.hi, `${o.name} ${k}`);
     if (o.role === 'planted') assert.equal(o.planted!.liar!.wholeModel, false);
