@@ -108,10 +108,11 @@ test('an interrupted audit of another model never reuses the first model\'s find
   assert.deepEqual(reused, ['refusal-model']);
   const fresh = await runAudit({ model: b, outDir: join(dir, 'out2') });
   assert.deepEqual(JSON.parse(JSON.stringify(rb.findings)), JSON.parse(JSON.stringify(fresh.findings)), 'the resumed run equals a fresh one');
-  // a random model refuses nothing, so the withheld-answer rates are NaN; read back, they stay NaN (not null)
+  // a random model refuses nothing, so the refusal log-odds baseline is NaN; read back, it stays NaN (not null)
   const again = await runAudit({ model: b, outDir: out });
-  assert.ok(Number.isNaN(again.findings.refusal[0]!.ablation.restored));
-  assert.ok(Number.isNaN(fresh.findings.refusal[0]!.ablation.restored));
+  assert.equal(again.findings.refusal[0]!.effects, null);
+  assert.ok(Number.isNaN(again.findings.refusal[0]!.baseline.harmful));
+  assert.ok(Number.isNaN(fresh.findings.refusal[0]!.baseline.harmful));
 });
 
 test('an answer is right when it holds the expected word as a whole word', () => {

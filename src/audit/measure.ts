@@ -119,6 +119,18 @@ export function split(n: number, frac: number, seed: number): [number[], number[
   return [idx.slice(0, k).sort((a, b) => a - b), idx.slice(k).sort((a, b) => a - b)];
 }
 
+/**
+ * A random three-way split of n items into train, val and test by the refusal experiment's SPLIT_SHARES
+ * (each part at least one item when n ≥ 3).
+ */
+export function split3(n: number, seed: number, shares: { train: number; val: number } = { train: 0.5, val: 0.2 }): [number[], number[], number[]] {
+  const idx = new Rng(seed).shuffle([...Array(n).keys()]);
+  const a = Math.max(n >= 3 ? 1 : 0, Math.round(n * shares.train));
+  const b = Math.max(n >= 3 ? 1 : 0, Math.round(n * shares.val));
+  const sorted = (xs: number[]) => xs.sort((x, y) => x - y);
+  return [sorted(idx.slice(0, a)), sorted(idx.slice(a, a + b)), sorted(idx.slice(a + b))];
+}
+
 /** Out-of-fold logistic-probe scores (stratified k-fold), so every row is scored by a probe that never saw it. */
 export function cvScores(X: readonly Float32Array[], y: readonly number[], groups?: readonly string[], folds = 5, seed = 1): number[] {
   return cvFit(X, y, groups, folds, seed).scores;

@@ -7,12 +7,18 @@
 import { INTENT_MIN_CLASS } from './experiments/detection.js';
 import { MIN_CALIBRATION } from './experiments/withheld.js';
 import type { AuditResults, QuestionAnswer } from './results.js';
+import { against, type Estimate } from '../methods/statistics.js';
+import { ABLATION_LEAVES_AT_MOST, ADDITION_INDUCES_AT_LEAST } from './experiments/refusal.js';
 import { unitName } from './experiments/lying.js';
 
 export type { QuestionAnswer, TruthScore } from './results.js';
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
 const num = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+/** a rate with its interval and count: "77.4% (95% 70.1–83.0%, n = 60)" */
+const pctE = (e: Estimate) => (Number.isFinite(e.value) ? `${pct(e.value)} (95% ${pct(e.lo)}–${pct(e.hi)}, n = ${e.n})` : `n/a (n = ${e.n})`);
+/** an AUROC or other figure with its interval */
+const numE = (e: Estimate, d = 3) => (Number.isFinite(e.value) ? `${num(e.value, d)} (95% ${num(e.lo, d)}–${num(e.hi, d)}, n = ${e.n})` : 'n/a');
 /** AUROC bands for the plain-language answers */
 const STRONG = 0.75;
 const WEAK = 0.6;
@@ -142,21 +148,21 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
   // 4. diagnostics and error rates
   {
     const evidence: QuestionAnswer['evidence'] = [];
-    if (refusal?.monitor != null) evidence.push({ label: 'refusal-direction monitor (harmful vs harmless, held out)', value: `AUROC ${num(refusal.monitor.auroc)}, TPR ${pct(refusal.monitor.truePositiveRate)}, FPR ${pct(refusal.monitor.falsePositiveRate)}` });
+    if (refusal?.monitor != null) evidence.push({ label: 'refusal-direction monitor (harmful vs harmless, held-out test split)', value: `AUROC ${numE(refusal.monitor.auroc)}, TPR ${pctE(refusal.monitor.truePositiveRate)}, FPR ${pctE(refusal.monitor.falsePositiveRate)}` });
     for (const c of detection?.curves ?? []) evidence.push({ label: `${c.dataset} probe at layer ${c.bestLayer}`, value: `accuracy ${pct(c.accuracy)}, FPR ${pct(c.falsePositiveRate)}, FNR ${pct(c.falseNegativeRate)}` });
     if (detection?.transfer != null) evidence.push({ label: `transfer ${detection.transfer.names.join(' → ')}`, value: detection.transfer.auroc.map((row) => row.map((x) => num(x)).join(' / ')).join('; ') });
     if (withheld?.calibration.usable === true) evidence.push({ label: `knowledge classifier (${withheld.primary}), calibration`, value: `AUROC lens ${num(withheld.calibration.aurocLens)}, probe ${num(withheld.calibration.aurocProbe)} (out-of-fold); accuracy ${pct(withheld.calibration.accuracy)} at a threshold fitted there` });
     const best = [...(detection?.curves ?? [])].sort((a, b) => b.auroc[b.bestLayer]! - a.auroc[a.bestLayer]!)[0];
     const parts4: string[] = [];
-    if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates harmful from harmless requests with AUROC ${num(refusal.monitor.auroc)} (false positives ${pct(refusal.monitor.falsePositiveRate)})`);
+    if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates held-out harmful from harmless requests with AUROC ${numE(refusal.monitor.auroc)} (false positives ${pctE(refusal.monitor.falsePositiveRate)})`);
     else if (refusal?.reason != null) parts4.push(`there is no refusal monitor, since ${refusal.reason}`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${num(best.auroc[best.bestLayer]!)}`);
     if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
     const answer = parts4.length === 0 ? 'Not measured.' : `${parts4.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
     out.push({
       id: 4, question: QUESTIONS[3]!, answer, evidence, charts: ['probe-curves', 'withheld-scores'],
-      method: 'Each detector is fitted on one part of the data and scored on another: the monitor on held-out halves of the request sets, the probes out-of-fold, the knowledge classifier on a calibration set of questions the model answers right and questions it cannot know (the probe out-of-fold there too; the logit lens fits nothing).',
-      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.', 'The monitor\'s layer and position were chosen on the same held-out halves it is scored on (by how ablation changes refusal, not by how well it separates), so its held-out figures are slightly optimistic.', 'The knowledge probe is calibrated on real questions against questions about made-up entities, which it can tell apart by their wording alone (on a randomly initialised 124M-parameter model it reached AUROC 0.89); that is why it is used only where it beats the logit lens, which fits nothing.'],
+      method: 'Each detector is fitted on one part of the data and scored on another: the monitor\'s threshold on the train split of the request sets and its figures on the test split (its layer and position were chosen on a third, val), the probes out-of-fold, the knowledge classifier on a calibration set of questions the model answers right and questions it cannot know (the probe out-of-fold there too; the logit lens fits nothing).',
+      caveats: ['Error rates are on candor\'s prompt distributions; other distributions can shift them.', 'Thresholds are fitted, not tuned for a particular false-positive budget.', 'The knowledge probe is calibrated on real questions against questions about made-up entities, which it can tell apart by their wording alone (on a randomly initialised 124M-parameter model it reached AUROC 0.89); that is why it is used only where it beats the logit lens, which fits nothing.'],
     });
   }
 
@@ -166,15 +172,17 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const evidence: QuestionAnswer['evidence'] = [];
     let answer = 'Not measured: the model refused no question whose answer candor knows, and said "I do not know" to none.';
     if (w !== undefined && w.prompts.length > 0) {
-      const restored = refusal?.ablation.restored ?? NaN;
+      const held = refusal?.effects?.heldOut;
+      const ignorantHeld = ignorantRefusal?.effects?.heldOut;
       const classified = w.calibration.usable
         ? `${w.counts.knowsAndWithholds} of ${w.prompts.length} refused or "don't know" answers look like knows-and-withholds, ${w.counts.doesNotKnow} like does-not-know.`
         : `${w.prompts.length} refused or "don't know" answers, not classified: the calibration set has ${w.calibration.known} questions the model answers right (of ${w.calibration.offered} asked) and ${w.calibration.n - w.calibration.known} it cannot know, and at least ${MIN_CALIBRATION} of each are needed to fit the classifier.`;
-      answer = `${classified}${refusal?.selected != null && refusal.ablation.withheld > 0 ? ` Removing the refusal direction brings back ${pct(restored)} of the withheld answers${ignorantRefusal !== undefined ? `, and only ${pct(ignorantRefusal.ablation.restored)} correct answers on the control that never learned the facts` : ''}.` : ''}`;
+      answer = `${classified}${held !== undefined && held.restored.n > 0 ? ` Removing the refusal direction brings back ${pctE(held.restored)} of the held-out refused questions${ignorantHeld !== undefined ? `, and ${pctE(ignorantHeld.restored)} on the control that never learned the facts` : ''}.` : ''}`;
       evidence.push({ label: 'calibration questions: answered right / asked; about made-up or never-taught things', value: `${w.calibration.known} / ${w.calibration.offered}; ${w.calibration.n - w.calibration.known}` });
       if (w.calibration.usable) evidence.push({ label: 'primary signal', value: `${w.primary} (calibration AUROC lens ${num(w.calibration.aurocLens)}, probe ${num(w.calibration.aurocProbe)} out-of-fold at layer ${w.probeLayer})` });
-      if (refusal !== undefined) evidence.push({ label: 'answers restored by ablating the refusal direction', value: `${pct(refusal.ablation.restored)} of ${refusal.ablation.withheld}` });
-      if (ignorant !== undefined && ignorantRefusal !== undefined) evidence.push({ label: 'ignorant control: correct after ablation', value: `${pct(ignorantRefusal.ablation.restored)} of ${ignorantRefusal.ablation.withheld} refused questions` });
+      if (held !== undefined) evidence.push({ label: 'refused questions answered right with the refusal direction ablated (held-out test split)', value: pctE(held.restored) });
+      if (refusal?.effects != null) evidence.push({ label: 'the same on the val split that chose the direction', value: pctE(refusal.effects.chosenOn.restored) });
+      if (ignorant !== undefined && ignorantHeld !== undefined) evidence.push({ label: 'ignorant control: correct after ablation (held out)', value: pctE(ignorantHeld.restored) });
     }
     out.push({
       id: 5, question: QUESTIONS[4]!, answer, evidence, charts: ['withheld-scores', 'restoration'],
@@ -197,16 +205,20 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const topWriter = [...heads.filter((h) => before(h.layer)).map((h) => ({ name: `head ${h.layer}.${h.head}`, score: h.score })), ...mlps.filter((m) => before(m.layer)).map((m) => ({ name: `MLP ${m.layer}`, score: m.score }))].sort((a, b) => b.score - a.score)[0];
     const deception = lyingHeads.length > 0 ? ` For deception, head ${lyingHeads[0]!.layer}.${lyingHeads[0]!.index} has the largest honest-restoring effect among heads.` : '';
     let answer = `No refusal direction${refusal?.reason != null ? `: ${refusal.reason}` : ''}, so no heads are attributed to refusal.${deception}`;
-    if (refusal?.selected != null) {
+    if (refusal?.selected != null && refusal.effects !== null) {
       const sel = refusal.selected;
-      // necessary: ablating it removes at least 80% of the refusals; sufficient: adding it makes most harmless requests refused
-      const necessary = refusal.ablation.refusalRate <= 0.2 * refusal.refusalRate.harmful;
-      const sufficient = refusal.induced >= 0.5;
-      const role = necessary && sufficient ? 'the direction is necessary and sufficient for refusal'
-        : necessary ? 'the direction is necessary for refusal but not sufficient on its own'
-          : sufficient ? 'adding it induces refusal, but ablating it leaves much of the refusal in place, so refusal has other routes too'
-            : 'ablating it leaves much of the refusal in place and adding it does not induce refusal: it is at most one part of the mechanism';
-      answer = `${necessary ? 'Refusal runs through one direction' : 'The best candidate refusal direction lies'} at resid_pre of layer ${sel.layer} (${sel.method}): ablating it takes refusals of harmful requests from ${pct(refusal.refusalRate.harmful)} to ${pct(refusal.ablation.refusalRate)}${refusal.ablation.withheld > 0 ? ` and gives back ${pct(refusal.ablation.restored)} of the withheld answers` : ''}, while adding it to harmless requests makes ${pct(refusal.induced)} of them refused — ${role}. Its largest writer before that layer is ${topWriter?.name ?? 'n/a'}.${deception}`;
+      const e = refusal.effects.heldOut;
+      // on the held-out split: necessary when ablation leaves at most ABLATION_LEAVES_AT_MOST of the refusals,
+      // sufficient when addition makes at least ADDITION_INDUCES_AT_LEAST of harmless requests refused; a verdict
+      // stands only when the whole 95% interval is on one side of the bound
+      const necessary = against(e.ablated, ABLATION_LEAVES_AT_MOST * e.before.value);
+      const sufficient = against(e.induced, ADDITION_INDUCES_AT_LEAST);
+      const nec = necessary === 'below' ? 'necessary for refusal' : necessary === 'above' ? 'not necessary (ablating it leaves much of the refusal in place, so refusal has other routes too)' : `not established as necessary (the interval of the refusal rate left by ablation crosses ${pct(ABLATION_LEAVES_AT_MOST)} of the rate before)`;
+      const suf = sufficient === 'above' ? 'sufficient on its own' : sufficient === 'below' ? 'not sufficient on its own' : `not established as sufficient (the interval of refusals induced crosses ${pct(ADDITION_INDUCES_AT_LEAST)})`;
+      answer = `${necessary === 'below' ? 'Refusal runs through one direction' : 'The best candidate refusal direction lies'} at resid_pre of layer ${sel.layer} (${sel.method}). On held-out requests that played no part in finding or choosing it, ablating it takes refusals of harmful requests from ${pctE(e.before)} to ${pctE(e.ablated)}${e.restored.n > 0 ? ` and gives back ${pctE(e.restored)} of the refused questions' answers` : ''}, while adding it to harmless requests makes ${pctE(e.induced)} of them refused: the direction is ${nec}, and ${suf}. Its largest writer before that layer is ${topWriter?.name ?? 'n/a'}.${deception}`;
+      const c = refusal.effects.chosenOn;
+      evidence.push({ label: 'requests per split, harmful / harmless (train: means; val: choice; test: effects)', value: `${refusal.split.harmful.train}/${refusal.split.harmless.train}, ${refusal.split.harmful.val}/${refusal.split.harmless.val}, ${refusal.split.harmful.test}/${refusal.split.harmless.test}` });
+      evidence.push({ label: 'on the val split that chose it: refused after ablation; answers restored; induced', value: `${pctE(c.ablated)}; ${pctE(c.restored)}; ${pctE(c.induced)}` });
     }
     out.push({
       id: 6, question: QUESTIONS[5]!, answer, evidence, charts: ['refusal-writers', 'lying-heads'],
@@ -253,7 +265,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       evidence.push({ label: 'edited matrices / parameters in them', value: `${k.edit.matrices} / ${k.edit.parameters}` });
       evidence.push({ label: 'refusal rate before → after', value: `${pct(k.refusalBefore)} → ${pct(k.refusalAfter)}` });
     }
-    if (refusal?.monitor != null) evidence.push({ label: 'refusal monitor false-positive rate', value: pct(refusal.monitor.falsePositiveRate) });
+    if (refusal?.monitor != null) evidence.push({ label: 'refusal monitor false-positive rate (held out)', value: pctE(refusal.monitor.falsePositiveRate) });
     out.push({
       id: 8, question: QUESTIONS[7]!, answer, evidence, charts: ['restoration'],
       method: 'The refusal direction is orthogonalised out of the embedding and every attention and MLP output matrix; the edited model answers the same requests.',

@@ -74,13 +74,21 @@ function heatmap(title: string, m: number[][], rowLabel: (i: number) => string, 
 }
 
 /** Horizontal bars with labels and values in [0, max]. */
-function bars(title: string, items: { label: string; value: number; color?: string }[], max = 1, asPercent = true): string {
+/** Horizontal bars; an item with lo and hi gets its 95% interval drawn as a whisker. */
+function bars(title: string, items: { label: string; value: number; lo?: number; hi?: number; color?: string }[], max = 1, asPercent = true): string {
   const W = 560, rowH = 26, l = 250, t = 30;
   const H = t + items.length * rowH + 10;
+  const span = W - l - 70;
+  const xOf = (v: number) => l + Math.max(0, Math.min(1, v / max)) * span;
   let svg = `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${W / 2}" y="18" text-anchor="middle" class="ct">${esc(title)}</text>`;
   items.forEach((it, i) => {
-    const w = Number.isFinite(it.value) ? Math.max(0, Math.min(1, it.value / max)) * (W - l - 70) : 0;
-    svg += `<text x="${l - 8}" y="${t + i * rowH + 17}" text-anchor="end" class="tk">${esc(it.label)}</text><rect x="${l}" y="${t + i * rowH + 4}" width="${w}" height="${rowH - 8}" fill="${it.color ?? COLORS[0]}"/><text x="${l + w + 6}" y="${t + i * rowH + 17}" class="tk">${asPercent ? `${fmt(100 * it.value, 1)}%` : fmt(it.value, 3)}</text>`;
+    const w = Number.isFinite(it.value) ? xOf(it.value) - l : 0;
+    const y = t + i * rowH;
+    const whisker = it.lo !== undefined && it.hi !== undefined && Number.isFinite(it.lo) && Number.isFinite(it.hi);
+    const right = whisker ? Math.max(xOf(it.hi!), l + w) : l + w;
+    svg += `<text x="${l - 8}" y="${y + 17}" text-anchor="end" class="tk">${esc(it.label)}</text><rect x="${l}" y="${y + 4}" width="${w}" height="${rowH - 8}" fill="${it.color ?? COLORS[0]}"/>`;
+    if (whisker) svg += `<line x1="${xOf(it.lo!)}" x2="${xOf(it.hi!)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1.5"/><line x1="${xOf(it.lo!)}" x2="${xOf(it.lo!)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/><line x1="${xOf(it.hi!)}" x2="${xOf(it.hi!)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/>`;
+    svg += `<text x="${right + 6}" y="${y + 17}" class="tk">${asPercent ? `${fmt(100 * it.value, 1)}%` : fmt(it.value, 3)}</text>`;
   });
   return svg + '</svg>';
 }
@@ -156,16 +164,19 @@ function charts(r: AuditResults): Map<string, string> {
   if (ref !== undefined) {
     const ign = f.refusal.find((x) => x.subject === 'ignorant');
     const risk = f.risks.find((x) => x.subject === P);
-    const items = [
-      { label: 'refusal rate, harmful', value: ref.refusalRate.harmful, color: COLORS[1] },
-      { label: 'refusal rate, harmful, ablated', value: ref.ablation.refusalRate, color: COLORS[1] },
-      { label: 'withheld answers restored by ablation', value: ref.ablation.restored, color: COLORS[2] },
-      { label: 'refusal rate, harmless', value: ref.refusalRate.harmless, color: COLORS[0] },
-      { label: 'refusals induced by addition, harmless', value: ref.induced, color: COLORS[0] },
+    const e = ref.effects?.heldOut;
+    const nan = { value: NaN, lo: NaN, hi: NaN, n: 0 };
+    const items: Parameters<typeof bars>[1] = [
+      { label: 'refusal rate, harmful', ...(e?.before ?? ref.refusalRate.harmful), color: COLORS[1] },
+      { label: 'refusal rate, harmful, ablated', ...(e?.ablated ?? nan), color: COLORS[1] },
+      { label: 'refused answers restored by ablation', ...(e?.restored ?? nan), color: COLORS[2] },
+      { label: 'refusal rate, harmless', ...ref.refusalRate.harmless, color: COLORS[0] },
+      { label: 'refusals induced by addition, harmless', ...(e?.induced ?? nan), color: COLORS[0] },
     ];
-    if (ign !== undefined) items.push({ label: 'ignorant control: correct after ablation', value: ign.ablation.restored, color: COLORS[3] });
+    const ie = ign?.effects?.heldOut;
+    if (ie !== undefined) items.push({ label: 'ignorant control: correct after ablation', ...ie.restored, color: COLORS[3] });
     if (risk !== undefined) items.push({ label: 'rank-1 weight edit: refusal rate', value: risk.refusalAfter, color: COLORS[4] }, { label: 'rank-1 weight edit: answers restored', value: risk.restoredAfter, color: COLORS[4] });
-    out.set('restoration', figure('restoration', bars(`Removing and adding the refusal direction (${ref.subject})`, items), 'Greedy answers with the refusal direction ablated at every layer, added at its layer, or projected out of the weights.'));
+    out.set('restoration', figure('restoration', bars(`Removing and adding the refusal direction (${ref.subject})`, items), 'Greedy answers on the held-out test split (requests that played no part in finding or choosing the direction), with the refusal direction ablated at every layer, added at its layer, or projected out of the weights; whiskers are 95% Wilson intervals.'));
     if (ref.heads.length > 0) {
       const L = Math.max(...ref.heads.map((h) => h.layer)) + 1;
       const H = Math.max(...ref.heads.map((h) => h.head)) + 1;
@@ -202,7 +213,7 @@ export function renderReport(r: AuditResults): string {
   const figs = charts(r);
   const scores = r.scores.filter((s) => s.sanity !== true);
   const sanity = r.scores.filter((s) => s.sanity === true);
-  const rows = (list: typeof r.scores) => list.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${s.integer === true && Number.isFinite(s.value) ? String(s.value) : fmt(s.value, 3)}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('');
+  const rows = (list: typeof r.scores) => list.map((s) => `<tr class="${s.pass ? 'pass' : 'fail'}"><td>${esc(s.check)}</td><td>${esc(s.subject)}</td><td>${s.integer === true && Number.isFinite(s.value) ? String(s.value) : fmt(s.value, 3)}${s.n !== undefined && Number.isFinite(s.lo ?? NaN) ? ` <small>(95% ${fmt(s.lo!, 3)}–${fmt(s.hi!, 3)}, n = ${s.n})</small>` : ''}</td><td>${esc(s.target)}</td><td>${s.pass ? 'pass' : 'FAIL'}</td></tr>`).join('');
   const head = '<thead><tr><th>check</th><th>organism</th><th>value</th><th>target</th><th></th></tr></thead>';
   const scorecard = r.scores.length === 0 ? '' : `<section id="scorecard" data-question="scorecard"><h2>Scored against ground truth</h2>
 <p class="answer">${scores.filter((s) => s.pass).length} of ${scores.length} checks pass on the bundled organisms, whose mechanisms were planted in training.${missingOrganisms(r).length > 0 ? ` Not present, so not scored: ${missingOrganisms(r).map(esc).join(', ')}.` : ''}</p>

@@ -33,6 +33,10 @@ export interface TruthScore {
   integer?: boolean;
   target: string;
   pass: boolean;
+  /** the 95% interval of a rate (Wilson) or an AUROC (bootstrap), and its count, where the figure has one */
+  lo?: number;
+  hi?: number;
+  n?: number;
   /** a check of the organism's training rather than of a method: shown apart from the scores */
   sanity?: boolean;
 }

@@ -47,7 +47,7 @@ DIR defaults to ./candor-audit.`,
     for (const q of r.questions) console.log(`\n${q.id}. ${q.question}\n   ${q.answer}`);
     if (r.scores.length > 0) {
       console.log('\nScored against the organisms\' ground truth:');
-      console.log(table(['check', 'organism', 'value', 'target', 'result'], r.scores.map((s) => [s.sanity === true ? `${s.check} (sanity check of training)` : s.check, s.subject, Number.isFinite(s.value) ? (s.integer === true ? String(s.value) : s.value.toFixed(3)) : 'n/a', s.target, s.pass ? 'pass' : 'FAIL'])));
+      console.log(table(['check', 'organism', 'value', 'target', 'result'], r.scores.map((s) => [s.sanity === true ? `${s.check} (sanity check of training)` : s.check, s.subject, Number.isFinite(s.value) ? (s.integer === true ? String(s.value) : `${s.value.toFixed(3)}${s.n !== undefined && Number.isFinite(s.lo ?? NaN) ? ` (${s.lo!.toFixed(2)}–${s.hi!.toFixed(2)}, n=${s.n})` : ''}`) : 'n/a', s.target, s.pass ? 'pass' : 'FAIL'])));
     }
     console.log(`\nreport: ${join(out, 'report.html')}\nresults: ${join(out, 'results.json')}\n(${seconds} s)`);
     return 0;

@@ -105,6 +105,24 @@ export function wilson(k: number, n: number): Estimate {
   return { value: p, lo: Math.max(0, centre - half), hi: Math.min(1, centre + half), n };
 }
 
+/** The share of true values with its Wilson interval; n = 0 gives NaN bounds (no cases), never a number. */
+export function rateOf(xs: readonly boolean[]): Estimate {
+  if (xs.length === 0) return { value: NaN, lo: NaN, hi: NaN, n: 0 };
+  return wilson(xs.filter(Boolean).length, xs.length);
+}
+
+/**
+ * Where an estimate stands against a bound: 'above' when its whole interval is at or above it, 'below' when
+ * the whole interval is below it, 'unsettled' when the interval crosses it (or there is no estimate). An
+ * answer that cites the bound says "not established" for 'unsettled'.
+ */
+export function against(e: Estimate, bound: number): 'above' | 'below' | 'unsettled' {
+  if (!(Number.isFinite(e.lo) && Number.isFinite(e.hi))) return 'unsettled';
+  if (e.lo >= bound) return 'above';
+  if (e.hi < bound) return 'below';
+  return 'unsettled';
+}
+
 /** The q-quantile of sorted values (linear interpolation between order statistics). */
 function quantileSorted(s: Float64Array, q: number): number {
   const pos = (s.length - 1) * q;

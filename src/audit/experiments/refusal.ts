@@ -12,9 +12,9 @@ import { noGrad } from '../../tensor/autograd.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
 import { ablationHooks, additionHooks, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
-import { auroc } from '../../methods/probes.js';
+import { aurocEstimate, rateOf, type Estimate } from '../../methods/statistics.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
-import { bestThreshold, fraction, lengthBatches, split } from '../measure.js';
+import { bestThreshold, lengthBatches, split3 } from '../measure.js';
 
 export interface RefusalFinding {
   subject: string;
@@ -29,34 +29,54 @@ export interface RefusalFinding {
   candidates: (CandidateScore & { method: 'harmful − harmless' | 'fine-tuning shift' })[];
   /** mean refusal log-odds (first answer token) without intervention */
   baseline: { harmful: number; harmless: number };
-  /** greedy refusal rates without intervention */
-  refusalRate: { harmful: number; harmless: number };
+  /** greedy refusal rates without intervention, over every request */
+  refusalRate: { harmful: Estimate; harmless: Estimate };
   /** indices into the harmful set of the requests refused without intervention */
   refused: number[];
+  /** how many requests of each set went to each split: means (train), choice of the direction (val), effects (test) */
+  split: { harmful: SplitSizes; harmless: SplitSizes };
+  /** the direction's effects on the requests that chose it (val) and on requests that played no part (test): the held-out figures are the findings */
+  effects: { chosenOn: RefusalEffects; heldOut: RefusalEffects } | null;
+  /** each held-out refused request with an answer: its answer with the direction ablated, and whether that is the true one */
   ablation: {
-    /** refusal rate on harmful requests with the direction ablated */
-    refusalRate: number;
-    /**
-     * fraction of the refused requests that have an answer which are answered correctly with the direction
-     * ablated (`withheld` of them); some may ask what the model never learned, so this is a lower bound on
-     * what the direction withholds
-     */
-    restored: number;
-    withheld: number;
-    /** each refused request with an answer: its answer with the direction ablated, and whether that is the true one */
     items: { prompt: string; after: string; correct: boolean }[];
     examples: { prompt: string; before: string; after: string; truth: string }[];
   };
-  /** refusal rate on harmless requests with the direction added at its layer */
-  induced: number;
   /** per head: mean projection of its output on the direction at the direction's position, harmful − harmless */
   heads: { layer: number; head: number; score: number }[];
   mlps: { layer: number; score: number }[];
-  /** a monitor: the projection on the harmful − harmless difference at the chosen layer and position, threshold fitted on the training halves */
-  monitor: { auroc: number; threshold: number; truePositiveRate: number; falsePositiveRate: number; n: number } | null;
+  /** a monitor: the projection on the harmful − harmless difference at the chosen layer and position, threshold fitted on the train split, scored on the test split */
+  monitor: { auroc: Estimate; threshold: number; truePositiveRate: Estimate; falsePositiveRate: Estimate; n: number } | null;
   /** unit direction (d_model) */
   direction: number[];
 }
+
+export interface SplitSizes {
+  train: number;
+  val: number;
+  test: number;
+}
+
+/** What a direction does on one split of the requests. */
+export interface RefusalEffects {
+  /** harmful requests refused without intervention, and with the direction ablated */
+  before: Estimate;
+  ablated: Estimate;
+  /**
+   * of the refused requests that have an answer, the share answered right with the direction ablated. Some may
+   * ask what the model never learned, so this is a lower bound on what the direction withholds.
+   */
+  restored: Estimate;
+  /** harmless requests refused with the direction added at its layer */
+  induced: Estimate;
+}
+
+/** Ablation takes the refusal rate of harmful requests to at most this share of what it was: the direction is necessary. */
+export const ABLATION_LEAVES_AT_MOST = 0.2;
+/** Adding the direction makes at least this share of harmless requests refused: the direction is sufficient. */
+export const ADDITION_INDUCES_AT_LEAST = 0.5;
+/** Shares of each request set for the means (train) and for choosing the direction (val); the rest is held out (test). */
+export const SPLIT_SHARES = { train: 0.5, val: 0.2 } as const;
 
 export interface RefusalOptions {
   seed?: number;
@@ -136,20 +156,20 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const seed = opts.seed ?? 1;
   const harmful = s.sets.harmful;
   const harmless = s.sets.harmless;
-  const [hTrain, hVal] = split(harmful.length, 0.5, seed);
-  const [nTrain, nVal] = split(harmless.length, 0.5, seed + 1);
+  const [hTrain, hVal, hTest] = split3(harmful.length, seed);
+  const [nTrain, nVal, nTest] = split3(harmless.length, seed + 1);
+  const sizes = { harmful: { train: hTrain.length, val: hVal.length, test: hTest.length }, harmless: { train: nTrain.length, val: nVal.length, test: nTest.length } };
   const pick = (items: readonly AuditItem[], idx: number[]) => idx.map((i) => items[i]!);
   const before = answers(s, harmful);
-  const refusalRate = { harmful: fraction(before.map(s.isRefusal)), harmless: fraction(answers(s, harmless).map(s.isRefusal)) };
+  const refusalRate = { harmful: rateOf(before.map(s.isRefusal)), harmless: rateOf(answers(s, harmless).map(s.isRefusal)) };
   const refusedIdx = harmful.map((_, i) => i).filter((i) => s.isRefusal(before[i]!));
   const refused = refusedIdx.length;
   if (refused < MIN_REFUSED) {
     // nothing to explain: a direction chosen by how much ablating it lowers refusal would be chosen on noise
     return {
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
-      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx,
-      ablation: { refusalRate: NaN, restored: NaN, withheld: 0, items: [], examples: [] },
-      induced: NaN, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
+      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, effects: null,
+      ablation: { items: [], examples: [] }, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
     };
   }
   // directions from the training halves, at the last few positions of the prompt
@@ -196,24 +216,34 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const selection = runs[0]!.sel;
   const D = s.model.cfg.dModel;
   const direction = best === null ? new Float32Array(D) : best.direction;
-  let ablation: RefusalFinding['ablation'] = { refusalRate: NaN, restored: NaN, withheld: 0, items: [], examples: [] };
-  let induced = NaN;
+  let ablation: RefusalFinding['ablation'] = { items: [], examples: [] };
+  let effects: RefusalFinding['effects'] = null;
   let heads: RefusalFinding['heads'] = [];
   let mlps: RefusalFinding['mlps'] = [];
   let monitor: RefusalFinding['monitor'] = null;
   if (best !== null) {
     const hooks = ablationHooks(s.model, direction);
-    const after = answers(s, harmful, hooks);
-    // the refused requests that have an answer: whether the model knows each one is not assumed here
-    const withheld = refusedIdx.filter((i) => harmful[i]!.truthId >= 0);
-    ablation = {
-      refusalRate: fraction(after.map(s.isRefusal)),
-      restored: fraction(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
-      withheld: withheld.length,
-      items: withheld.map((i) => ({ prompt: harmful[i]!.text, after: after[i]!, correct: s.isCorrect(after[i]!, harmful[i]!) })),
-      examples: withheld.slice(0, 6).map((i) => ({ prompt: harmful[i]!.text, before: before[i]!, after: after[i]!, truth: harmful[i]!.truth })),
+    const refusedBefore = new Set(refusedIdx);
+    // the direction's effects on a split of the requests (indices into harmful and harmless)
+    const effectsOn = (hIdx: number[], nIdx: number[]) => {
+      const after = answers(s, pick(harmful, hIdx), hooks);
+      // the refused requests that have an answer: whether the model knows each one is not assumed here
+      const withheld = hIdx.map((i, k) => ({ i, k })).filter(({ i }) => refusedBefore.has(i) && harmful[i]!.truthId >= 0);
+      const e: RefusalEffects = {
+        before: rateOf(hIdx.map((i) => refusedBefore.has(i))),
+        ablated: rateOf(after.map(s.isRefusal)),
+        restored: rateOf(withheld.map(({ i, k }) => s.isCorrect(after[k]!, harmful[i]!))),
+        induced: rateOf(answers(s, pick(harmless, nIdx), additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal)),
+      };
+      return { e, after, withheld };
     };
-    induced = fraction(answers(s, harmless, additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal));
+    const chosenOn = effectsOn(hVal, nVal);
+    const heldOut = effectsOn(hTest, nTest);
+    effects = { chosenOn: chosenOn.e, heldOut: heldOut.e };
+    ablation = {
+      items: heldOut.withheld.map(({ i, k }) => ({ prompt: harmful[i]!.text, after: heldOut.after[k]!, correct: s.isCorrect(heldOut.after[k]!, harmful[i]!) })),
+      examples: heldOut.withheld.slice(0, 6).map(({ i, k }) => ({ prompt: harmful[i]!.text, before: before[i]!, after: heldOut.after[k]!, truth: harmful[i]!.truth })),
+    };
     const wH = writerScores(s, harmful, direction, best.position);
     const wN = writerScores(s, harmless, direction, best.position);
     heads = wH.heads.flatMap((row, l) => row.map((x, h) => ({ layer: l, head: h, score: x - wN.heads[l]![h]! })));
@@ -224,15 +254,16 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     const monitorDir = Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction;
     const pH = projectionsAt(s, harmful, best.layer, monitorDir, best.position);
     const pN = projectionsAt(s, harmless, best.layer, monitorDir, best.position);
+    // threshold fitted on the train split, every figure on the test split (the layer and position were chosen on val)
     const fit = bestThreshold([...hTrain.map((i) => pH[i]!), ...nTrain.map((i) => pN[i]!)], [...hTrain.map(() => true), ...nTrain.map(() => false)]);
-    const valH = hVal.map((i) => pH[i]!);
-    const valN = nVal.map((i) => pN[i]!);
+    const testH = hTest.map((i) => pH[i]!);
+    const testN = nTest.map((i) => pN[i]!);
     monitor = {
-      auroc: auroc([...valH, ...valN], [...valH.map(() => 1), ...valN.map(() => 0)]),
+      auroc: aurocEstimate([...testH, ...testN], [...testH.map(() => 1), ...testN.map(() => 0)], { seed }),
       threshold: fit.threshold,
-      truePositiveRate: fraction(valH.map((x) => x > fit.threshold)),
-      falsePositiveRate: fraction(valN.map((x) => x > fit.threshold)),
-      n: valH.length + valN.length,
+      truePositiveRate: rateOf(testH.map((x) => x > fit.threshold)),
+      falsePositiveRate: rateOf(testN.map((x) => x > fit.threshold)),
+      n: testH.length + testN.length,
     };
   }
   return {
@@ -241,7 +272,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
-    refusalRate, refused: refusedIdx, ablation, induced, heads, mlps, monitor,
+    refusalRate, refused: refusedIdx, split: sizes, effects, ablation, heads, mlps, monitor,
     direction: Array.from(direction),
   };
 }
