@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../src/tensor/random.js';
-import { StatisticsError, aurocEstimate, aurocOf, bootstrap, meanEstimate, selectionFrequency, wilson } from '../src/methods/statistics.js';
+import { StatisticsError, against, aurocEstimate, aurocOf, bootstrap, meanEstimate, rateOf, selectionFrequency, wilson } from '../src/methods/statistics.js';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -85,4 +85,20 @@ test('selectionFrequency: a unit that always wins is chosen every time, a coin-f
   const fa = freq.get('a') ?? 0;
   assert.ok(fa > 0.05 && fa < 0.95, `a chosen in ${fa} of resamples`);
   close(fa + (freq.get('b') ?? 0), 1, 1e-12, 'a or b each time');
+});
+
+test('rateOf gives the Wilson interval of a share, NaN bounds without cases', () => {
+  assert.deepEqual(rateOf([true, false, true, true]), wilson(3, 4));
+  const none = rateOf([]);
+  assert.ok(Number.isNaN(none.value) && Number.isNaN(none.lo) && Number.isNaN(none.hi));
+  assert.equal(none.n, 0);
+});
+
+test('against: a verdict stands only when the whole interval is on one side of the bound', () => {
+  assert.equal(against(wilson(95, 100), 0.8), 'above');
+  assert.equal(against(wilson(5, 100), 0.2), 'below');
+  // 8 of 10 is 0.8 on the point, but its interval (0.49–0.94) crosses 0.6 and 0.9
+  assert.equal(against(wilson(8, 10), 0.6), 'unsettled');
+  assert.equal(against(wilson(8, 10), 0.9), 'unsettled');
+  assert.equal(against(rateOf([]), 0.5), 'unsettled');
 });
