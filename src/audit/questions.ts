@@ -9,6 +9,7 @@ import { MIN_CALIBRATION } from './experiments/withheld.js';
 import type { AuditResults, QuestionAnswer } from './results.js';
 import { against, type Estimate } from '../methods/statistics.js';
 import { ABLATION_LEAVES_AT_MOST, ADDITION_INDUCES_AT_LEAST } from './experiments/refusal.js';
+import { RESTORES_MOST, SINGLE_UNIT_MOST } from './experiments/lying.js';
 import { unitName } from './experiments/lying.js';
 
 export type { QuestionAnswer, TruthScore } from './results.js';
@@ -55,38 +56,50 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const l = lyingP;
     const evidence: QuestionAnswer['evidence'] = [];
     let answer = 'Not measured: the model showed no honest/liar pairs to compare.';
-    if (l !== undefined && l.pairs > 0) {
+    if (l !== undefined && l.reason !== null) answer = `Not measured: ${l.reason}.`;
+    if (l !== undefined && l.reason === null && l.bestUnit !== null) {
       const top = l.bestUnit;
-      const single = top !== null && top.restoration >= 0.5;
+      const single = against(top.effects.restore, SINGLE_UNIT_MOST);
       const subj = r.subjects.find((x) => x.name === l.subject);
       const totalHeads = subj === undefined ? NaN : subj.layers * subj.heads;
-      answer = single
-        ? `Largely yes: one component, ${unitName(top!)}, restores ${pct(top!.restoration)} of honest behaviour when patched from an honest run into a liar run.`
-        : l.minimalSet !== null
-          ? `Partly: there is no single lying neuron or head (the best one restores ${pct(top?.restoration ?? NaN)}), but ${l.minimalSet.k} components together restore ${pct(l.minimalSet.restoration)} of honest behaviour${(() => {
-            const c = l.curve.find((x) => x.k === l.minimalSet!.k)!;
-            if (c.restoration > c.randomMean + 2 * c.randomStd) return `, against ${pct(c.randomMean)} for random sets of the same size`;
-            // a random set holding most of the model's heads is not a sharp control: say so rather than call the effect unspecific
-            return c.heads >= totalHeads / 2
-              ? `; random sets of the same size and make-up restore ${pct(c.randomMean)}, but they hold ${c.heads} of the model's ${totalHeads} heads, so in a model this small the comparison cannot show whether the effect is specific`
+      const where = `on ${l.pairs.measure} held-out pairs (the units were ranked on ${l.pairs.rank} others)`;
+      const topLine = `${unitName(top)} (ranked first in ${pct(top.topFrequency)} of resamples of the ranking pairs) restores ${pctE(top.effects.restore)}`;
+      if (single === 'above') answer = `Largely yes: one component, ${topLine} of honest behaviour ${where} when patched from an honest run into a liar run.`;
+      else {
+        const lead = single === 'unsettled'
+          ? `Not established whether one component suffices: the best, ${topLine}, an interval that crosses ${pct(SINGLE_UNIT_MOST)}`
+          : `There is no single lying neuron or head: the best, ${topLine}`;
+        const m = l.minimalSet;
+        if (m === null) answer = `${lead}; no set of up to ${l.curve.at(-1)?.k ?? 0} top-ranked components restores ${pct(RESTORES_MOST)} ${where} — the effect is spread out.`;
+        else {
+          const c = l.curve.find((x) => x.k === m.k)!;
+          const settled = against(m.restoration, RESTORES_MOST) === 'above' ? '' : ` (not established: the interval crosses ${pct(RESTORES_MOST)})`;
+          // a random set holding most of the model's heads is not a sharp control: say so rather than call the effect unspecific
+          const control = c.restoration.lo > c.randomMean + 2 * c.randomStd ? `, against ${pct(c.randomMean)} for random sets of the same size`
+            : c.heads >= totalHeads / 2 ? `; random sets of the same size and make-up restore ${pct(c.randomMean)}, but they hold ${c.heads} of the model's ${totalHeads} heads, so in a model this small the comparison cannot show whether the effect is specific`
               : `; random sets of the same size restore ${pct(c.randomMean)}, so the effect is not specific to them`;
-          })()}.`
-          : `No: the best single component restores ${pct(top?.restoration ?? NaN)}, and no set of up to ${l.curve.at(-1)?.k ?? 0} top-ranked components restores 80% — the effect is spread out.`;
-      // how concentrated: the share of the model's heads and neurons the effect runs through (the carriers)
-      if (subj !== undefined && l.carriers.threshold !== null) {
-        answer += ` Above the noise, the effect runs through ${l.carriers.heads} of ${subj.layers * subj.heads} heads and ${l.carriers.neurons} of ${subj.layers * subj.d_mlp} neurons.`;
+          answer = `Partly. ${lead}; ${m.k} components together restore ${pctE(m.restoration)} of honest behaviour ${where}${settled}${control}.`;
+        }
       }
-      evidence.push({ label: 'honest/liar pairs', value: String(l.pairs) });
-      for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pct(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
-      evidence.push({ label: 'all heads / all neurons patched', value: `${pct(l.allHeads)} / ${pct(l.allNeurons)}` });
+      // how concentrated: the share of the model's heads and neurons the effect runs through (the carriers), and what they do
+      if (subj !== undefined && l.carriers.threshold !== null) {
+        answer += ` Above the noise, the effect runs through ${l.carriers.heads} of ${subj.layers * subj.heads} heads and ${l.carriers.neurons} of ${subj.layers * subj.d_mlp} neurons (each a carrier again in ${pct(l.carriers.stability)} of resamples, on average).`;
+      }
+      const ce = l.carriers.effects;
+      if (ce !== null) {
+        answer += ` Mean-ablating them makes liar runs ${pctE(ce.ablateLiar)} honest and honest runs ${pctE(ce.ablateHonest)} liar; their liar-mode activations alone turn honest runs ${pctE(ce.induce)} of the way to the lie.`;
+        evidence.push({ label: 'carriers: honest activations into liar runs (restore) / liar activations into honest runs (induce)', value: `${pctE(ce.restore)} / ${pctE(ce.induce)}` });
+        evidence.push({ label: 'carriers mean-ablated: liar runs turned honest / honest runs turned liar', value: `${pctE(ce.ablateLiar)} / ${pctE(ce.ablateHonest)}` });
+      }
+      evidence.push({ label: 'honest/liar pairs: candidates, usable, ranking, measuring', value: `${l.pairs.candidates}, ${l.pairs.usable}, ${l.pairs.rank}, ${l.pairs.measure}` });
+      for (const c of l.curve) evidence.push({ label: `top ${c.k} (${c.heads} head${c.heads === 1 ? '' : 's'}) vs random`, value: `${pctE(c.restoration)} vs ${pct(c.randomMean)} ± ${pct(c.randomStd)}` });
+      evidence.push({ label: 'all heads / all neurons patched', value: `${pctE(l.allHeads)} / ${pctE(l.allNeurons)}` });
       evidence.push({
         label: `units whose attribution stands above the noise (estimated false discovery rate ≤ ${l.carriers.q})`,
         value: l.carriers.threshold === null ? 'none' : `${l.carriers.heads} heads, ${l.carriers.neurons} neurons (attribution ≥ ${num(l.carriers.threshold, 4)}, estimated FDR ${num(l.carriers.estimatedFdr ?? NaN, 2)})`,
       });
-      if (l.instruction !== undefined) {
-        const top = l.instruction.topUnits[0];
-        evidence.push({ label: 'attribution at the instruction\'s own tokens (how the word is read; not ranked above)', value: `${pct(l.instruction.share)} of the mass${top === undefined ? '' : `; largest: ${unitName(top)}`}` });
-      }
+      const it = l.instruction.topUnits[0];
+      evidence.push({ label: 'attribution at the instruction\'s own tokens (how the word is read; not ranked above)', value: `${pct(l.instruction.share)} of the mass${it === undefined ? '' : `; largest: ${unitName(it)}`}` });
     }
     out.push({
       id: 1, question: QUESTIONS[0]!, answer, evidence, charts: ['lying-curve', 'lying-heads'],
@@ -198,7 +211,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     const mlps = [...(refusal?.mlps ?? [])].sort((a, b) => b.score - a.score);
     if (heads.length > 0) evidence.push({ label: 'heads writing the refusal direction (harmful − harmless projection)', value: heads.slice(0, 5).map((h) => `${h.layer}.${h.head}: ${num(h.score, 2)}`).join(', ') });
     if (mlps.length > 0) evidence.push({ label: 'MLPs writing it', value: mlps.slice(0, 4).map((m) => `${m.layer}: ${num(m.score, 2)}`).join(', ') });
-    const lyingHeads = lyingP === undefined || lyingP.pairs === 0 ? [] : lyingP.topUnits.filter((u) => u.kind === 'head').slice(0, 5);
+    const lyingHeads = lyingP === undefined || lyingP.reason !== null ? [] : lyingP.topUnits.filter((u) => u.kind === 'head').slice(0, 5);
     if (lyingHeads.length > 0) evidence.push({ label: 'heads whose patching turns a liar run honest (attribution)', value: lyingHeads.map((u) => `${u.layer}.${u.index}: ${num(u.attribution, 2)}`).join(', ') });
     // only components before the direction's layer can have written it there
     const before = (layer: number) => refusal?.selected == null || layer < refusal.selected.layer;

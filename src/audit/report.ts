@@ -127,8 +127,8 @@ function charts(r: AuditResults): Map<string, string> {
   const lyingP = f.lying.find((x) => x.subject === P) ?? lying;
   if (lyingP !== undefined && lyingP.curve.length > 0) {
     const c = lyingP.curve;
-    out.set('lying-curve', figure('lying-curve', lineChart(`Restoring honesty (${lyingP.subject})`, c.map((x) => String(x.k)), [{ name: 'top-k units', values: c.map((x) => x.restoration) }, { name: 'random k units', values: c.map((x) => x.randomMean), dashed: true, color: '#777' }], { yLabel: 'restoration (0 liar, 1 honest)|components patched together (k)', band: { lo: c.map((x) => x.randomMean - x.randomStd), hi: c.map((x) => x.randomMean + x.randomStd), color: '#777' } }),
-      'Honest-run activations of the top-k heads and neurons patched into the liar run, against random sets of the same size and make-up (band: ±1 sd over 5 draws).'));
+    out.set('lying-curve', figure('lying-curve', lineChart(`Restoring honesty (${lyingP.subject})`, c.map((x) => String(x.k)), [{ name: 'top-k units (held-out pairs)', values: c.map((x) => x.restoration.value) }, { name: 'random k units', values: c.map((x) => x.randomMean), dashed: true, color: '#777' }], { yLabel: 'restoration (0 liar, 1 honest)|components patched together (k)', band: { lo: c.map((x) => x.randomMean - x.randomStd), hi: c.map((x) => x.randomMean + x.randomStd), color: '#777' } }),
+      'Honest-run activations of the top-k heads and neurons patched into the liar run at the positions where the two prompts agree, against random sets of the same size and make-up (band: ±1 sd over 5 draws). Units are ranked on one split of the pairs and measured on the other; the intervals of each point are in the evidence table.'));
   }
   if (lying !== undefined) {
     out.set('lying-heads', figure('lying-heads', heatmap(`Head attribution, honest → liar (${lying.subject})`, lying.headEffects, (i) => `layer ${i}`, (j) => `h${j}`),
