@@ -66,6 +66,8 @@ test('candor audit --model --base runs end to end on a tiny chat model and resum
   // answers about facts the model answers right, and there are none (nor an intent probe); each skip says why
   const det = results.findings.detection[0];
   assert.deepEqual(det.curves, []);
+  // nor pairs for the lying experiment, which says why instead of measuring on none
+  assert.match(results.findings.lying[0].reason, /16 are needed/);
   assert.equal(det.known, 0);
   assert.equal(det.honestAnswers.right, 0);
   assert.deepEqual(det.skipped.map((x: string) => x.split(':')[0]), ['statements', 'answers', 'intent']);
