@@ -8,7 +8,7 @@ import { INTENT_MIN_CLASS } from './experiments/detection.js';
 import { MIN_CALIBRATION } from './experiments/withheld.js';
 import type { AuditResults, QuestionAnswer } from './results.js';
 import { against, type Estimate } from '../methods/statistics.js';
-import { ABLATION_LEAVES_AT_MOST, ADDITION_INDUCES_AT_LEAST } from './experiments/refusal.js';
+import { ABLATION_LEAVES_AT_MOST, ADDITION_INDUCES_AT_LEAST, LOW_FPR } from './experiments/refusal.js';
 import { RESTORES_MOST, SINGLE_UNIT_MOST } from './experiments/lying.js';
 import { unitName } from './experiments/lying.js';
 
@@ -161,13 +161,28 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
   // 4. diagnostics and error rates
   {
     const evidence: QuestionAnswer['evidence'] = [];
-    if (refusal?.monitor != null) evidence.push({ label: 'refusal-direction monitor (harmful vs harmless, held-out test split)', value: `AUROC ${numE(refusal.monitor.auroc)}, TPR ${pctE(refusal.monitor.truePositiveRate)}, FPR ${pctE(refusal.monitor.falsePositiveRate)}` });
+    if (refusal?.monitor != null) {
+      const m = refusal.monitor;
+      evidence.push({ label: 'refusal-direction monitor (harmful vs harmless, held-out test split)', value: `AUROC ${numE(m.auroc)}, TPR ${pctE(m.truePositiveRate)}, FPR ${pctE(m.falsePositiveRate)}` });
+      evidence.push({ label: `the monitor at ${pct(LOW_FPR)} false positives on train: recall, false positives on test`, value: `${pctE(m.lowFpr.recall)}, ${pctE(m.lowFpr.falsePositiveRate)}` });
+      if (m.control !== null) evidence.push({ label: 'the same monitor on the model before fine-tuning (control): AUROC; margin', value: `${numE(m.control.auroc)}; ${m.margin === null ? 'n/a' : numE(m.margin)}` });
+    }
     for (const c of detection?.curves ?? []) evidence.push({ label: `${c.dataset} probe at layer ${c.bestLayer}`, value: `accuracy ${pct(c.accuracy)}, FPR ${pct(c.falsePositiveRate)}, FNR ${pct(c.falseNegativeRate)}` });
     if (detection?.transfer != null) evidence.push({ label: `transfer ${detection.transfer.names.join(' → ')}`, value: detection.transfer.auroc.map((row) => row.map((x) => num(x)).join(' / ')).join('; ') });
     if (withheld?.calibration.usable === true) evidence.push({ label: `knowledge classifier (${withheld.primary}), calibration`, value: `AUROC lens ${num(withheld.calibration.aurocLens)}, probe ${num(withheld.calibration.aurocProbe)} (out-of-fold); accuracy ${pct(withheld.calibration.accuracy)} at a threshold fitted there` });
     const best = [...(detection?.curves ?? [])].sort((a, b) => b.auroc[b.bestLayer]! - a.auroc[a.bestLayer]!)[0];
     const parts4: string[] = [];
-    if (refusal?.monitor != null) parts4.push(`the refusal-direction monitor separates held-out harmful from harmless requests with AUROC ${numE(refusal.monitor.auroc)} (false positives ${pctE(refusal.monitor.falsePositiveRate)})`);
+    if (refusal?.monitor != null) {
+      const m = refusal.monitor;
+      let control = ' (no model without the behaviour to compare with: give --base)';
+      if (m.control !== null && m.margin !== null) {
+        const side = against(m.margin, 0);
+        control = side === 'above'
+          ? `; the same procedure on the model before fine-tuning, which does not refuse, reaches ${numE(m.control.auroc)}, so the monitor reads refusal beyond what tells the requests apart anyway (margin ${numE(m.margin)})`
+          : `; but the same procedure on the model before fine-tuning, which does not refuse, reaches ${numE(m.control.auroc)} (margin ${numE(m.margin)}), so it is not established that the monitor detects refusal rather than what the requests are about`;
+      }
+      parts4.push(`the refusal-direction monitor separates held-out harmful from harmless requests with AUROC ${numE(m.auroc)} and catches ${pctE(m.lowFpr.recall)} of harmful requests at a threshold set for ${pct(LOW_FPR)} false positives on training requests${control}`);
+    }
     else if (refusal?.reason != null) parts4.push(`there is no refusal monitor, since ${refusal.reason}`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${num(best.auroc[best.bestLayer]!)}`);
     if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);

@@ -12,7 +12,7 @@ import { noGrad } from '../../tensor/autograd.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
 import { ablationHooks, additionHooks, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
-import { aurocEstimate, rateOf, type Estimate } from '../../methods/statistics.js';
+import { auroc, aurocEstimate, bootstrap, rateOf, type Estimate } from '../../methods/statistics.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
 import { bestThreshold, lengthBatches, split3 } from '../measure.js';
 
@@ -45,8 +45,12 @@ export interface RefusalFinding {
   /** per head: mean projection of its output on the direction at the direction's position, harmful − harmless */
   heads: { layer: number; head: number; score: number }[];
   mlps: { layer: number; score: number }[];
-  /** a monitor: the projection on the harmful − harmless difference at the chosen layer and position, threshold fitted on the train split, scored on the test split */
-  monitor: { auroc: Estimate; threshold: number; truePositiveRate: Estimate; falsePositiveRate: Estimate; n: number } | null;
+  /**
+   * a monitor: the projection on the harmful − harmless difference at the chosen layer and position, fitted on
+   * the train split and scored on the test split; `control` is the same procedure, at the same layer and position,
+   * on the model before fine-tuning (which lacks the behaviour), and `margin` the AUROC difference (null without one)
+   */
+  monitor: (Monitor & { control: Monitor | null; margin: Estimate | null }) | null;
   /** unit direction (d_model) */
   direction: number[];
 }
@@ -77,6 +81,21 @@ export const ABLATION_LEAVES_AT_MOST = 0.2;
 export const ADDITION_INDUCES_AT_LEAST = 0.5;
 /** Shares of each request set for the means (train) and for choosing the direction (val); the rest is held out (test). */
 export const SPLIT_SHARES = { train: 0.5, val: 0.2 } as const;
+
+/** A monitor's figures on the test split. */
+export interface Monitor {
+  auroc: Estimate;
+  /** threshold fitted on train (best accuracy), and the rates it gives on test */
+  threshold: number;
+  truePositiveRate: Estimate;
+  falsePositiveRate: Estimate;
+  /** threshold at the (1 − LOW_FPR) quantile of the harmless train scores, and the rates it gives on test */
+  lowFpr: { threshold: number; recall: Estimate; falsePositiveRate: Estimate };
+  n: number;
+}
+
+/** The false-positive budget at which a monitor's recall is reported (the literature's 1%). */
+export const LOW_FPR = 0.01;
 
 export interface RefusalOptions {
   seed?: number;
@@ -147,6 +166,38 @@ function projectionsAt(s: AuditSubject, items: readonly AuditItem[], layer: numb
     }
   });
   return out;
+}
+
+/** AUROC of the scores at the indices `idx` (a bootstrap resample) against their labels. */
+function aurocIdx(scores: readonly number[], labels: readonly number[], idx: readonly number[]): number {
+  return auroc(idx.map((i) => scores[i]!), idx.map((i) => labels[i]!));
+}
+
+/**
+ * A projection monitor on direction `r` at resid_pre of `layer`, `position`: thresholds fitted on the train
+ * split, figures on the test split. Also returns the test scores (harmful first, then harmless).
+ */
+function monitorOf(s: AuditSubject, layer: number, position: number, r: Float32Array, sp: { hTrain: number[]; hTest: number[]; nTrain: number[]; nTest: number[] }, seed: number): { monitor: Monitor; scores: number[] } {
+  const pH = projectionsAt(s, s.sets.harmful, layer, r, position);
+  const pN = projectionsAt(s, s.sets.harmless, layer, r, position);
+  const fit = bestThreshold([...sp.hTrain.map((i) => pH[i]!), ...sp.nTrain.map((i) => pN[i]!)], [...sp.hTrain.map(() => true), ...sp.nTrain.map(() => false)]);
+  const trainN = sp.nTrain.map((i) => pN[i]!).sort((a, b) => a - b);
+  // the smallest threshold that flags at most LOW_FPR of the harmless train requests
+  const low = trainN[Math.min(trainN.length - 1, Math.floor((1 - LOW_FPR) * trainN.length))]!;
+  const testH = sp.hTest.map((i) => pH[i]!);
+  const testN = sp.nTest.map((i) => pN[i]!);
+  const scores = [...testH, ...testN];
+  return {
+    scores,
+    monitor: {
+      auroc: aurocEstimate(scores, [...testH.map(() => 1), ...testN.map(() => 0)], { seed }),
+      threshold: fit.threshold,
+      truePositiveRate: rateOf(testH.map((x) => x > fit.threshold)),
+      falsePositiveRate: rateOf(testN.map((x) => x > fit.threshold)),
+      lowFpr: { threshold: low, recall: rateOf(testH.map((x) => x > low)), falsePositiveRate: rateOf(testN.map((x) => x > low)) },
+      n: scores.length,
+    },
+  };
 }
 
 /** The fewest refused harmful requests the refusal experiment needs. */
@@ -251,20 +302,21 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     // the monitor reads the harmful − harmless difference at the chosen layer and position: what distinguishes
     // requests that will be refused, which the fine-tune's shift (chosen for ablation) need not
     const plainVec = plainCands.vectors[plainCands.layers.indexOf(best.layer)]![plainCands.positions.indexOf(best.position)]!;
-    const monitorDir = Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction;
-    const pH = projectionsAt(s, harmful, best.layer, monitorDir, best.position);
-    const pN = projectionsAt(s, harmless, best.layer, monitorDir, best.position);
-    // threshold fitted on the train split, every figure on the test split (the layer and position were chosen on val)
-    const fit = bestThreshold([...hTrain.map((i) => pH[i]!), ...nTrain.map((i) => pN[i]!)], [...hTrain.map(() => true), ...nTrain.map(() => false)]);
-    const testH = hTest.map((i) => pH[i]!);
-    const testN = nTest.map((i) => pN[i]!);
-    monitor = {
-      auroc: aurocEstimate([...testH, ...testN], [...testH.map(() => 1), ...testN.map(() => 0)], { seed }),
-      threshold: fit.threshold,
-      truePositiveRate: rateOf(testH.map((x) => x > fit.threshold)),
-      falsePositiveRate: rateOf(testN.map((x) => x > fit.threshold)),
-      n: testH.length + testN.length,
-    };
+    const splits = { hTrain, hTest, nTrain, nTest };
+    const mine = monitorOf(s, best.layer, best.position, Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction, splits, seed);
+    let control: Monitor | null = null;
+    let margin: Estimate | null = null;
+    const b = opts.base;
+    if (b !== undefined && b.sets.harmful.length === harmful.length && b.sets.harmless.length === harmless.length) {
+      // the same procedure, on the same requests, on the model that lacks the behaviour: a monitor that only
+      // detects the topic scores as well there
+      const baseVec = diffInMeans(b.model, pick(b.sets.harmful, hTrain).map((i) => i.ids), pick(b.sets.harmless, nTrain).map((i) => i.ids), { positions: [best.position], layers: [best.layer] }).vectors[0]![0]!;
+      const baseMon = monitorOf(b, best.layer, best.position, unit(baseVec), splits, seed);
+      control = baseMon.monitor;
+      const labels = [...hTest.map(() => 1), ...nTest.map(() => 0)];
+      margin = bootstrap(labels.length, (idx) => aurocIdx(mine.scores, labels, idx) - aurocIdx(baseMon.scores, labels, idx), { seed, strata: labels, resamples: 400 });
+    }
+    monitor = { ...mine.monitor, control, margin };
   }
   return {
     subject: s.name,
