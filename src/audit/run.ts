@@ -133,7 +133,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       steps.push({ key: 'lying-planted', run: () => findings.lying.push(lyingExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('lying planted', d, t) })) });
     }
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
-    steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'))) });
+    steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'), { seed })) });
     steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), refusedQuestions('safety-tuned'))) });
     if (subjects.has('planted')) steps.push({ key: 'depth-planted', run: () => findings.depth.push(depthExperiment(subject('planted'), [])) });
     steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'), refusedQuestions('safety-tuned'))) });
@@ -159,7 +159,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, base: subjects.get('base'), onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });
     steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
-    steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'))) });
+    steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'), { seed })) });
     steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions('model'))) });
     if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'), refusedQuestions('model'))) });
     steps.push({

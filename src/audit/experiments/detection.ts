@@ -16,19 +16,21 @@
  */
 import { auroc, fitLogistic } from '../../methods/probes.js';
 import { answers, type AuditSubject } from '../subject.js';
-import { cvScores, dot, errorRates, lastResiduals, spread } from '../measure.js';
-import { wilson, type Estimate } from '../../methods/statistics.js';
+import { cvScores, dot, lastResiduals, spread } from '../measure.js';
+import { aurocEstimate, rateOf, wilson, type Estimate } from '../../methods/statistics.js';
+import { Rng } from '../../tensor/random.js';
 
 export interface ProbeCurve {
   dataset: 'statements' | 'answers' | 'intent';
   n: number;
-  /** out-of-fold AUROC after each block */
+  /** out-of-fold AUROC after each block, over every item */
   auroc: number[];
+  /** the layer with the best out-of-fold AUROC on the selection half of the facts */
   bestLayer: number;
-  /** at the best layer, threshold 0, out-of-fold */
-  accuracy: number;
-  falsePositiveRate: number;
-  falseNegativeRate: number;
+  /** how many items are in the half that chose the layer and in the half the figures are reported on (facts kept whole) */
+  split: { select: number; report: number };
+  /** at the best layer, on the report half, out-of-fold: AUROC (bootstrap interval) and rates at threshold 0 (Wilson) */
+  reported: { auroc: Estimate; accuracy: Estimate; falsePositiveRate: Estimate; falseNegativeRate: Estimate };
 }
 
 export interface DetectionFinding {
@@ -60,7 +62,12 @@ export function verdictOf(answer: string): boolean | null {
   return t === f ? null : t;
 }
 
-export function detectionExperiment(s: AuditSubject): DetectionFinding {
+export interface DetectionOptions {
+  seed?: number;
+}
+
+export function detectionExperiment(s: AuditSubject, opts: DetectionOptions = {}): DetectionFinding {
+  const seed = opts.seed ?? 1;
   const model = s.model;
   const L = model.cfg.nLayers;
   const datasets: { name: ProbeCurve['dataset']; prompts: number[][]; y: number[]; groups: string[] }[] = [];
@@ -103,8 +110,31 @@ export function detectionExperiment(s: AuditSubject): DetectionFinding {
       oof.push(sc);
       aucs.push(auroc(sc, d.y));
     }
-    const bestLayer = aucs.indexOf(Math.max(...aucs));
-    return { dataset: d.name, n: d.y.length, auroc: aucs, bestLayer, ...errorRates(oof[bestLayer]!, d.y) };
+    // the layer is chosen on half of the facts and the figures reported on the other half, so the choice of the
+    // best of L layers does not inflate them
+    const facts = new Rng(seed + k).shuffle([...new Set(d.groups)]);
+    const chooser = new Set(facts.slice(0, Math.ceil(facts.length / 2)));
+    const sel = d.y.map((_, i) => i).filter((i) => chooser.has(d.groups[i]!));
+    const rep = d.y.map((_, i) => i).filter((i) => !chooser.has(d.groups[i]!));
+    const aucOn = (sc: readonly number[], idx: readonly number[]) => {
+      const y = idx.map((i) => d.y[i]!);
+      return y.includes(0) && y.includes(1) ? auroc(idx.map((i) => sc[i]!), y) : NaN;
+    };
+    const selAucs = oof.map((sc) => aucOn(sc, sel));
+    const bestLayer = selAucs.reduce((bi, a, i) => (a > selAucs[bi]! ? i : bi), 0);
+    const scores = rep.map((i) => oof[bestLayer]![i]!);
+    const y = rep.map((i) => d.y[i]!);
+    const pos = rep.filter((i) => d.y[i] === 1);
+    const neg = rep.filter((i) => d.y[i] === 0);
+    return {
+      dataset: d.name, n: d.y.length, auroc: aucs, bestLayer, split: { select: sel.length, report: rep.length },
+      reported: {
+        auroc: y.includes(0) && y.includes(1) ? aurocEstimate(scores, y, { seed }) : { value: NaN, lo: NaN, hi: NaN, n: y.length },
+        accuracy: rateOf(rep.map((i) => (oof[bestLayer]![i]! > 0) === (d.y[i] === 1))),
+        falsePositiveRate: rateOf(neg.map((i) => oof[bestLayer]![i]! > 0)),
+        falseNegativeRate: rateOf(pos.map((i) => !(oof[bestLayer]![i]! > 0))),
+      },
+    };
   });
   let transfer: DetectionFinding['transfer'] = null;
   const tIdx = datasets.map((d, i) => i).filter((i) => datasets[i]!.name !== 'intent');
