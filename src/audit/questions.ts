@@ -172,7 +172,11 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     }
     for (const c of detection?.curves ?? []) evidence.push({ label: `${c.dataset} probe at layer ${c.bestLayer} (reported half)`, value: `accuracy ${pctE(c.reported.accuracy)}, FPR ${pctE(c.reported.falsePositiveRate)}, FNR ${pctE(c.reported.falseNegativeRate)}` });
     if (detection?.transfer != null) evidence.push({ label: `transfer ${detection.transfer.names.join(' → ')}`, value: detection.transfer.auroc.map((row) => row.map((x) => num(x)).join(' / ')).join('; ') });
-    if (withheld?.calibration.usable === true) evidence.push({ label: `knowledge classifier (${withheld.primary}), calibration`, value: `AUROC lens ${num(withheld.calibration.aurocLens)}, probe ${num(withheld.calibration.aurocProbe)} (out-of-fold); accuracy ${pct(withheld.calibration.accuracy)} at a threshold fitted there` });
+    if (withheld?.calibration.usable === true) {
+      const c = withheld.calibration;
+      evidence.push({ label: `knowledge classifier (${withheld.primary}), chosen on ${c.split.select} calibration questions`, value: `AUROC lens ${num(c.aurocLens)}, probe ${num(c.aurocProbe)} (out-of-fold); accuracy ${pct(c.accuracy)} at the threshold fitted there` });
+      evidence.push({ label: `the same classifier on the other ${c.split.report} calibration questions`, value: `AUROC ${numE(c.reported.auroc)}, accuracy ${pctE(c.reported.accuracy)}` });
+    }
     const best = [...(detection?.curves ?? [])].sort((a, b) => b.reported.auroc.value - a.reported.auroc.value)[0];
     const parts4: string[] = [];
     if (refusal?.monitor != null) {
@@ -188,7 +192,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     }
     else if (refusal?.reason != null) parts4.push(`there is no refusal monitor, since ${refusal.reason}`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${numE(best.reported.auroc)} on held-out facts`);
-    if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${num(withheld.primary === 'lens' ? withheld.calibration.aurocLens : withheld.calibration.aurocProbe)}`);
+    if (withheld !== undefined && withheld.calibration.usable) parts4.push(`the knowledge classifier (${withheld.primary === 'lens' ? 'logit lens' : 'probe'}) tells questions it answers right from questions it cannot know with AUROC ${numE(withheld.calibration.reported.auroc)} on calibration questions that played no part in choosing it`);
     const answer = parts4.length === 0 ? 'Not measured.' : `${parts4.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
     out.push({
       id: 4, question: QUESTIONS[3]!, answer, evidence, charts: ['probe-curves', 'withheld-scores'],

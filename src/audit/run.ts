@@ -121,7 +121,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     primary = 'safety-tuned';
     const parentOf: Record<string, string> = { 'safety-tuned': 'base', ignorant: 'ignorant-parent', planted: 'planted-parent' };
     const refusal = (name: string) => steps.push({ key: `refusal-${name}`, run: () => findings.refusal.push(refusalExperiment(subject(name), { seed, base: subjects.has(parentOf[name] ?? '') ? subject(parentOf[name]!) : undefined, onProgress: (d, t) => opts.onProgress?.(`refusal ${name}`, d, t) })) });
-    const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction)) });
+    const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction, seed)) });
     refusal('safety-tuned');
     withheld('safety-tuned');
     if (subjects.has('ignorant')) {
@@ -157,7 +157,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       sources.set('base', opts.base);
     }
     steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, base: subjects.get('base'), onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });
-    steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction)) });
+    steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction, seed)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
     steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'), { seed })) });
     steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions('model'))) });

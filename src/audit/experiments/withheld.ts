@@ -9,9 +9,11 @@
  * that best separates the calibration set, with a threshold fitted there.
  */
 import { auroc } from '../../methods/probes.js';
+import { aurocEstimate, rateOf, type Estimate } from '../../methods/statistics.js';
+import { Rng } from '../../tensor/random.js';
 import { ablationHooks } from '../../methods/directions.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
-import { bestThreshold, cvFit, dot, fraction, lastResiduals, lensTrack } from '../measure.js';
+import { bestThreshold, cvFit, dot, lastResiduals, lensTrack } from '../measure.js';
 
 export type KnowledgeSignal = 'lens' | 'probe';
 
@@ -40,10 +42,19 @@ export interface WithheldFinding {
   threshold: number;
   /**
    * questions the model can know count as known only when it answers them right (`offered` were asked, `known` answered
-   * right); `usable` is false when either class has fewer than MIN_CALIBRATION, and then no prompt is classified.
+   * right); `usable` is false when either class has fewer than MIN_CALIBRATION in the half that chooses the
+   * classifier, and then no prompt is classified.
    * aurocProbe is out-of-fold at the probe's layer; accuracy is at the threshold fitted on the same scores.
    */
-  calibration: { n: number; offered: number; known: number; usable: boolean; aurocLens: number; aurocProbe: number; accuracy: number };
+  calibration: {
+    n: number; offered: number; known: number; usable: boolean;
+    /** calibration questions (whole facts) in the half that chose the classifier and in the half it is reported on */
+    split: { select: number; report: number };
+    /** on the choosing half: out-of-fold probe AUROC, lens AUROC, and the accuracy at the threshold fitted there */
+    aurocLens: number; aurocProbe: number; accuracy: number;
+    /** the chosen classifier with its threshold, on the other half */
+    reported: { auroc: Estimate; accuracy: Estimate };
+  };
   /** the knowledge probe's layer (−1 when there is no classifier) */
   probeLayer: number;
   prompts: WithheldPrompt[];
@@ -53,7 +64,9 @@ export interface WithheldFinding {
 /** The fewest calibration questions of each class (answered right; about made-up or never-taught things). */
 export const MIN_CALIBRATION = 5;
 
-export function withheldExperiment(s: AuditSubject, direction: readonly number[] | null): WithheldFinding {
+const nanE: Estimate = { value: NaN, lo: NaN, hi: NaN, n: 0 };
+
+export function withheldExperiment(s: AuditSubject, direction: readonly number[] | null, seed = 1): WithheldFinding {
   const model = s.model;
   const L = model.cfg.nLayers;
   // the "knows" class is the questions the model answers right, not the ones it ought to know; questions
@@ -66,7 +79,13 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
     ...s.sets.calibration.filter((c) => c.known === false).map((c) => ({ ...c, known: false })),
   ];
   const nKnown = cal.filter((c) => c.known).length;
-  const usable = nKnown >= MIN_CALIBRATION && cal.length - nKnown >= MIN_CALIBRATION;
+  // the classifier (signal, probe layer, threshold) is chosen on half of the calibration questions and its
+  // figures reported on the other half
+  const chooser = new Set(new Rng(seed).shuffle([...new Set(cal.map((c) => c.group))]).filter((_, i) => i % 2 === 0));
+  const sel = cal.filter((c) => chooser.has(c.group));
+  const rep = cal.filter((c) => !chooser.has(c.group));
+  const selKnown = sel.filter((c) => c.known).length;
+  const usable = selKnown >= MIN_CALIBRATION && sel.length - selKnown >= MIN_CALIBRATION;
   const lensScore = (items: readonly AuditItem[]) => {
     const r = lensTrack(model, items.map((i) => i.ids), items.map((i) => [i.truthId]));
     return r.logprob.map((layers) => {
@@ -80,29 +99,37 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
   };
   // the classifier: the logit lens or a knowledge probe, with a threshold; none when the calibration set is too small
   let classifier: { primary: KnowledgeSignal; threshold: number; probeLayer: number; probeScore: (x: Float32Array) => number; aurocLens: number; aurocProbe: number; accuracy: number } | null = null;
+  let reported: WithheldFinding['calibration']['reported'] = { auroc: nanE, accuracy: nanE };
   if (usable) {
-    const calX = lastResiduals(model, cal.map((c) => c.ids));
-    const y = cal.map((c) => (c.known ? 1 : 0));
-    const groups = cal.map((c) => c.group);
+    const selX = lastResiduals(model, sel.map((c) => c.ids));
+    const y = sel.map((c) => (c.known ? 1 : 0));
+    const groups = sel.map((c) => c.group);
     let probeLayer = 0;
     let bestAuc = -1;
     let best: ReturnType<typeof cvFit> = { scores: [], fits: [] };
     for (let l = 0; l < L; l++) {
-      const cv = cvFit(calX[l]!, y, groups);
+      const cv = cvFit(selX[l]!, y, groups);
       const a = auroc(cv.scores, y);
       if (a > bestAuc) [bestAuc, probeLayer, best] = [a, l, cv];
     }
-    const bestOof = best.scores;
-    // the probe's figures on the calibration set are out-of-fold, so they compare fairly with the lens, which fits
-    // nothing; a withheld prompt is scored by the mean of the same fold probes, so the threshold fitted on the
+    // the probe's figures here are out-of-fold, so they compare fairly with the lens, which fits nothing; a
+    // prompt outside this half is scored by the mean of the same fold probes, so the threshold fitted on the
     // out-of-fold scores applies on the same scale
-    const calLens = lensScore(cal).map((x) => x.value);
-    const aurocLens = auroc(calLens, y);
+    const selLens = lensScore(sel).map((x) => x.value);
+    const aurocLens = auroc(selLens, y);
     // the probe must do better than the lens to be preferred: on a tie the signal with nothing fitted wins
     const primary: KnowledgeSignal = bestAuc > aurocLens ? 'probe' : 'lens';
-    const fit = bestThreshold(primary === 'probe' ? bestOof : calLens, cal.map((c) => c.known));
+    const fit = bestThreshold(primary === 'probe' ? best.scores : selLens, sel.map((c) => c.known));
     const fits = best.fits;
-    classifier = { primary, threshold: fit.threshold, probeLayer, probeScore: (x) => fits.reduce((a, f) => a + dot(f.weights, x) + f.bias, 0) / fits.length, aurocLens, aurocProbe: bestAuc, accuracy: fit.accuracy };
+    const probeScore = (x: Float32Array) => fits.reduce((a, f) => a + dot(f.weights, x) + f.bias, 0) / fits.length;
+    classifier = { primary, threshold: fit.threshold, probeLayer, probeScore, aurocLens, aurocProbe: bestAuc, accuracy: fit.accuracy };
+    // the chosen classifier on the other half
+    const repScores = primary === 'probe' ? lastResiduals(model, rep.map((c) => c.ids))[probeLayer]!.map(probeScore) : lensScore(rep).map((x) => x.value);
+    const repY = rep.map((c) => (c.known ? 1 : 0));
+    reported = {
+      auroc: repY.includes(0) && repY.includes(1) ? aurocEstimate(repScores, repY, { seed }) : { ...nanE, n: rep.length },
+      accuracy: rateOf(rep.map((c, k) => (repScores[k]! > fit.threshold) === c.known)),
+    };
   }
   const primary: KnowledgeSignal = classifier?.primary ?? 'lens';
   const probeLayer = classifier?.probeLayer ?? -1;
@@ -127,7 +154,10 @@ export function withheldExperiment(s: AuditSubject, direction: readonly number[]
   });
   return {
     subject: s.name, primary, threshold: classifier?.threshold ?? NaN,
-    calibration: { n: cal.length, offered: offered.length, known: nKnown, usable, aurocLens: classifier?.aurocLens ?? NaN, aurocProbe: classifier?.aurocProbe ?? NaN, accuracy: classifier?.accuracy ?? NaN },
+    calibration: {
+      n: cal.length, offered: offered.length, known: nKnown, usable, split: { select: sel.length, report: rep.length },
+      aurocLens: classifier?.aurocLens ?? NaN, aurocProbe: classifier?.aurocProbe ?? NaN, accuracy: classifier?.accuracy ?? NaN, reported,
+    },
     probeLayer, prompts,
     counts: {
       refused: prompts.filter((p) => p.kind === 'refused').length, idk: prompts.filter((p) => p.kind === 'idk').length,
