@@ -10,6 +10,7 @@ import type { AuditResults, QuestionAnswer } from './results.js';
 import { against, type Estimate } from '../methods/statistics.js';
 import { ABLATION_LEAVES_AT_MOST, ADDITION_INDUCES_AT_LEAST, LOW_FPR } from './experiments/refusal.js';
 import { RESTORES_MOST, SINGLE_UNIT_MOST } from './experiments/lying.js';
+import { CRITICAL_LAYER_STABLE } from './experiments/depth.js';
 import { unitName } from './experiments/lying.js';
 
 export type { QuestionAnswer, TruthScore } from './results.js';
@@ -119,11 +120,17 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       const liar = d.trajectories.find((t) => t.mode === 'liar');
       const refused = d.trajectories.find((t) => t.mode === 'refused');
       const parts: string[] = [];
-      if (liar !== undefined) parts.push(d.criticalLayer === null ? 'honest and liar runs never clearly part in the logit lens' : `honest and liar runs part at layer ${d.criticalLayer}; in liar mode the true answer is formed and then overwritten in ${pct(liar.formedThenOverwritten)} of prompts and never formed in ${pct(liar.neverFormed)}`);
-      if (refused !== undefined) parts.push(`in refused requests the true answer is the top token at some layer and then replaced by the refusal in ${pct(refused.formedThenOverwritten)} of prompts (never formed: ${pct(refused.neverFormed)})`);
+      // a layer is named only when resampling the pairs gives it again at least CRITICAL_LAYER_STABLE of the time
+      const stable = d.criticalLayerFrequency >= CRITICAL_LAYER_STABLE;
+      const parting = d.criticalLayer === null
+        ? `honest and liar runs never clearly part in the logit lens (over ${d.pairs} questions the model answers right)`
+        : stable ? `honest and liar runs part at layer ${d.criticalLayer} (the same layer in ${pct(d.criticalLayerFrequency)} of resamples of the ${d.pairs} pairs)`
+          : `where honest and liar runs part is not established: layer ${d.criticalLayer} on all ${d.pairs} pairs, but only in ${pct(d.criticalLayerFrequency)} of resamples`;
+      if (liar !== undefined) parts.push(`${parting}; in liar mode the true answer is formed and then overwritten in ${pctE(liar.formedThenOverwritten)} of prompts and never formed in ${pctE(liar.neverFormed)}`);
+      if (refused !== undefined) parts.push(`in refused requests the true answer is the top token at some layer and then replaced by the refusal in ${pctE(refused.formedThenOverwritten)} of prompts (never formed: ${pctE(refused.neverFormed)})`);
       answer = parts.length === 0 ? 'Not measured.' : `${parts.join('; ').replace(/^./, (c) => c.toUpperCase())}.`;
       for (const t of d.trajectories) evidence.push({ label: `${t.mode}: log P(true answer) by layer`, value: t.truthLogprob.map((x) => num(x, 2)).join(', ') });
-      if (d.gap.length > 0) evidence.push({ label: 'honest − liar (truth − lie) gap by layer', value: d.gap.map((x) => num(x, 2)).join(', ') });
+      if (d.gap.length > 0) evidence.push({ label: 'honest − liar (truth − lie) gap by layer, 95% interval', value: d.gap.map((x) => `${num(x.value, 2)} (${num(x.lo, 2)}–${num(x.hi, 2)})`).join(', ') });
     }
     out.push({
       id: 2, question: QUESTIONS[1]!, answer, evidence, charts: ['depth-lens'],

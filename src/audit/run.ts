@@ -134,8 +134,8 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     }
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });
     steps.push({ key: 'detection-safety-tuned', run: () => findings.detection.push(detectionExperiment(subject('safety-tuned'), { seed })) });
-    steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), refusedQuestions('safety-tuned'))) });
-    if (subjects.has('planted')) steps.push({ key: 'depth-planted', run: () => findings.depth.push(depthExperiment(subject('planted'), [])) });
+    steps.push({ key: 'depth-safety-tuned', run: () => findings.depth.push(depthExperiment(subject('safety-tuned'), refusedQuestions('safety-tuned'), seed)) });
+    if (subjects.has('planted')) steps.push({ key: 'depth-planted', run: () => findings.depth.push(depthExperiment(subject('planted'), [], seed)) });
     steps.push({ key: 'diff-safety-tuned', run: () => findings.diff.push(diffExperiment(subject('safety-tuned'), subject('base'), refusedQuestions('safety-tuned'))) });
     if (subjects.has('planted')) steps.push({ key: 'diff-planted', run: () => findings.diff.push(diffExperiment(subject('planted'), subject('planted-parent'), refusedQuestions('planted'))) });
     steps.push({
@@ -160,7 +160,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     steps.push({ key: 'withheld-model', run: () => findings.withheld.push(withheldExperiment(subject('model'), byName(findings.refusal, 'model').selected === null ? null : byName(findings.refusal, 'model').direction, seed)) });
     steps.push({ key: 'lying-model', run: () => findings.lying.push(lyingExperiment(subject('model'), { seed, onProgress: (d, t) => opts.onProgress?.('lying', d, t) })) });
     steps.push({ key: 'detection-model', run: () => findings.detection.push(detectionExperiment(subject('model'), { seed })) });
-    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions('model'))) });
+    steps.push({ key: 'depth-model', run: () => findings.depth.push(depthExperiment(subject('model'), refusedQuestions('model'), seed)) });
     if (opts.base !== undefined) steps.push({ key: 'diff-model', run: () => findings.diff.push(diffExperiment(subject('model'), subject('base'), refusedQuestions('model'))) });
     steps.push({
       key: 'risks-model',
