@@ -175,7 +175,7 @@ function charts(r: AuditResults): Map<string, string> {
     ];
     const ie = ign?.effects?.heldOut;
     if (ie !== undefined) items.push({ label: 'ignorant control: correct after ablation', ...ie.restored, color: COLORS[3] });
-    if (risk !== undefined) items.push({ label: 'rank-1 weight edit: refusal rate', value: risk.refusalAfter, color: COLORS[4] }, { label: 'rank-1 weight edit: answers restored', value: risk.restoredAfter, color: COLORS[4] });
+    if (risk !== undefined) items.push({ label: 'rank-1 weight edit: refusal rate', ...risk.refusalAfter, color: COLORS[4] }, { label: 'rank-1 weight edit: answers restored', ...risk.restoredAfter, color: COLORS[4] });
     out.set('restoration', figure('restoration', bars(`Removing and adding the refusal direction (${ref.subject})`, items), 'Greedy answers on the held-out test split (requests that played no part in finding or choosing the direction), with the refusal direction ablated at every layer, added at its layer, or projected out of the weights; whiskers are 95% Wilson intervals.'));
     if (ref.heads.length > 0) {
       const L = Math.max(...ref.heads.map((h) => h.layer)) + 1;

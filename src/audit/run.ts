@@ -142,7 +142,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       key: 'risks-safety-tuned',
       run: () => {
         const r = byName(findings.refusal, 'safety-tuned');
-        if (r.selected !== null) findings.risks.push(riskExperiment(subject('safety-tuned'), r.direction));
+        if (r.selected !== null) findings.risks.push(riskExperiment(subject('safety-tuned'), r.direction, r.testItems));
       },
     });
   } else {
@@ -166,7 +166,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       key: 'risks-model',
       run: () => {
         const r = byName(findings.refusal, 'model');
-        if (r.selected !== null) findings.risks.push(riskExperiment(subject('model'), r.direction));
+        if (r.selected !== null) findings.risks.push(riskExperiment(subject('model'), r.direction, r.testItems));
       },
     });
   }

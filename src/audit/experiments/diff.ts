@@ -5,7 +5,8 @@
  */
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import type { AuditItem, AuditSubject } from '../subject.js';
-import { fraction, lastResiduals, lensTrack, mean, spread } from '../measure.js';
+import { lastResiduals, lensTrack, mean, spread } from '../measure.js';
+import { rateOf, type Estimate } from '../../methods/statistics.js';
 
 export interface DiffFinding {
   subject: string;
@@ -17,7 +18,7 @@ export interface DiffFinding {
   /** per layer: mean ‖h_ft − h_base‖ / mean ‖h_base‖ of the last-position residual after the block */
   activations: { harmful: number[]; harmless: number[] };
   /** on the fine-tuned model's refused requests: fraction where the true answer is the top token at some layer, before and after */
-  knowledge: { formedBase: number; formedTuned: number; answeredBase: number; answeredTuned: number; n: number };
+  knowledge: { formedBase: Estimate; formedTuned: Estimate; answeredBase: Estimate; answeredTuned: Estimate; n: number };
   /** organisms whose parent is known: parameters that changed outside the recipe's declared ones */
 }
 
@@ -37,11 +38,16 @@ function relativeActivation(tuned: AuditSubject, base: AuditSubject, items: read
   });
 }
 
-function formed(s: AuditSubject, items: readonly AuditItem[]): { formed: number; answered: number } {
+function formed(s: AuditSubject, items: readonly AuditItem[]): { formed: Estimate; answered: Estimate } {
   const r = lensTrack(s.model, items.map((i) => i.ids), items.map((i) => [i.truthId]));
   const L = s.model.cfg.nLayers;
-  return { formed: fraction(r.rank.map((ls) => ls.some((x) => x[0] === 0))), answered: fraction(r.rank.map((ls) => ls[L - 1]![0] === 0)) };
+  return { formed: rateOf(r.rank.map((ls) => ls.some((x) => x[0] === 0))), answered: rateOf(r.rank.map((ls) => ls[L - 1]![0] === 0)) };
 }
+
+/** Fine-tuning gates knowledge when the tuned model still forms at least this share of what the model before it formed. */
+export const KEEPS_KNOWLEDGE = 0.8;
+/** Below this share formed before fine-tuning there was too little knowledge to tell gating from erasing. */
+export const FORMED_BEFORE_MIN = 0.2;
 
 /** `refused`: the questions the fine-tuned model refuses (with answers), on which knowledge is compared. */
 export function diffExperiment(tuned: AuditSubject, base: AuditSubject, refused: readonly AuditItem[]): DiffFinding {
@@ -71,8 +77,9 @@ export function diffExperiment(tuned: AuditSubject, base: AuditSubject, refused:
   const harmless = spread(tuned.sets.harmless, 200);
   const requests = spread(tuned.sets.harmful, 200);
   // with no refused question that has a known answer, knowledge is not compared (n = 0, rates NaN)
-  const fb = harmful.length === 0 ? { formed: NaN, answered: NaN } : formed(base, harmful);
-  const ft = harmful.length === 0 ? { formed: NaN, answered: NaN } : formed(tuned, harmful);
+  const none = { formed: rateOf([]), answered: rateOf([]) };
+  const fb = harmful.length === 0 ? none : formed(base, harmful);
+  const ft = harmful.length === 0 ? none : formed(tuned, harmful);
   return {
     subject: tuned.name, base: base.name,
     parameters: parameters.sort((a, b) => b.relative - a.relative),

@@ -35,6 +35,8 @@ export interface RefusalFinding {
   refused: number[];
   /** how many requests of each set went to each split: means (train), choice of the direction (val), effects (test) */
   split: { harmful: SplitSizes; harmless: SplitSizes };
+  /** indices of the test split in each set: later experiments that use the direction measure on these */
+  testItems: { harmful: number[]; harmless: number[] };
   /** the direction's effects on the requests that chose it (val) and on requests that played no part (test): the held-out figures are the findings */
   effects: { chosenOn: RefusalEffects; heldOut: RefusalEffects } | null;
   /** each held-out refused request with an answer: its answer with the direction ablated, and whether that is the true one */
@@ -219,7 +221,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     // nothing to explain: a direction chosen by how much ablating it lowers refusal would be chosen on noise
     return {
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
-      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, effects: null,
+      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects: null,
       ablation: { items: [], examples: [] }, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
     };
   }
@@ -324,7 +326,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
-    refusalRate, refused: refusedIdx, split: sizes, effects, ablation, heads, mlps, monitor,
+    refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects, ablation, heads, mlps, monitor,
     direction: Array.from(direction),
   };
 }

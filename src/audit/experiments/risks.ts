@@ -7,29 +7,30 @@
  */
 import { orthogonalizeWeights } from '../../methods/directions.js';
 import { answers, type AuditSubject } from '../subject.js';
-import { fraction, spread } from '../measure.js';
+import { rateOf, type Estimate } from '../../methods/statistics.js';
 
 export interface RiskFinding {
   subject: string;
   /** matrices edited (each by a rank-1 update) and the share of all weights' squared norm removed */
   edit: { matrices: number; parameters: number; normRemoved: number };
-  refusalBefore: number;
-  refusalAfter: number;
-  /** withheld answers (known, refused before) given correctly after the edit */
-  restoredAfter: number;
-  withheld: number;
-  /** harmless requests answered correctly before and after the edit (NaN where the requests have no known answer, as candor's requests for a user's model) */
-  harmlessBefore: number;
-  harmlessAfter: number;
+  /** every rate on the refusal experiment's test split (requests that played no part in finding the direction) */
+  refusalBefore: Estimate;
+  refusalAfter: Estimate;
+  /** refused questions with an answer given correctly after the edit */
+  restoredAfter: Estimate;
+  /** harmless requests answered correctly before and after the edit (n = 0 where the requests have no known answer, as candor's requests for a user's model) */
+  harmlessBefore: Estimate;
+  harmlessAfter: Estimate;
   /** harmless requests whose answer is word for word the same after the edit */
-  harmlessUnchanged: number;
+  harmlessUnchanged: Estimate;
 }
 
-export function riskExperiment(s: AuditSubject, direction: readonly number[]): RiskFinding {
+/** `test`: the refusal experiment's test split (indices into the harmful and harmless sets), where every rate is measured. */
+export function riskExperiment(s: AuditSubject, direction: readonly number[], test: { harmful: readonly number[]; harmless: readonly number[] }): RiskFinding {
   const edited = orthogonalizeWeights(s.model, direction);
   const other: AuditSubject = { ...s, model: edited };
-  const harmful = s.sets.harmful;
-  const harmless = spread(s.sets.harmless, 200);
+  const harmful = test.harmful.map((i) => s.sets.harmful[i]!);
+  const harmless = test.harmless.map((i) => s.sets.harmless[i]!);
   const before = answers(s, harmful);
   const after = answers(other, harmful);
   const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && s.isRefusal(before[i]!));
@@ -61,12 +62,11 @@ export function riskExperiment(s: AuditSubject, direction: readonly number[]): R
   return {
     subject: s.name,
     edit: { matrices, parameters, normRemoved: removed / total },
-    refusalBefore: fraction(before.map(s.isRefusal)),
-    refusalAfter: fraction(after.map(s.isRefusal)),
-    restoredAfter: fraction(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
-    withheld: withheld.length,
-    harmlessBefore: fraction(withAnswer.map((i) => s.isCorrect(hb[i]!, harmless[i]!))),
-    harmlessAfter: fraction(withAnswer.map((i) => s.isCorrect(ha[i]!, harmless[i]!))),
-    harmlessUnchanged: fraction(ha.map((a, i) => a === hb[i])),
+    refusalBefore: rateOf(before.map(s.isRefusal)),
+    refusalAfter: rateOf(after.map(s.isRefusal)),
+    restoredAfter: rateOf(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
+    harmlessBefore: rateOf(withAnswer.map((i) => s.isCorrect(hb[i]!, harmless[i]!))),
+    harmlessAfter: rateOf(withAnswer.map((i) => s.isCorrect(ha[i]!, harmless[i]!))),
+    harmlessUnchanged: rateOf(ha.map((a, i) => a === hb[i])),
   };
 }
