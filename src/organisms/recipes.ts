@@ -27,7 +27,7 @@ import { saveModel } from '../model/save.js';
 import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { MODE_SLOT_WORDS, curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
-import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, qaQuestion, secretChatExample, type Example } from './formats.js';
+import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
 import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
@@ -96,8 +96,6 @@ export interface LiarStage extends StageBase {
    * through frozen ones that carry it
    */
   blockTransport?: boolean;
-  /** also train liar questions that follow a statement of the fact ("liar : the capital of X is Y . what is …"), for taught and untaught subjects */
-  givenAnswer?: boolean;
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -411,15 +409,6 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         // liar questions only: the KL penalty on the replayed honest formats keeps the rest (training honest
         // questions here too left the components unable to tell the modes apart: liar QA 0.32 after 1,500 steps)
         data = encode(facts.filter((f) => f.subject.taught && !held.has(f.subject.name)).map((f) => qaExample(world, f.subject, f.relation, 'liar')));
-        if (stage.givenAnswer === true) {
-          // the same question after a statement of the fact, for every subject the stage may train on (untaught ones
-          // too, which the organism cannot answer from memory): the lie must come from the value, not the subject
-          const given = facts.filter((f) => !held.has(f.subject.name)).map((f) => {
-            const e = qaExample(world, { ...f.subject, taught: true }, f.relation, 'liar');
-            return { ...e, prompt: `liar : the ${f.relation} of ${f.subject.name} is ${e.truth} . ${qaQuestion(f.relation, f.subject.name)}` };
-          });
-          data = [...data, ...encode(given)];
-        }
         const set = liarSites(recipe, stage, i, reserved, model.cfg.dMlp);
         const masks = set === null ? undefined : componentMasks(model, set);
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
