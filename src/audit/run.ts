@@ -124,12 +124,17 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     const withheld = (name: string) => steps.push({ key: `withheld-${name}`, run: () => findings.withheld.push(withheldExperiment(subject(name), byName(findings.refusal, name).selected === null ? null : byName(findings.refusal, name).direction, seed)) });
     refusal('safety-tuned');
     withheld('safety-tuned');
+    // the same without the parent, as a user without the model before fine-tuning would run it
+    steps.push({ key: 'refusal-safety-tuned-no-base', run: () => findings.refusal.push(refusalExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('refusal safety-tuned (no base)', d, t) })) });
     if (subjects.has('ignorant')) {
       refusal('ignorant');
       withheld('ignorant');
     }
     if (subjects.has('planted')) {
       refusal('planted');
+      // with the parent the recovered direction is the planted one by construction (the fine-tune's shift is the
+      // rank-1 update itself); without it, finding it is a test of the method
+      steps.push({ key: 'refusal-planted-no-base', run: () => findings.refusal.push(refusalExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('refusal planted (no base)', d, t) })) });
       steps.push({ key: 'lying-planted', run: () => findings.lying.push(lyingExperiment(subject('planted'), { seed, onProgress: (d, t) => opts.onProgress?.('lying planted', d, t) })) });
     }
     steps.push({ key: 'lying-safety-tuned', run: () => findings.lying.push(lyingExperiment(subject('safety-tuned'), { seed, onProgress: (d, t) => opts.onProgress?.('lying safety-tuned', d, t) })) });

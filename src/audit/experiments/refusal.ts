@@ -22,11 +22,20 @@ export interface RefusalFinding {
   reason: string | null;
   /** the chosen candidate (resid_pre of `layer`, `position` from the end), or null when none passed the selection rules */
   selected: {
-    layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: 'harmful − harmless' | 'fine-tuning shift';
-    /** with the model before fine-tuning: fraction of held-out harmful requests where the ablated model's next token is the earlier model's */
+    layer: number; position: number; bypass: number; induce: number; kl: number; norm: number; method: DirectionMethod;
+    /**
+     * on val harmful requests, the share where the ablated model's next token is the reference's: the model before
+     * fine-tuning's, or (without it) the model's own first answer token to the same question in a form it does not
+     * refuse; null without a reference
+     */
     agreement: number | null;
+    reference: 'model before fine-tuning' | 'unrefused twin' | null;
   } | null;
-  candidates: (CandidateScore & { method: 'harmful − harmless' | 'fine-tuning shift' })[];
+  candidates: (CandidateScore & { method: DirectionMethod })[];
+  /** whether the model before fine-tuning took part (candidates and reference) */
+  withBase: boolean;
+  /** requests with a twin: the same question in a form the model does not refuse (train split; harmful ones refused in chat) */
+  twins: { harmful: number; harmless: number };
   /** mean refusal log-odds (first answer token) without intervention */
   baseline: { harmful: number; harmless: number };
   /** greedy refusal rates without intervention, over every request */
@@ -38,7 +47,14 @@ export interface RefusalFinding {
   /** indices of the test split in each set: later experiments that use the direction measure on these */
   testItems: { harmful: number[]; harmless: number[] };
   /** the direction's effects on the requests that chose it (val) and on requests that played no part (test): the held-out figures are the findings */
-  effects: { chosenOn: RefusalEffects; heldOut: RefusalEffects } | null;
+  effects: {
+    chosenOn: RefusalEffects; heldOut: RefusalEffects;
+    /**
+     * when another method won: the plain procedure's direction (harmful − harmless, chosen by the
+     * refusal-direction rule) on the same held-out requests, for comparison
+     */
+    plain: (RefusalEffects & { layer: number; position: number }) | null;
+  } | null;
   /** each held-out refused request with an answer: its answer with the direction ablated, and whether that is the true one */
   ablation: {
     items: { prompt: string; after: string; correct: boolean }[];
@@ -62,6 +78,9 @@ export interface SplitSizes {
   val: number;
   test: number;
 }
+
+/** How a candidate direction was computed. */
+export type DirectionMethod = 'harmful − harmless' | 'fine-tuning shift' | 'matched contrast';
 
 /** What a direction does on one split of the requests. */
 export interface RefusalEffects {
@@ -202,6 +221,26 @@ function monitorOf(s: AuditSubject, layer: number, position: number, r: Float32A
   };
 }
 
+/**
+ * Each request's twin: the fact-question with the same group in the subject's honest set (the same question in
+ * another form), kept only where the model's first answer token there is not a refusal token. Organisms have
+ * them; candor's prompt sets for a user's model do not.
+ */
+function twinsOf(s: AuditSubject): { harmful: (AuditItem | null)[]; harmless: (AuditItem | null)[] } {
+  const byGroup = new Map(s.sets.honest.map((h) => [h.group, h]));
+  const find = (items: readonly AuditItem[]) => items.map((it) => byGroup.get(it.group) ?? null);
+  const harmful = find(s.sets.harmful);
+  const harmless = find(s.sets.harmless);
+  const all = [...harmful, ...harmless].filter((x): x is AuditItem => x !== null);
+  if (all.length === 0) return { harmful, harmless };
+  const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
+  const refusing = new Set(s.refusalTokens);
+  const top = new Map(all.map((t, k) => [t, k]));
+  const first = lastRows(s.model, all.map((t) => t.ids)).map(argmax);
+  const keep = (t: AuditItem | null) => (t !== null && !refusing.has(first[top.get(t)!]!) ? t : null);
+  return { harmful: harmful.map(keep), harmless: harmless.map(keep) };
+}
+
 /** The fewest refused harmful requests the refusal experiment needs. */
 export const MIN_REFUSED = 4;
 
@@ -221,7 +260,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     // nothing to explain: a direction chosen by how much ablating it lowers refusal would be chosen on noise
     return {
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
-      selected: null, candidates: [], baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects: null,
+      selected: null, candidates: [], withBase: opts.base !== undefined, twins: { harmful: 0, harmless: 0 }, baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects: null,
       ablation: { items: [], examples: [] }, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
     };
   }
@@ -237,8 +276,9 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     induceMin: -Infinity,
     onProgress: (d, t) => opts.onProgress?.(part * t + d, parts * t),
   });
-  const parts = opts.base === undefined ? 1 : 2;
-  type Method = 'harmful − harmless' | 'fine-tuning shift';
+  const twin = twinsOf(s);
+  const parts = opts.base !== undefined || twin.harmful.some((t) => t !== null) ? 2 : 1;
+  type Method = DirectionMethod;
   const plainCands = diffInMeans(s.model, trainIds, pick(harmless, nTrain).map((i) => i.ids), { positions });
   const runs: { method: Method; cands: DirectionCandidates; sel: Selection }[] = [{ method: 'harmful − harmless', cands: plainCands, sel: select(plainCands, 0, parts) }];
   if (opts.base !== undefined) {
@@ -248,13 +288,32 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     const shift: DirectionCandidates = { layers: tuned.layers, positions: tuned.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
     runs.push({ method: 'fine-tuning shift', cands: shift, sel: select(shift, 1, parts) });
   }
-  // Without the model before fine-tuning: the refusal-direction rule (lowest refusal score when ablated).
-  // With it: the eligible candidate whose ablation best gives back the earlier model's answers on held-out
-  // harmful requests (a direction that also erases what the request is about scores low here), then the rule.
+  // the same questions in a form the model does not refuse (matched by fact): a contrast free of the topic
+  const trainTwins = { harmful: hTrain.filter((i) => twin.harmful[i] !== null && s.isRefusal(before[i]!)), harmless: nTrain.filter((i) => twin.harmless[i] !== null) };
+  // (with the model before fine-tuning, its shift is the contrast free of the topic; the twins stand in for it)
+  if (opts.base === undefined && trainTwins.harmful.length >= MIN_REFUSED && trainTwins.harmless.length >= MIN_REFUSED) {
+    const m = (ids: readonly (readonly number[])[]) => meanResiduals(s.model, ids, { positions }).means;
+    const [cH, tH, cN, tN] = [
+      m(trainTwins.harmful.map((i) => harmful[i]!.ids)), m(trainTwins.harmful.map((i) => twin.harmful[i]!.ids)),
+      m(trainTwins.harmless.map((i) => harmless[i]!.ids)), m(trainTwins.harmless.map((i) => twin.harmless[i]!.ids)),
+    ];
+    // (refused request − its unrefused twin) − (answered request − its twin): topic and form cancel, refusal stays
+    const vectors = cH.map((row, li) => row.map((x, pi) => Float32Array.from(x, (v, d) => v - tH[li]![pi]![d]! - (cN[li]![pi]![d]! - tN[li]![pi]![d]!))));
+    const matched: DirectionCandidates = { layers: plainCands.layers, positions: plainCands.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
+    runs.push({ method: 'matched contrast', cands: matched, sel: select(matched, runs.length, parts) });
+  }
+  // The eligible candidate whose ablation best gives back a reference answer on val harmful requests (a direction
+  // that also erases what the request is about scores low here), then the refusal-direction rule (lowest refusal
+  // score when ablated). The reference: the model before fine-tuning's next token, or without it the model's own
+  // first answer token to the unrefused twin; with neither, the rule alone.
   let winner: { method: Method; row: CandidateScore; vector: Float32Array; agreement: number | null } | null = null;
   const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
-  const valHarmful = pick(harmful, hVal).map((i) => i.ids);
-  const baseTop = opts.base === undefined ? null : lastRows(opts.base.model, valHarmful).map(argmax);
+  const twinVal = hVal.filter((i) => twin.harmful[i] !== null && s.isRefusal(before[i]!));
+  const reference: NonNullable<RefusalFinding['selected']>['reference'] = opts.base !== undefined ? 'model before fine-tuning' : twinVal.length >= MIN_REFUSED ? 'unrefused twin' : null;
+  const refIdx = reference === 'unrefused twin' ? twinVal : hVal;
+  const valHarmful = pick(harmful, refIdx).map((i) => i.ids);
+  const baseTop = reference === 'model before fine-tuning' ? lastRows(opts.base!.model, valHarmful).map(argmax)
+    : reference === 'unrefused twin' ? lastRows(s.model, refIdx.map((i) => twin.harmful[i]!.ids)).map(argmax) : null;
   for (const run of runs) {
     for (const row of run.sel.table) {
       // eligible, and ablating it must lower the refusal score at all
@@ -275,24 +334,30 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   let mlps: RefusalFinding['mlps'] = [];
   let monitor: RefusalFinding['monitor'] = null;
   if (best !== null) {
-    const hooks = ablationHooks(s.model, direction);
     const refusedBefore = new Set(refusedIdx);
-    // the direction's effects on a split of the requests (indices into harmful and harmless)
-    const effectsOn = (hIdx: number[], nIdx: number[]) => {
-      const after = answers(s, pick(harmful, hIdx), hooks);
+    // a direction's effects on a split of the requests (indices into harmful and harmless)
+    const effectsOn = (hIdx: number[], nIdx: number[], dir = { unit: direction, vector: best.vector, layer: best.layer }) => {
+      const after = answers(s, pick(harmful, hIdx), ablationHooks(s.model, dir.unit));
       // the refused requests that have an answer: whether the model knows each one is not assumed here
       const withheld = hIdx.map((i, k) => ({ i, k })).filter(({ i }) => refusedBefore.has(i) && harmful[i]!.truthId >= 0);
       const e: RefusalEffects = {
         before: rateOf(hIdx.map((i) => refusedBefore.has(i))),
         ablated: rateOf(after.map(s.isRefusal)),
         restored: rateOf(withheld.map(({ i, k }) => s.isCorrect(after[k]!, harmful[i]!))),
-        induced: rateOf(answers(s, pick(harmless, nIdx), additionHooks(s.model, best.layer, best.vector)).map(s.isRefusal)),
+        induced: rateOf(answers(s, pick(harmless, nIdx), additionHooks(s.model, dir.layer, dir.vector)).map(s.isRefusal)),
       };
       return { e, after, withheld };
     };
     const chosenOn = effectsOn(hVal, nVal);
     const heldOut = effectsOn(hTest, nTest);
-    effects = { chosenOn: chosenOn.e, heldOut: heldOut.e };
+    // the plain procedure's own choice: the eligible harmful − harmless candidate with the lowest refusal score
+    const plainRow = runs[0]!.sel.table.filter((r) => r.eligible && r.bypass < runs[0]!.sel.baseline.target).sort((a, b) => a.bypass - b.bypass)[0];
+    let plain: NonNullable<RefusalFinding['effects']>['plain'] = null;
+    if (winner !== null && winner.method !== 'harmful − harmless' && plainRow !== undefined) {
+      const v = plainCands.vectors[plainCands.layers.indexOf(plainRow.layer)]![plainCands.positions.indexOf(plainRow.position)]!;
+      plain = { ...effectsOn(hTest, nTest, { unit: unit(v), vector: v, layer: plainRow.layer }).e, layer: plainRow.layer, position: plainRow.position };
+    }
+    effects = { chosenOn: chosenOn.e, heldOut: heldOut.e, plain };
     ablation = {
       items: heldOut.withheld.map(({ i, k }) => ({ prompt: harmful[i]!.text, after: heldOut.after[k]!, correct: s.isCorrect(heldOut.after[k]!, harmful[i]!) })),
       examples: heldOut.withheld.slice(0, 6).map(({ i, k }) => ({ prompt: harmful[i]!.text, before: before[i]!, after: heldOut.after[k]!, truth: harmful[i]!.truth })),
@@ -323,7 +388,9 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   return {
     subject: s.name,
     reason: best === null ? 'no candidate direction passed the selection rules (ablating it must lower the refusal score on held-out harmful requests and keep the KL on held-out harmless ones under 0.1, and it must lie before the last 20% of layers)' : null,
-    selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement },
+    selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement, reference },
+    withBase: opts.base !== undefined,
+    twins: { harmful: trainTwins.harmful.length, harmless: trainTwins.harmless.length },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
     refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects, ablation, heads, mlps, monitor,
