@@ -73,8 +73,24 @@ export interface AuditSubject {
   };
 }
 
+// greedy answers without hooks depend only on the model and the items: experiments that ask the same list of a
+// model (the refusal experiment with and without the base, the withheld and depth experiments) share them
+const answerMemo = new WeakMap<HookedTransformer, WeakMap<readonly AuditItem[], string[]>>();
+
 /** Greedy answers of a subject to items (optionally under hooks), as text. */
 export function answers(s: AuditSubject, items: readonly AuditItem[], hooks: readonly HookSpec[] = []): string[] {
+  if (hooks.length === 0) {
+    const hit = answerMemo.get(s.model)?.get(items);
+    if (hit !== undefined) return hit.slice();
+    const said = generateAnswers(s, items, hooks);
+    if (!answerMemo.has(s.model)) answerMemo.set(s.model, new WeakMap());
+    answerMemo.get(s.model)!.set(items, said);
+    return said.slice();
+  }
+  return generateAnswers(s, items, hooks);
+}
+
+function generateAnswers(s: AuditSubject, items: readonly AuditItem[], hooks: readonly HookSpec[]): string[] {
   const out: string[] = [];
   const eos = s.model.cfg.eosTokenIds;
   for (let i = 0; i < items.length; i += 32) {

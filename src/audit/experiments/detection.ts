@@ -74,9 +74,8 @@ export function detectionExperiment(s: AuditSubject, opts: DetectionOptions = {}
   const skipped: string[] = [];
   // the model's own honest answers decide which facts it knows: truth probes are trained and scored only on
   // statements and answers about those (a probe cannot find the truth of a fact the model never learned)
-  const honestAll = s.sets.honest.filter((i) => i.truthId >= 0);
-  const saidAll = answers(s, honestAll);
-  const knownGroups = new Set(honestAll.filter((h, k) => s.isCorrect(saidAll[k]!, h)).map((h) => h.group));
+  const everyHonest = answers(s, s.sets.honest);
+  const knownGroups = new Set(s.sets.honest.filter((h, k) => h.truthId >= 0 && s.isCorrect(everyHonest[k]!, h)).map((h) => h.group));
   const st = s.sets.statements.filter((i) => knownGroups.has(i.group));
   if (st.length >= MIN_STATEMENTS) datasets.push({ name: 'statements', prompts: st.map((i) => i.ids), y: st.map((i) => (i.label ? 1 : 0)), groups: st.map((i) => i.group) });
   else skipped.push(`statements: ${st.length} are about facts the model answers right in honest mode (at least ${MIN_STATEMENTS} needed)`);
@@ -88,8 +87,9 @@ export function detectionExperiment(s: AuditSubject, opts: DetectionOptions = {}
     ]);
     datasets.push({ name: 'answers', prompts: items.map((i) => i.ids), y: items.map((i) => i.y), groups: items.map((i) => i.g) });
   } else skipped.push(`answers: ${pairs.length} questions the model answers right in honest mode (at least ${MIN_PAIRS} needed)`);
-  const honest = spread(honestAll, 200);
-  const said = answers(s, honest);
+  const pickIdx = spread(s.sets.honest.map((h, i) => ({ h, i })).filter(({ h }) => h.truthId >= 0), 200);
+  const honest = pickIdx.map(({ h }) => h);
+  const said = pickIdx.map(({ i }) => everyHonest[i]!);
   const declined = said.map((a) => s.isRefusal(a) || s.isIdk(a));
   const given = honest.map((_, k) => k).filter((k) => !declined[k]);
   const wrong = given.map((k) => (s.isCorrect(said[k]!, honest[k]!) ? 0 : 1));

@@ -261,7 +261,8 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
     .filter((p) => p.lie !== null && p.honest.length === p.liar.length);
   // pairs where the model answers the honest question right (it knows the fact: its own answer decides) and the
   // two runs behave differently: honest prefers the truth, liar prefers the lie
-  const said = answers(s, candidates.map((p) => s.sets.honest[p.item]!));
+  const saidAll = answers(s, s.sets.honest);
+  const said = candidates.map((p) => saidAll[p.item]!);
   const hm = metricOf(s, candidates.map((p) => p.honest), candidates);
   const lm = metricOf(s, candidates.map((p) => p.liar), candidates);
   const usable = candidates.map((_, i) => i).filter((i) => s.isCorrect(said[i]!, s.sets.honest[candidates[i]!.item]!) && hm[i]! > 0 && lm[i]! < 0);
