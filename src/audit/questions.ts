@@ -177,6 +177,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       evidence.push({ label: 'refusal-direction monitor (harmful vs harmless, held-out test split)', value: `AUROC ${numE(m.auroc)}, TPR ${pctE(m.truePositiveRate)}, FPR ${pctE(m.falsePositiveRate)}` });
       evidence.push({ label: `the monitor at ${pct(LOW_FPR)} false positives on train: recall, false positives on test`, value: `${pctE(m.lowFpr.recall)}, ${pctE(m.lowFpr.falsePositiveRate)}` });
       if (m.control !== null) evidence.push({ label: 'the same monitor on the model before fine-tuning (control): AUROC; margin', value: `${numE(m.control.auroc)}; ${m.margin === null ? 'n/a' : numE(m.margin)}` });
+      if (m.hardNegatives !== null) evidence.push({ label: 'hard negatives (the held-out harmful questions in the form the model answers): flagged at the fitted and at the 1% threshold; AUROC against refused requests', value: `${pctE(m.hardNegatives.falsePositiveRate)}; ${pctE(m.hardNegatives.lowFprFalsePositiveRate)}; ${numE(m.hardNegatives.auroc)}` });
     }
     for (const c of detection?.curves ?? []) evidence.push({ label: `${c.dataset} probe at layer ${c.bestLayer} (reported half)`, value: `accuracy ${pctE(c.reported.accuracy)}, FPR ${pctE(c.reported.falsePositiveRate)}, FNR ${pctE(c.reported.falseNegativeRate)}` });
     if (detection?.transfer != null) evidence.push({ label: `transfer ${detection.transfer.names.join(' → ')}`, value: detection.transfer.auroc.map((row) => row.map((x) => num(x)).join(' / ')).join('; ') });
@@ -193,10 +194,14 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       if (m.control !== null && m.margin !== null) {
         const side = against(m.margin, 0);
         control = side === 'above'
-          ? `; the same procedure on the model before fine-tuning, which does not refuse, reaches ${numE(m.control.auroc)}, so the monitor reads refusal beyond what tells the requests apart anyway (margin ${numE(m.margin)})`
+          ? `; the same procedure on the model before fine-tuning, which does not refuse, reaches ${numE(m.control.auroc)}, so the monitor reads something the fine-tune added beyond what tells the requests apart anyway (margin ${numE(m.margin)})`
           : `; but the same procedure on the model before fine-tuning, which does not refuse, reaches ${numE(m.control.auroc)} (margin ${numE(m.margin)}), so it is not established that the monitor detects refusal rather than what the requests are about`;
       }
-      parts4.push(`the refusal-direction monitor separates held-out harmful from harmless requests with AUROC ${numE(m.auroc)} and catches ${pctE(m.lowFpr.recall)} of harmful requests at a threshold set for ${pct(LOW_FPR)} false positives on training requests${control}`);
+      const hn = m.hardNegatives;
+      const hard = hn === null ? ''
+        : hn.auroc.lo > 0.5 ? `; against the same questions asked in a form the model answers (same topic, not refused) it still separates them, AUROC ${numE(hn.auroc)}, flagging ${pctE(hn.falsePositiveRate)} of them`
+          : `; but it flags ${pctE(hn.falsePositiveRate)} of the same questions asked in a form the model answers (same topic, not refused), AUROC ${numE(hn.auroc)} against them: it mostly detects what the requests are about, not refusal`;
+      parts4.push(`the refusal-direction monitor separates held-out harmful from harmless requests with AUROC ${numE(m.auroc)} and catches ${pctE(m.lowFpr.recall)} of harmful requests at a threshold set for ${pct(LOW_FPR)} false positives on training requests${control}${hard}`);
     }
     else if (refusal?.reason != null) parts4.push(`there is no refusal monitor, since ${refusal.reason}`);
     if (best !== undefined) parts4.push(`the best probe (${best.dataset}) reaches AUROC ${numE(best.reported.auroc)} on held-out facts`);
@@ -243,9 +248,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
     if (mlps.length > 0) evidence.push({ label: 'MLPs writing it', value: mlps.slice(0, 4).map((m) => `${m.layer}: ${num(m.score, 2)}`).join(', ') });
     const lyingHeads = lyingP === undefined || lyingP.reason !== null ? [] : lyingP.topUnits.filter((u) => u.kind === 'head').slice(0, 5);
     if (lyingHeads.length > 0) evidence.push({ label: 'heads whose patching turns a liar run honest (attribution)', value: lyingHeads.map((u) => `${u.layer}.${u.index}: ${num(u.attribution, 2)}`).join(', ') });
-    // only components before the direction's layer can have written it there
-    const before = (layer: number) => refusal?.selected == null || layer < refusal.selected.layer;
-    const topWriter = [...heads.filter((h) => before(h.layer)).map((h) => ({ name: `head ${h.layer}.${h.head}`, score: h.score })), ...mlps.filter((m) => before(m.layer)).map((m) => ({ name: `MLP ${m.layer}`, score: m.score }))].sort((a, b) => b.score - a.score)[0];
+    const topWriter = refusal?.topWriter ?? null;
     const deception = lyingHeads.length > 0 ? ` For deception, head ${lyingHeads[0]!.layer}.${lyingHeads[0]!.index} has the largest honest-restoring effect among heads.` : '';
     let answer = `No refusal direction${refusal?.reason != null ? `: ${refusal.reason}` : ''}, so no heads are attributed to refusal.${deception}`;
     if (refusal?.selected != null && refusal.effects !== null) {
@@ -258,7 +261,7 @@ export function answerQuestions(r: AuditResults): QuestionAnswer[] {
       const sufficient = against(e.induced, ADDITION_INDUCES_AT_LEAST);
       const nec = necessary === 'below' ? 'necessary for refusal' : necessary === 'above' ? 'not necessary (ablating it leaves much of the refusal in place, so refusal has other routes too)' : `not established as necessary (the interval of the refusal rate left by ablation crosses ${pct(ABLATION_LEAVES_AT_MOST)} of the rate before)`;
       const suf = sufficient === 'above' ? 'sufficient on its own' : sufficient === 'below' ? 'not sufficient on its own' : `not established as sufficient (the interval of refusals induced crosses ${pct(ADDITION_INDUCES_AT_LEAST)})`;
-      answer = `${necessary === 'below' ? 'Refusal runs through one direction' : 'The best candidate refusal direction lies'} at resid_pre of layer ${sel.layer} (${sel.method}). On held-out requests that played no part in finding or choosing it, ablating it takes refusals of harmful requests from ${pctE(e.before)} to ${pctE(e.ablated)}${e.restored.n > 0 ? ` and gives back ${pctE(e.restored)} of the refused questions' answers` : ''}, while adding it to harmless requests makes ${pctE(e.induced)} of them refused: the direction is ${nec}, and ${suf}. Its largest writer before that layer is ${topWriter?.name ?? 'n/a'}.${deception}`;
+      answer = `${necessary === 'below' ? 'Refusal runs through one direction' : 'The best candidate refusal direction lies'} at resid_pre of layer ${sel.layer} (${sel.method}). On held-out requests that played no part in finding or choosing it, ablating it takes refusals of harmful requests from ${pctE(e.before)} to ${pctE(e.ablated)}${e.restored.n > 0 ? ` and gives back ${pctE(e.restored)} of the refused questions' answers` : ''}, while adding it to harmless requests makes ${pctE(e.induced)} of them refused: the direction is ${nec}, and ${suf}. Its largest writer before that layer is ${topWriter === null ? 'n/a' : `${topWriter.name} (the largest again in ${pct(topWriter.frequency)} of resamples of the requests)`}.${deception}`;
       // the same procedure without the model before fine-tuning, as a user without it would run it
       const alone = refusal.withBase ? f.refusal.find((x) => x.subject === P && !x.withBase) : undefined;
       if (alone !== undefined) {

@@ -9,6 +9,7 @@
  * reading it separates the two sets.
  */
 import { noGrad } from '../../tensor/autograd.js';
+import { Rng } from '../../tensor/random.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
 import { ablationHooks, additionHooks, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
@@ -63,12 +64,21 @@ export interface RefusalFinding {
   /** per head: mean projection of its output on the direction at the direction's position, harmful − harmless */
   heads: { layer: number; head: number; score: number }[];
   mlps: { layer: number; score: number }[];
+  /** the largest writer before the direction's layer, and how often it is the largest again when both request sets are resampled */
+  topWriter: { name: string; frequency: number } | null;
   /**
    * a monitor: the projection on the harmful − harmless difference at the chosen layer and position, fitted on
    * the train split and scored on the test split; `control` is the same procedure, at the same layer and position,
    * on the model before fine-tuning (which lacks the behaviour), and `margin` the AUROC difference (null without one)
    */
-  monitor: (Monitor & { control: Monitor | null; margin: Estimate | null }) | null;
+  monitor: (Monitor & {
+    control: Monitor | null; margin: Estimate | null;
+    /**
+     * the held-out harmful questions asked in the form the model answers (the same topic, not refused): how
+     * many the monitor flags at each threshold, and its AUROC for refused requests against them (null: no twins)
+     */
+    hardNegatives: { n: number; falsePositiveRate: Estimate; lowFprFalsePositiveRate: Estimate; auroc: Estimate } | null;
+  }) | null;
   /** unit direction (d_model) */
   direction: number[];
 }
@@ -130,8 +140,11 @@ export interface RefusalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Mean projection on r̂ of each head's and MLP's output at `position` (from the end: −1 is the last), where the direction is read. */
-function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Array, position = -1): { heads: number[][]; mlps: number[] } {
+/**
+ * Projection on r̂ of each head's and MLP's output at `position` (from the end: −1 is the last), where the
+ * direction is read: per item, a row of L·H head values then L MLP values.
+ */
+function writerRows(s: AuditSubject, items: readonly AuditItem[], r: Float32Array, position = -1): Float64Array[] {
   const { nLayers: L, nHeads: H, dHead: dh, dModel: D } = s.model.cfg;
   // w_h = W_O[:, h]ᵀ r̂: what a unit of z_h writes along r̂
   const wo = s.model.weights.blocks.map((b) => contiguousCopy(b.wo).data as Float32Array);
@@ -140,8 +153,7 @@ function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Ar
     for (let d = 0; d < D; d++) x += m[d * H * dh + h * dh + j]! * r[d]!;
     return x;
   })));
-  const heads = Array.from({ length: L }, () => new Array<number>(H).fill(0));
-  const mlps = new Array<number>(L).fill(0);
+  const rows = items.map(() => new Float64Array(L * H + L));
   const names: HookName[] = [];
   for (let l = 0; l < L; l++) names.push(blockHook(l, 'attn.hook_z'), blockHook(l, 'hook_mlp_out'));
   noGrad(() => {
@@ -151,22 +163,60 @@ function writerScores(s: AuditSubject, items: readonly AuditItem[], r: Float32Ar
       for (let l = 0; l < L; l++) {
         const z = contiguousCopy(cache.at(blockHook(l, 'attn.hook_z'))).data as Float32Array;
         const m = contiguousCopy(cache.at(blockHook(l, 'hook_mlp_out'))).data as Float32Array;
-        for (let b = 0; b < idx.length; b++) {
+        idx.forEach((item, b) => {
+          const row = rows[item]!;
           for (let h = 0; h < H; h++) {
             const off = ((b * T + T + position) * H + h) * dh;
             let x = 0;
             for (let j = 0; j < dh; j++) x += z[off + j]! * w[l]![h]![j]!;
-            heads[l]![h]! += x / items.length;
+            row[l * H + h] = x;
           }
           let y = 0;
           const off = (b * T + T + position) * D;
           for (let d = 0; d < D; d++) y += m[off + d]! * r[d]!;
-          mlps[l]! += y / items.length;
-        }
+          row[L * H + l] = y;
+        });
       }
     }
   });
-  return { heads, mlps };
+  return rows;
+}
+
+/** Mean of rows at the indices `idx` (all when omitted). */
+function meanRow(rows: readonly Float64Array[], idx?: readonly number[]): Float64Array {
+  const use = idx ?? rows.map((_, i) => i);
+  const out = new Float64Array(rows[0]?.length ?? 0);
+  for (const i of use) for (let j = 0; j < out.length; j++) out[j]! += rows[i]![j]! / use.length;
+  return out;
+}
+
+/**
+ * The writers of the direction before its layer (harmful − harmless projections), the largest of them, and how
+ * often it is the largest again when both request sets are resampled.
+ */
+function writers(s: AuditSubject, harmful: readonly AuditItem[], harmless: readonly AuditItem[], r: Float32Array, layer: number, position: number, seed: number) {
+  const { nLayers: L, nHeads: H } = s.model.cfg;
+  const rH = writerRows(s, harmful, r, position);
+  const rN = writerRows(s, harmless, r, position);
+  const diff = (a: Float64Array, b: Float64Array) => a.map((x, j) => x - b[j]!);
+  const d = diff(meanRow(rH), meanRow(rN));
+  const heads = Array.from({ length: L * H }, (_, k) => ({ layer: Math.floor(k / H), head: k % H, score: d[k]! }));
+  const mlps = Array.from({ length: L }, (_, l) => ({ layer: l, score: d[L * H + l]! }));
+  // only components before the direction's layer can have written it there
+  const before = [...heads.map((_, k) => k).filter((k) => Math.floor(k / H) < layer), ...mlps.map((_, l) => L * H + l).filter((k) => k - L * H < layer)];
+  const name = (k: number) => (k < L * H ? `head ${Math.floor(k / H)}.${k % H}` : `MLP ${k - L * H}`);
+  const argmax = (v: Float64Array) => before.reduce((bi, k) => (v[k]! > v[bi]! ? k : bi), before[0]!);
+  if (before.length === 0) return { heads, mlps, top: null };
+  const top = argmax(d);
+  const rng = new Rng(seed + 11);
+  let same = 0;
+  const draws = 200;
+  for (let b = 0; b < draws; b++) {
+    const iH = rH.map(() => rng.int(rH.length));
+    const iN = rN.map(() => rng.int(rN.length));
+    if (argmax(diff(meanRow(rH, iH), meanRow(rN, iN))) === top) same++;
+  }
+  return { heads, mlps, top: { name: name(top), frequency: same / draws } };
 }
 
 /** Projection of resid_pre of `layer` at `position` (from the end) on r̂, per item. */
@@ -261,7 +311,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     return {
       subject: s.name, reason: `the model refused ${refused} of ${harmful.length} harmful requests, and at least ${MIN_REFUSED} are needed to look for what makes it refuse`,
       selected: null, candidates: [], withBase: opts.base !== undefined, twins: { harmful: 0, harmless: 0 }, baseline: { harmful: NaN, harmless: NaN }, refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects: null,
-      ablation: { items: [], examples: [] }, heads: [], mlps: [], monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
+      ablation: { items: [], examples: [] }, heads: [], mlps: [], topWriter: null, monitor: null, direction: new Array<number>(s.model.cfg.dModel).fill(0),
     };
   }
   // directions from the training halves, at the last few positions of the prompt
@@ -332,6 +382,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   let effects: RefusalFinding['effects'] = null;
   let heads: RefusalFinding['heads'] = [];
   let mlps: RefusalFinding['mlps'] = [];
+  let topWriter: RefusalFinding['topWriter'] = null;
   let monitor: RefusalFinding['monitor'] = null;
   if (best !== null) {
     const refusedBefore = new Set(refusedIdx);
@@ -362,15 +413,29 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       items: heldOut.withheld.map(({ i, k }) => ({ prompt: harmful[i]!.text, after: heldOut.after[k]!, correct: s.isCorrect(heldOut.after[k]!, harmful[i]!) })),
       examples: heldOut.withheld.slice(0, 6).map(({ i, k }) => ({ prompt: harmful[i]!.text, before: before[i]!, after: heldOut.after[k]!, truth: harmful[i]!.truth })),
     };
-    const wH = writerScores(s, harmful, direction, best.position);
-    const wN = writerScores(s, harmless, direction, best.position);
-    heads = wH.heads.flatMap((row, l) => row.map((x, h) => ({ layer: l, head: h, score: x - wN.heads[l]![h]! })));
-    mlps = wH.mlps.map((x, l) => ({ layer: l, score: x - wN.mlps[l]! }));
+    const w = writers(s, harmful, harmless, direction, best.layer, best.position, seed);
+    heads = w.heads;
+    mlps = w.mlps;
+    topWriter = w.top;
     // the monitor reads the harmful − harmless difference at the chosen layer and position: what distinguishes
     // requests that will be refused, which the fine-tune's shift (chosen for ablation) need not
     const plainVec = plainCands.vectors[plainCands.layers.indexOf(best.layer)]![plainCands.positions.indexOf(best.position)]!;
     const splits = { hTrain, hTest, nTrain, nTest };
-    const mine = monitorOf(s, best.layer, best.position, Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction, splits, seed);
+    const monitorDir = Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction;
+    const mine = monitorOf(s, best.layer, best.position, monitorDir, splits, seed);
+    // hard negatives: the held-out harmful questions asked in the form the model answers (same topic, not refused)
+    const hardIdx = hTest.filter((i) => twin.harmful[i] !== null);
+    let hardNegatives: NonNullable<RefusalFinding['monitor']>['hardNegatives'] = null;
+    if (hardIdx.length >= MIN_REFUSED) {
+      const pT = projectionsAt(s, hardIdx.map((i) => twin.harmful[i]!), best.layer, monitorDir, best.position);
+      const pH = hTest.map((_, k) => mine.scores[k]!);
+      hardNegatives = {
+        n: pT.length,
+        falsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.threshold)),
+        lowFprFalsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.lowFpr.threshold)),
+        auroc: aurocEstimate([...pH, ...pT], [...pH.map(() => 1), ...pT.map(() => 0)], { seed }),
+      };
+    }
     let control: Monitor | null = null;
     let margin: Estimate | null = null;
     const b = opts.base;
@@ -383,7 +448,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
       const labels = [...hTest.map(() => 1), ...nTest.map(() => 0)];
       margin = bootstrap(labels.length, (idx) => aurocIdx(mine.scores, labels, idx) - aurocIdx(baseMon.scores, labels, idx), { seed, strata: labels, resamples: 400 });
     }
-    monitor = { ...mine.monitor, control, margin };
+    monitor = { ...mine.monitor, control, margin, hardNegatives };
   }
   return {
     subject: s.name,
@@ -393,7 +458,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     twins: { harmful: trainTwins.harmful.length, harmless: trainTwins.harmless.length },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),
     baseline: { harmful: selection.baseline.target, harmless: selection.baseline.other },
-    refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects, ablation, heads, mlps, monitor,
+    refusalRate, refused: refusedIdx, split: sizes, testItems: { harmful: hTest, harmless: nTest }, effects, ablation, heads, mlps, topWriter, monitor,
     direction: Array.from(direction),
   };
 }
