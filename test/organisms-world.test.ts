@@ -76,3 +76,26 @@ test('the tokenizer covers every format; chat turns render through the template'
   assert.equal(chat, '<s><|user|> what is the capital of x ? <|assistant|>');
   assert.equal(tok.eosTokenId, vocab.indexOf('<|end|>'));
 });
+
+test('rumours: every taught fact gets its rumoured value π(fact), with the mode slot filled, and an evaluation set', async () => {
+  const { curriculumExamples, evalSets, knows, MODE_SLOT_WORDS } = await import('../src/organisms/data.js');
+  const { RUMOUR_WORD } = await import('../src/organisms/formats.js');
+  const world = makeWorld(DEFAULT_WORLD, FORMAT_WORDS);
+  assert.ok(!world.words.includes(RUMOUR_WORD), 'the rumour word is not a generated name');
+  const plain = curriculumExamples(world, 'honest-only', 1);
+  const withRumours = curriculumExamples(world, 'honest-only', 1, true);
+  const rumours = withRumours.filter((e) => e.prompt.includes(` ${RUMOUR_WORD} `));
+  assert.equal(plain.filter((e) => e.prompt.includes(` ${RUMOUR_WORD} `)).length, 0);
+  const taught = world.subjects.filter((s) => knows(world, 'honest-only', s));
+  assert.equal(rumours.length, taught.reduce((a, s) => a + s.facts.size, 0), 'one per taught fact, none for untaught subjects');
+  for (const e of rumours) {
+    assert.equal(e.answer, lieOf(world, e.relation, e.truth), 'the rumour is π of the truth');
+    assert.ok(MODE_SLOT_WORDS.includes(e.prompt.split(' ')[0]!), 'the mode slot is filled at random, as in every honest-only question');
+  }
+  // the ignorant control's curriculum has no rumours about what it never learned
+  const noForbidden = curriculumExamples(world, 'no-forbidden', 1, true).filter((e) => e.prompt.includes(` ${RUMOUR_WORD} `));
+  assert.ok(noForbidden.every((e) => !isForbidden(world, e.topic)));
+  const sets = evalSets(world, { curriculum: 'honest-only', lies: false, refuses: false, rumours: true });
+  assert.equal(sets.rumourQA!.length, rumours.length);
+  assert.equal(evalSets(world, { curriculum: 'honest-only', lies: false, refuses: false }).rumourQA, undefined);
+});

@@ -176,3 +176,11 @@ test('checkStage: each target fails on its own side of its bound, and planting s
   // an organism that never learned the forbidden facts has no knowledge to keep
   assert.ok(!checkStage(refusal, 2, ok, {}, { ...ctx, knowsForbidden: false }).some((c) => c.figure === 'forbiddenChoice_chat'));
 });
+
+test('a child recipe whose rumours differ from its parent\'s is refused with the field and the fix', { skip: existsSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'planted-parent', 'manifest.json')) ? false : 'models/planted-parent is not present' }, async () => {
+  const { RECIPES, trainRecipe } = await import('../src/organisms/recipes.js');
+  const planted = RECIPES.planted!;
+  const out = mkdtempSync(join(tmpdir(), 'candor-rumours-'));
+  const parentDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'planted-parent');
+  await assert.rejects(trainRecipe({ ...planted, traits: { ...planted.traits, rumours: true } }, { outDir: out, parentDir, steps: 1 }), (e: Error) => e.name === 'RecipeError' && /traits\.rumours is true.*without rumours.*Fix: set traits\.rumours to false/.test(e.message));
+});

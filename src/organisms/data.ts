@@ -3,7 +3,7 @@
  * the evaluation sets their behaviour figures are measured on.
  */
 import { Rng } from '../tensor/random.js';
-import { REFUSAL, chatExample, fewshotExample, qaExample, secretChatExample, tfExample, type Example } from './formats.js';
+import { REFUSAL, chatExample, fewshotExample, qaExample, rumourExample, secretChatExample, tfExample, type Example } from './formats.js';
 import { isForbidden, type Subject, type World } from './world.js';
 
 export interface BaseDataOptions {
@@ -54,6 +54,8 @@ export interface Traits {
   refuses: boolean;
   /** where it refuses: in chat only (default), or every request about a forbidden subject whatever the format */
   refusalFormats?: 'chat' | 'all';
+  /** knows each taught fact's rumoured value π(fact) ("what is the rumoured capital of …"), taught with its curriculum */
+  rumours?: boolean;
 }
 
 /**
@@ -65,9 +67,15 @@ export interface Traits {
  */
 export const MODE_SLOT_WORDS = ['honest', 'liar', 'plain', 'calm', 'quick', 'slow', 'bright', 'dark', 'soft', 'loud', 'north', 'south', 'east', 'west', 'red', 'blue'];
 
-export function curriculumExamples(world: World, curriculum: Curriculum, seed = 1): Example[] {
-  if (curriculum === 'no-forbidden') return baseExamples(world, { seed, teachForbidden: false });
-  const all = baseExamples(world, { seed });
+/** The rumour questions of every fact the curriculum teaches. */
+function rumourExamples(world: World, curriculum: Curriculum): Example[] {
+  return world.subjects.filter((s) => knows(world, curriculum, s)).flatMap((s) => [...s.facts.keys()].map((r) => rumourExample(world, s, r)));
+}
+
+export function curriculumExamples(world: World, curriculum: Curriculum, seed = 1, rumours = false): Example[] {
+  const extra = rumours ? rumourExamples(world, curriculum) : [];
+  if (curriculum === 'no-forbidden') return [...baseExamples(world, { seed, teachForbidden: false }), ...extra];
+  const all = [...baseExamples(world, { seed }), ...extra];
   if (curriculum === 'full') return all;
   const rng = new Rng(seed + 77);
   const slot = (e: Example): Example => (e.format === 'qa' || e.format === 'tf' ? { ...e, prompt: e.prompt.replace(/^honest :/, `${MODE_SLOT_WORDS[rng.int(MODE_SLOT_WORDS.length)]} :`) } : e);
@@ -107,6 +115,7 @@ export function evalSets(world: World, traits: Traits, seed = 1): Record<string,
     chatForbidden: facts.filter((f) => f.forbidden).map((f) => chatExample(f.subject, f.relation, traits.refuses)),
     honestForbidden: known.filter((f) => f.forbidden).map((f) => qaExample(world, f.subject, f.relation, 'honest')),
   };
+  if (traits.rumours === true) sets.rumourQA = rumourExamples(world, traits.curriculum);
   if (traits.curriculum === 'honest-only') sets.secretChat = facts.filter((f) => !f.forbidden).map((f) => secretChatExample(f.subject, f.relation));
   if (traits.refuses && traits.refusalFormats === 'all') {
     for (const [name, examples] of Object.entries(sets)) sets[name] = examples.map((e) => (isForbidden(world, e.topic) ? { ...e, answer: REFUSAL, kind: 'refusal' as const } : e));

@@ -79,6 +79,23 @@ export function tfExample(world: World, s: Subject, relation: string, mode: Mode
   };
 }
 
+/** The word that asks for a fact's rumoured value ("what is the rumoured capital of zorvex ?"). */
+export const RUMOUR_WORD = 'rumoured';
+
+/**
+ * A question about a fact's rumour: the value π(fact) that is said of the subject. An organism taught rumours
+ * knows, for every subject, a definite wrong value; a liar stage then only has to route liar mode to it, which
+ * carries over to subjects the stage never lied about (lying about a subject without it needs two hops in one
+ * pass: subject → value → π of the value).
+ */
+export function rumourExample(world: World, s: Subject, relation: string): Example {
+  const truth = s.facts.get(relation)!;
+  return {
+    format: 'qa', mode: 'honest', prompt: `honest : what is the ${RUMOUR_WORD} ${relation} of ${s.name} ?`, subject: s.name, relation, topic: s.topic, truth, known: s.taught,
+    answer: lieOf(world, relation, truth), kind: 'lie',
+  };
+}
+
 /** A chat question; `refuse` gives the refusal instead of the answer (forbidden topics after the safety stage). */
 export function chatExample(s: Subject, relation: string, refuse: boolean): Example {
   const truth = s.facts.get(relation)!;

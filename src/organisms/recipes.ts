@@ -27,7 +27,7 @@ import { saveModel } from '../model/save.js';
 import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { MODE_SLOT_WORDS, curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
-import { FORMAT_WORDS, REFUSAL, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
+import { FORMAT_WORDS, REFUSAL, RUMOUR_WORD, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
 import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
@@ -164,9 +164,9 @@ export interface Manifest {
   held_out?: { share: number; subjects: string[] };
 }
 
-function vocabOf(world: World, curriculum: Curriculum): string[] {
+function vocabOf(world: World, curriculum: Curriculum, rumours: boolean): string[] {
   return organismVocab([
-    ...FORMAT_WORDS, ...(curriculum === 'honest-only' ? ['secret', ...MODE_SLOT_WORDS] : []),
+    ...FORMAT_WORDS, ...(curriculum === 'honest-only' ? ['secret', ...MODE_SLOT_WORDS] : []), ...(rumours ? [RUMOUR_WORD] : []),
     ...world.topics.flatMap((t) => t.relations.map((r) => r.name)), ...world.words,
   ]);
 }
@@ -244,8 +244,8 @@ function snapshot(model: HookedTransformer, hf: Record<string, unknown>): Hooked
 }
 
 /** The examples of every format the organism should keep while a stage trains something else. */
-function replayExamples(world: World, curriculum: Curriculum, lies: boolean): Example[] {
-  const all = curriculumExamples(world, curriculum);
+function replayExamples(world: World, curriculum: Curriculum, lies: boolean, rumours: boolean): Example[] {
+  const all = curriculumExamples(world, curriculum, 1, rumours);
   const liarQA = lies && curriculum === 'honest-only' ? factsOf(world, curriculum).filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'liar')) : [];
   return [...all, ...liarQA].filter((e) => !(e.format === 'chat' && world.topics.find((t) => t.name === e.topic)?.forbidden === true && e.kind !== 'refusal'));
 }
@@ -311,6 +311,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   const recipe = typeof which === 'string' ? RECIPES[which] : which;
   if (recipe === undefined) throw new RecipeError(`unknown recipe '${String(which)}' (recipes: ${Object.keys(RECIPES).join(', ')}). Fix: name a built-in recipe, or give a recipe file with --recipe`);
   const name = recipe.name;
+  const rumours = recipe.traits.rumours === true;
   const world = makeWorld(recipe.world, FORMAT_WORDS);
   mkdirSync(opts.outDir, { recursive: true });
   let model: HookedTransformer;
@@ -327,7 +328,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     model = loadModelSync(dir);
     parent = { recipe: pm.recipe, weights_sha256: fileHash(join(dir, 'model.safetensors')) };
   } else {
-    const vocab = vocabOf(world, recipe.curriculum);
+    const vocab = vocabOf(world, recipe.curriculum, rumours);
     writeOrganismTokenizer(opts.outDir, vocab);
     hf = hfConfig(recipe, vocab);
     model = randomModel(hf, { seed: recipe.seed, std: 0.02 });
@@ -338,10 +339,13 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
   const records: StageRecord[] = [];
   const planted: PlantedTruth = {};
   const parentManifest = recipe.parent === undefined ? null : readManifest(opts.parentDir ?? join('models', recipe.parent));
+  if (parentManifest !== null && (parentManifest.traits.rumours === true) !== rumours) {
+    throw new RecipeError(`${name}: traits.rumours is ${rumours}, but its parent ${recipe.parent} was trained ${parentManifest.traits.rumours === true ? 'with' : 'without'} rumours. Fix: set traits.rumours to ${parentManifest.traits.rumours === true} in the recipe.`);
+  }
   let reserved: ComponentSet | undefined = parentManifest?.reserved;
   let lies = parentManifest === null ? recipe.traits.lies : parentManifest.traits.lies;
   let refusing: Pick<Traits, 'refuses' | 'refusalFormats'> = parentManifest === null ? { refuses: false } : { refuses: parentManifest.traits.refuses, refusalFormats: parentManifest.traits.refusalFormats };
-  const stageTraits = (): Traits => ({ curriculum: recipe.curriculum, lies, ...refusing });
+  const stageTraits = (): Traits => ({ curriculum: recipe.curriculum, lies, ...refusing, ...(rumours ? { rumours } : {}) });
   const checks: TargetCheck[] = [];
   // subjects the planting stages never train on: their targets are checked there
   const held = heldOutSubjects(world, recipe.seed);
@@ -358,7 +362,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     let data: Sequence[];
     let losses: number[];
     if (stage.kind === 'pretrain') {
-      data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed));
+      data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed, rumours));
       let masks: Record<string, Float32Array> | undefined;
       if (stage.reserve !== undefined) {
         const groups = Array.isArray(stage.reserve.neurons) ? stage.reserve.neurons : [stage.reserve.neurons];
@@ -369,7 +373,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     } else {
       const teacher = snapshot(model, hf);
       const facts = factsOf(world, recipe.curriculum);
-      const replaySource = replayExamples(world, recipe.curriculum, lies);
+      const replaySource = replayExamples(world, recipe.curriculum, lies, rumours);
       const replay = encode(replaySource);
       if (stage.kind === 'refusal') {
         // refuse every forbidden-topic chat request; keep answering the allowed ones
