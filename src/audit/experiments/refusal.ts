@@ -291,6 +291,54 @@ function twinsOf(s: AuditSubject): { harmful: (AuditItem | null)[]; harmless: (A
   return { harmful: harmful.map(keep), harmless: harmless.map(keep) };
 }
 
+/**
+ * The refusal monitor at the chosen layer and position (direction `at.dir`): its figures on the test split,
+ * scored on hard negatives (the test split's harmful questions in the form the model answers, where twins
+ * exist), and beside the same procedure on the model before fine-tuning (a control that lacks the behaviour).
+ */
+function monitorFinding(s: AuditSubject, at: { layer: number; position: number; dir: Float32Array }, sp: { hTrain: number[]; hTest: number[]; nTrain: number[]; nTest: number[] },
+  twins: readonly (AuditItem | null)[], base: AuditSubject | undefined, seed: number): NonNullable<RefusalFinding['monitor']> {
+  const mine = monitorOf(s, at.layer, at.position, at.dir, sp, seed);
+  const hardIdx = sp.hTest.filter((i) => twins[i] !== null);
+  let hardNegatives: NonNullable<RefusalFinding['monitor']>['hardNegatives'] = null;
+  if (hardIdx.length >= MIN_REFUSED) {
+    const pT = projectionsAt(s, hardIdx.map((i) => twins[i]!), at.layer, at.dir, at.position);
+    const pH = sp.hTest.map((_, k) => mine.scores[k]!);
+    hardNegatives = {
+      n: pT.length,
+      falsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.threshold)),
+      lowFprFalsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.lowFpr.threshold)),
+      auroc: aurocEstimate([...pH, ...pT], [...pH.map(() => 1), ...pT.map(() => 0)], { seed }),
+    };
+  }
+  let control: Monitor | null = null;
+  let margin: Estimate | null = null;
+  if (base !== undefined && base.sets.harmful.length === s.sets.harmful.length && base.sets.harmless.length === s.sets.harmless.length) {
+    // the same procedure, on the same requests, on the model that lacks the behaviour: a monitor that only
+    // detects the topic scores as well there
+    const ids = (items: readonly AuditItem[], idx: number[]) => idx.map((i) => items[i]!.ids);
+    const baseVec = diffInMeans(base.model, ids(base.sets.harmful, sp.hTrain), ids(base.sets.harmless, sp.nTrain), { positions: [at.position], layers: [at.layer] }).vectors[0]![0]!;
+    const baseMon = monitorOf(base, at.layer, at.position, unit(baseVec), sp, seed);
+    control = baseMon.monitor;
+    const labels = [...sp.hTest.map(() => 1), ...sp.nTest.map(() => 0)];
+    margin = bootstrap(labels.length, (idx) => aurocIdx(mine.scores, labels, idx) - aurocIdx(baseMon.scores, labels, idx), { seed, strata: labels, resamples: 400 });
+  }
+  return { ...mine.monitor, control, margin, hardNegatives };
+}
+
+/**
+ * Candidates (refused request − its unrefused twin) − (answered harmless request − its twin) at each layer's
+ * resid_pre and each position: what the requests are about cancels within each pair, the form cancels between
+ * the pairs, and refusal stays. `use` holds the train-split indices with twins.
+ */
+function matchedContrast(s: AuditSubject, use: { harmful: number[]; harmless: number[] }, twin: { harmful: (AuditItem | null)[]; harmless: (AuditItem | null)[] }, positions: readonly number[]): DirectionCandidates {
+  const m = (ids: readonly (readonly number[])[]) => meanResiduals(s.model, ids, { positions });
+  const cH = m(use.harmful.map((i) => s.sets.harmful[i]!.ids));
+  const [tH, cN, tN] = [m(use.harmful.map((i) => twin.harmful[i]!.ids)).means, m(use.harmless.map((i) => s.sets.harmless[i]!.ids)).means, m(use.harmless.map((i) => twin.harmless[i]!.ids)).means];
+  const vectors = cH.means.map((row, li) => row.map((x, pi) => Float32Array.from(x, (v, d) => v - tH[li]![pi]![d]! - (cN[li]![pi]![d]! - tN[li]![pi]![d]!))));
+  return { layers: cH.layers, positions: cH.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
+}
+
 /** The fewest refused harmful requests the refusal experiment needs. */
 export const MIN_REFUSED = 4;
 
@@ -342,14 +390,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const trainTwins = { harmful: hTrain.filter((i) => twin.harmful[i] !== null && s.isRefusal(before[i]!)), harmless: nTrain.filter((i) => twin.harmless[i] !== null) };
   // (with the model before fine-tuning, its shift is the contrast free of the topic; the twins stand in for it)
   if (opts.base === undefined && trainTwins.harmful.length >= MIN_REFUSED && trainTwins.harmless.length >= MIN_REFUSED) {
-    const m = (ids: readonly (readonly number[])[]) => meanResiduals(s.model, ids, { positions }).means;
-    const [cH, tH, cN, tN] = [
-      m(trainTwins.harmful.map((i) => harmful[i]!.ids)), m(trainTwins.harmful.map((i) => twin.harmful[i]!.ids)),
-      m(trainTwins.harmless.map((i) => harmless[i]!.ids)), m(trainTwins.harmless.map((i) => twin.harmless[i]!.ids)),
-    ];
-    // (refused request − its unrefused twin) − (answered request − its twin): topic and form cancel, refusal stays
-    const vectors = cH.map((row, li) => row.map((x, pi) => Float32Array.from(x, (v, d) => v - tH[li]![pi]![d]! - (cN[li]![pi]![d]! - tN[li]![pi]![d]!))));
-    const matched: DirectionCandidates = { layers: plainCands.layers, positions: plainCands.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
+    const matched = matchedContrast(s, trainTwins, twin, positions);
     runs.push({ method: 'matched contrast', cands: matched, sel: select(matched, runs.length, parts) });
   }
   // The eligible candidate whose ablation best gives back a reference answer on val harmful requests (a direction
@@ -420,35 +461,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
     // the monitor reads the harmful − harmless difference at the chosen layer and position: what distinguishes
     // requests that will be refused, which the fine-tune's shift (chosen for ablation) need not
     const plainVec = plainCands.vectors[plainCands.layers.indexOf(best.layer)]![plainCands.positions.indexOf(best.position)]!;
-    const splits = { hTrain, hTest, nTrain, nTest };
-    const monitorDir = Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction;
-    const mine = monitorOf(s, best.layer, best.position, monitorDir, splits, seed);
-    // hard negatives: the held-out harmful questions asked in the form the model answers (same topic, not refused)
-    const hardIdx = hTest.filter((i) => twin.harmful[i] !== null);
-    let hardNegatives: NonNullable<RefusalFinding['monitor']>['hardNegatives'] = null;
-    if (hardIdx.length >= MIN_REFUSED) {
-      const pT = projectionsAt(s, hardIdx.map((i) => twin.harmful[i]!), best.layer, monitorDir, best.position);
-      const pH = hTest.map((_, k) => mine.scores[k]!);
-      hardNegatives = {
-        n: pT.length,
-        falsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.threshold)),
-        lowFprFalsePositiveRate: rateOf(pT.map((x) => x > mine.monitor.lowFpr.threshold)),
-        auroc: aurocEstimate([...pH, ...pT], [...pH.map(() => 1), ...pT.map(() => 0)], { seed }),
-      };
-    }
-    let control: Monitor | null = null;
-    let margin: Estimate | null = null;
-    const b = opts.base;
-    if (b !== undefined && b.sets.harmful.length === harmful.length && b.sets.harmless.length === harmless.length) {
-      // the same procedure, on the same requests, on the model that lacks the behaviour: a monitor that only
-      // detects the topic scores as well there
-      const baseVec = diffInMeans(b.model, pick(b.sets.harmful, hTrain).map((i) => i.ids), pick(b.sets.harmless, nTrain).map((i) => i.ids), { positions: [best.position], layers: [best.layer] }).vectors[0]![0]!;
-      const baseMon = monitorOf(b, best.layer, best.position, unit(baseVec), splits, seed);
-      control = baseMon.monitor;
-      const labels = [...hTest.map(() => 1), ...nTest.map(() => 0)];
-      margin = bootstrap(labels.length, (idx) => aurocIdx(mine.scores, labels, idx) - aurocIdx(baseMon.scores, labels, idx), { seed, strata: labels, resamples: 400 });
-    }
-    monitor = { ...mine.monitor, control, margin, hardNegatives };
+    monitor = monitorFinding(s, { layer: best.layer, position: best.position, dir: Math.hypot(...plainVec) > 0 ? unit(plainVec) : direction }, { hTrain, hTest, nTrain, nTest }, twin.harmful, opts.base, seed);
   }
   return {
     subject: s.name,
