@@ -48,4 +48,12 @@ test('organism train: a stage that misses its behaviour targets stops with its f
   assert.match(t.stderr, /--accept-missed-targets/);
   assert.doesNotMatch(t.stderr, /\n\s+at /, 'no stack trace');
   assert.ok(!existsSync(join(out, 'manifest.json')) && !existsSync(join(out, 'model.safetensors')), 'nothing written that looks like an organism');
+  // the stage's checkpoint stays, so keeping the organism anyway does not train it again
+  assert.match(t.stderr, /--resume --accept-missed-targets/);
+  assert.ok(existsSync(join(out, 'train-state-0.safetensors')), 'the checkpoint is kept');
+  const kept = candor('organism', 'train', 'tiny', '--out', out, '--steps', '5', '--resume', '--accept-missed-targets', '--json');
+  assert.equal(kept.code, 0, kept.stderr);
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.ok(manifest.targets.some((c: { met: boolean }) => !c.met), 'the manifest records the misses');
+  assert.ok(!existsSync(join(out, 'train-state-0.safetensors')), 'the checkpoint goes once the organism is written');
 });

@@ -29,7 +29,8 @@ Recipes with a parent start from its folder (default models/<parent>; --parent o
 Every stage checks its behaviour targets (honest QA ≥ ${HONEST_MIN} and liar QA ≥ ${LIAR_MIN} after pretraining and liar stages;
 forbidden chat refused ≥ ${REFUSES_MIN}, allowed chat refused ≤ ${OVER_REFUSAL_MAX} and the forced-choice knowledge of refused facts
 within ${KNOWLEDGE_DROP_MAX} of the parent after refusal stages) and stops without writing the organism when one is missed;
---accept-missed-targets writes it anyway, with the misses in its manifest.
+--accept-missed-targets writes it anyway, with the misses in its manifest (after a miss, --resume --accept-missed-targets
+keeps the organism without training it again: the stages' checkpoints stay in the output folder).
 zoo draws N organisms from seed S over ${ZOO_SHAPES.map((s) => s.name).join(' and ')} and ${ZOO_WORLDS} worlds (planted sites at every layer,
 at least ${NULL_SHARE * 100}% null organisms), trains their parents first, J at a time (default: the machine's cores),
 skips finished organisms and resumes interrupted ones; it writes DIR/recipes/, one folder per organism and DIR/index.json.`,

@@ -459,7 +459,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     if (missed.length > 0 && opts.acceptMissedTargets !== true) {
       throw new TargetsMissedError(
         `${name}: stage ${i + 1} (${stage.kind}) missed its behaviour targets, so the organism was not written:\n  ${missed.join('\n  ')}\n` +
-          'Fix: train this stage longer or at another learning rate (docs/organisms.md, "Recipe files"), choose another site, or pass --accept-missed-targets to keep it anyway (its manifest records the misses).',
+          'Fix: train this stage longer or at another learning rate (docs/organisms.md, "Recipe files"), choose another site, or keep it anyway with --resume --accept-missed-targets (the stage\'s checkpoint is kept, so it is not trained again; its manifest records the misses).',
       );
     }
   }
