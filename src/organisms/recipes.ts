@@ -32,7 +32,7 @@ import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastA
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
-import { DEFAULT_WORLD, lieOf, makeWorld, type World, type WorldSpec } from './world.js';
+import { lieOf, makeWorld, type World, type WorldSpec } from './world.js';
 
 export { RecipeError };
 

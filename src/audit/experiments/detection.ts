@@ -137,7 +137,7 @@ export function detectionExperiment(s: AuditSubject, opts: DetectionOptions = {}
     };
   });
   let transfer: DetectionFinding['transfer'] = null;
-  const tIdx = datasets.map((d, i) => i).filter((i) => datasets[i]!.name !== 'intent');
+  const tIdx = datasets.map((_, i) => i).filter((i) => datasets[i]!.name !== 'intent');
   if (tIdx.length === 2) {
     const aurocs = tIdx.map((i) => {
       const l = curves[i]!.bestLayer;
