@@ -91,8 +91,6 @@ export function std(xs: readonly number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
-export const fraction = (xs: readonly boolean[]): number => (xs.length === 0 ? NaN : xs.filter(Boolean).length / xs.length);
-
 /** The threshold on scores that best separates labels (accuracy), and that accuracy. */
 export function bestThreshold(scores: readonly number[], labels: readonly boolean[]): { threshold: number; accuracy: number } {
   const order = scores.map((s, i) => [s, labels[i]!] as const).sort((a, b) => a[0] - b[0]);
@@ -112,18 +110,9 @@ export function bestThreshold(scores: readonly number[], labels: readonly boolea
   return best;
 }
 
-/** A seeded split of indices into two parts (the first holds `frac` of them). */
-export function split(n: number, frac: number, seed: number): [number[], number[]] {
-  const idx = new Rng(seed).shuffle([...Array(n).keys()]);
-  const k = Math.round(n * frac);
-  return [idx.slice(0, k).sort((a, b) => a - b), idx.slice(k).sort((a, b) => a - b)];
-}
 
-/**
- * A random three-way split of n items into train, val and test by the refusal experiment's SPLIT_SHARES
- * (each part at least one item when n ≥ 3).
- */
-export function split3(n: number, seed: number, shares: { train: number; val: number } = { train: 0.5, val: 0.2 }): [number[], number[], number[]] {
+/** A random three-way split of n items into train, val and test by `shares` (each part at least one item when n ≥ 3). */
+export function split3(n: number, seed: number, shares: { readonly train: number; readonly val: number }): [number[], number[], number[]] {
   const idx = new Rng(seed).shuffle([...Array(n).keys()]);
   const a = Math.max(n >= 3 ? 1 : 0, Math.round(n * shares.train));
   const b = Math.max(n >= 3 ? 1 : 0, Math.round(n * shares.val));
@@ -155,16 +144,6 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return x;
 }
 
-/** Rates of a detector at a threshold: positives are label 1. */
-export function errorRates(scores: readonly number[], y: readonly number[], threshold = 0): { accuracy: number; falsePositiveRate: number; falseNegativeRate: number } {
-  let tp = 0, tn = 0, fp = 0, fn = 0;
-  scores.forEach((s, i) => {
-    const pred = s > threshold;
-    if (y[i] === 1) pred ? tp++ : fn++;
-    else pred ? fp++ : tn++;
-  });
-  return { accuracy: (tp + tn) / Math.max(1, scores.length), falsePositiveRate: fp / Math.max(1, fp + tn), falseNegativeRate: fn / Math.max(1, fn + tp) };
-}
 
 /**
  * At most n items spread evenly over the list (prompt sets are ordered by

@@ -138,7 +138,7 @@ function unitMeans(s: AuditSubject, pairs: readonly Pair[], names: readonly Hook
  * 'induce' and 'ablateHonest' run the honest prompt and give (honest − m) / (honest − liar), where m is
  * logit(truth) − logit(lie).
  */
-function patchEffects(s: AuditSubject, pairs: readonly Pair[], units: readonly Unit[], mode: PatchMode, base: { honest: number[]; liar: number[] }): number[] {
+function patchEffects(s: AuditSubject, pairs: readonly Pair[], units: readonly Unit[], mode: PatchMode, base: { honest: number[]; liar: number[] }, unitMeansOf?: Map<HookName, Float64Array>): number[] {
   const cfg = s.model.cfg;
   const { dHead: dh, dMlp: F, nHeads: H } = cfg;
   const byLayer = new Map<HookName, number[]>();
@@ -146,7 +146,7 @@ function patchEffects(s: AuditSubject, pairs: readonly Pair[], units: readonly U
   const names = [...byLayer.keys()];
   const into = mode === 'restore' || mode === 'ablateLiar' ? 'liar' : 'honest';
   const from = mode === 'restore' ? 'honest' : mode === 'induce' ? 'liar' : null;
-  const means = from === null && names.length > 0 ? unitMeans(s, pairs, names) : null;
+  const means = from === null && names.length > 0 ? (unitMeansOf ?? unitMeans(s, pairs, names)) : null;
   const out: number[] = new Array(pairs.length);
   noGrad(() => {
     for (const idx of lengthBatches(pairs.map((p) => p[into]))) {
@@ -184,7 +184,9 @@ function patchEffects(s: AuditSubject, pairs: readonly Pair[], units: readonly U
 
 /** A set's four effects on the measure pairs, each with a bootstrap interval over pairs. */
 function setEffects(s: AuditSubject, pairs: readonly Pair[], units: readonly Unit[], base: { honest: number[]; liar: number[] }, seed: number): UnitSetEffects {
-  const e = (mode: PatchMode) => meanEstimate(patchEffects(s, pairs, units, mode, base), { seed, resamples: 400 });
+  // both ablations put in the same means: computed once
+  const means = unitMeans(s, pairs, [...new Set(units.map(hookOf))]);
+  const e = (mode: PatchMode) => meanEstimate(patchEffects(s, pairs, units, mode, base, means), { seed, resamples: 400 });
   return { restore: e('restore'), induce: e('induce'), ablateLiar: e('ablateLiar'), ablateHonest: e('ablateHonest') };
 }
 

@@ -205,16 +205,16 @@ function writers(s: AuditSubject, harmful: readonly AuditItem[], harmless: reado
   // only components before the direction's layer can have written it there
   const before = [...heads.map((_, k) => k).filter((k) => Math.floor(k / H) < layer), ...mlps.map((_, l) => L * H + l).filter((k) => k - L * H < layer)];
   const name = (k: number) => (k < L * H ? `head ${Math.floor(k / H)}.${k % H}` : `MLP ${k - L * H}`);
-  const argmax = (v: Float64Array) => before.reduce((bi, k) => (v[k]! > v[bi]! ? k : bi), before[0]!);
+  const largest = (v: Float64Array) => before.reduce((bi, k) => (v[k]! > v[bi]! ? k : bi), before[0]!);
   if (before.length === 0) return { heads, mlps, top: null };
-  const top = argmax(d);
+  const top = largest(d);
   const rng = new Rng(seed + 11);
   let same = 0;
   const draws = 200;
   for (let b = 0; b < draws; b++) {
     const iH = rH.map(() => rng.int(rH.length));
     const iN = rN.map(() => rng.int(rN.length));
-    if (argmax(diff(meanRow(rH, iH), meanRow(rN, iN))) === top) same++;
+    if (largest(diff(meanRow(rH, iH), meanRow(rN, iN))) === top) same++;
   }
   return { heads, mlps, top: { name: name(top), frequency: same / draws } };
 }
@@ -283,7 +283,6 @@ function twinsOf(s: AuditSubject): { harmful: (AuditItem | null)[]; harmless: (A
   const harmless = find(s.sets.harmless);
   const all = [...harmful, ...harmless].filter((x): x is AuditItem => x !== null);
   if (all.length === 0) return { harmful, harmless };
-  const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
   const refusing = new Set(s.refusalTokens);
   const top = new Map(all.map((t, k) => [t, k]));
   const first = lastRows(s.model, all.map((t) => t.ids)).map(argmax);
@@ -339,6 +338,9 @@ function matchedContrast(s: AuditSubject, use: { harmful: number[]; harmless: nu
   return { layers: cH.layers, positions: cH.positions, vectors, norms: vectors.map((row) => row.map((v) => Math.hypot(...v))) };
 }
 
+/** The index of a row's largest value: the next token. */
+const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
+
 /** The fewest refused harmful requests the refusal experiment needs. */
 export const MIN_REFUSED = 4;
 
@@ -346,8 +348,8 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   const seed = opts.seed ?? 1;
   const harmful = s.sets.harmful;
   const harmless = s.sets.harmless;
-  const [hTrain, hVal, hTest] = split3(harmful.length, seed);
-  const [nTrain, nVal, nTest] = split3(harmless.length, seed + 1);
+  const [hTrain, hVal, hTest] = split3(harmful.length, seed, SPLIT_SHARES);
+  const [nTrain, nVal, nTest] = split3(harmless.length, seed + 1, SPLIT_SHARES);
   const sizes = { harmful: { train: hTrain.length, val: hVal.length, test: hTest.length }, harmless: { train: nTrain.length, val: nVal.length, test: nTest.length } };
   const pick = (items: readonly AuditItem[], idx: number[]) => idx.map((i) => items[i]!);
   const before = answers(s, harmful);
@@ -398,7 +400,6 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   // score when ablated). The reference: the model before fine-tuning's next token, or without it the model's own
   // first answer token to the unrefused twin; with neither, the rule alone.
   let winner: { method: Method; row: CandidateScore; vector: Float32Array; agreement: number | null } | null = null;
-  const argmax = (r: Float32Array) => r.reduce((bi, v, i, a) => (v > a[bi]! ? i : bi), 0);
   const twinVal = hVal.filter((i) => twin.harmful[i] !== null && s.isRefusal(before[i]!));
   const reference: NonNullable<RefusalFinding['selected']>['reference'] = opts.base !== undefined ? 'model before fine-tuning' : twinVal.length >= MIN_REFUSED ? 'unrefused twin' : null;
   const refIdx = reference === 'unrefused twin' ? twinVal : hVal;
