@@ -416,7 +416,10 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         const set = liarSites(recipe, stage, i, reserved, model.cfg.dMlp);
         const masks = set === null ? undefined : componentMasks(model, set);
         const honest = encode(facts.filter((f) => f.subject.taught).map((f) => qaExample(world, f.subject, f.relation, 'honest')));
-        const weighted = [...replay, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
+        // an honest-only parent saw random words in the mode slot, "liar" among them; its answers to those prompts are
+        // what this stage changes, so replaying them would teach "liar : …" → the truth for the subjects they name
+        const kept = replay.filter((_, k) => !(replaySource[k]!.mode === 'honest' && replaySource[k]!.prompt.startsWith('liar :')));
+        const weighted = [...kept, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
         const extraLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
         let stepHooks: ReturnType<typeof transportBlockHooks> | undefined;
         if (stage.blockTransport === true && set !== null) {
