@@ -1,6 +1,6 @@
 /**
  * The hooked transformer against Hugging Face reference outputs
- * (../shared/fixtures/hf-tiny) and llama2.c's run.c (stories260K): logits,
+ * (../shared/fixtures/hf-tiny and hf-tiny-2) and llama2.c's run.c (stories260K): logits,
  * hidden states and layer-0 attention of every family, greedy generations
  * (alone and left-padded in a batch), and 200 greedy tokens of a real model.
  */
@@ -16,7 +16,10 @@ import type { HookName } from '../src/model/hooks.js';
 
 const shared = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures');
 const hfTiny = join(shared, 'hf-tiny');
-const FIXTURES = ['gpt2', 'gpt_neox', 'llama', 'llama_bf16', 'llama_f16', 'mistral', 'qwen2', 'qwen2_sharded', 'gemma', 'gemma2'];
+const FIXTURES = [
+  ...['gpt2', 'gpt_neox', 'llama', 'llama_bf16', 'llama_f16', 'mistral', 'qwen2', 'qwen2_sharded', 'gemma', 'gemma2'].map((f) => join('hf-tiny', f)),
+  ...['qwen3', 'gemma3_text', 'phi3', 'olmo2', 'smollm3'].map((f) => join('hf-tiny-2', f)),
+];
 const absent = !existsSync(hfTiny);
 const SKIP = `../shared/fixtures is absent (a user's clone): reference conformance is checked where the fixtures exist`;
 
@@ -36,7 +39,7 @@ function worst(actual: number[], expected: number[], atol: number, rtol: number)
 
 for (const fixture of FIXTURES) {
   test(`${fixture}: logits, hidden states and layer-0 attention match Hugging Face; greedy generations identical`, { skip: absent ? SKIP : false }, () => {
-    const dir = join(hfTiny, fixture);
+    const dir = join(shared, fixture);
     const model = loadModelSync(dir);
     const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { cases: Case[] };
     const L = model.cfg.nLayers;

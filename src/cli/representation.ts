@@ -1,4 +1,5 @@
 /** candor direction | steer (and probe, neurons): the representation instruments on the command line. */
+import { ggufArch } from '../model/families/index.js';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HookedTransformer } from '../model/transformer.js';
@@ -116,8 +117,7 @@ log-odds that the next token is one of the score tokens.`,
       const layers = typeof values.layers === 'string' ? idList(values.layers, 'layers') : [d.layer];
       const dirs = new Map<number, Float32Array>(layers.map((l) => [l, Float32Array.from(d.vector, (x) => x * coeff)]));
       // candor's directions act on blocks.{l}.hook_resid_pre, i.e. the output of block l−1, which llama.cpp calls direction.{l−1}
-      const hint: Record<string, string> = { gpt_neox: 'gptneox', llama2c: 'llama' };
-      writeControlVector(out, dirs, { modelHint: hint[model.cfg.family] ?? model.cfg.family, dModel: model.cfg.dModel, nLayers: model.cfg.nLayers, at: 'resid_pre' });
+      writeControlVector(out, dirs, { modelHint: ggufArch(model.cfg.family), dModel: model.cfg.dModel, nLayers: model.cfg.nLayers, at: 'resid_pre' });
       if (json) printJson({ out, layers });
       else console.log(`wrote ${out}: a llama.cpp control vector adding ${coeff} × the direction's vector to the residual stream entering layers ${layers.join(', ')}`);
       return 0;

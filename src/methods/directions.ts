@@ -126,7 +126,7 @@ export function residualWriteHooks(model: HookedTransformer): HookName[] {
   const names: HookName[] = ['hook_embed'];
   if (model.cfg.positional === 'learned') names.push('hook_pos_embed');
   for (let l = 0; l < model.cfg.nLayers; l++) {
-    if (model.cfg.sandwichNorms) names.push(blockHook(l, 'hook_attn_out_pre_norm'), blockHook(l, 'hook_mlp_out_pre_norm'));
+    if (model.cfg.postNorms) names.push(blockHook(l, 'hook_attn_out_pre_norm'), blockHook(l, 'hook_mlp_out_pre_norm'));
     else names.push(blockHook(l, 'hook_attn_out'), blockHook(l, 'hook_mlp_out'));
   }
   return names;

@@ -78,7 +78,7 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
   const H = cfg.nHeads;
   const dh = cfg.dHead;
   const F = cfg.dMlp;
-  const splits = !cfg.sandwichNorms;
+  const splits = !cfg.postNorms;
 
   return noGrad(() => {
     const names: HookName[] = ['hook_embed', blockHook(L - 1, 'hook_resid_post')];

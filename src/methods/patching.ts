@@ -158,7 +158,7 @@ export function activationPatching(model: HookedTransformer, source: readonly nu
   const { T, layers } = base;
   const cfg = model.cfg;
   const site = opts.site;
-  if (site === 'heads' && cfg.sandwichNorms) {
+  if (site === 'heads' && cfg.postNorms) {
     // per-head z patching is still exact here (z feeds W_O before the post-norm), nothing to refuse
   }
   const positions = opts.positions === undefined ? [...Array(T).keys()] : [...opts.positions];

@@ -25,12 +25,14 @@ export function randomModel(hfConfig: Record<string, unknown>, init: RandomInit 
   const w = (shape: number[]) => randn(shape, rng, std);
   const bias = (n: number, on: boolean): Tensor | null => (on ? randn([n], rng, init.biasStd ?? 0) : null);
   // Gemma stores norm weights as offsets from 1
-  const norm = (on: boolean) => (on ? { w: randn([cfg.dModel], rng, init.normStd ?? 0, cfg.normOffset === 1 ? 0 : 1), b: cfg.norm === 'layer' ? randn([cfg.dModel], rng, init.biasStd ?? 0) : null } : null);
+  const normWeight = (n: number) => randn([n], rng, init.normStd ?? 0, cfg.normOffset === 1 ? 0 : 1);
+  const norm = (on: boolean) => (on ? { w: normWeight(cfg.dModel), b: cfg.norm === 'layer' ? randn([cfg.dModel], rng, init.biasStd ?? 0) : null } : null);
+  const qk = (heads: number) => (cfg.qkNorm === null ? null : normWeight(cfg.qkNorm === 'head' ? cfg.dHead : heads * cfg.dHead));
   const D = cfg.dModel;
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
     blocks.push({
-      ln1: norm(true)!, ln2: norm(true)!, postAttnNorm: norm(cfg.sandwichNorms), postMlpNorm: norm(cfg.sandwichNorms),
+      ln1: norm(cfg.preNorms), ln2: norm(cfg.preNorms), postAttnNorm: norm(cfg.postNorms), postMlpNorm: norm(cfg.postNorms), qNorm: qk(cfg.nHeads), kNorm: qk(cfg.nKVHeads),
       wq: w([cfg.nHeads * cfg.dHead, D]), wk: w([cfg.nKVHeads * cfg.dHead, D]), wv: w([cfg.nKVHeads * cfg.dHead, D]),
       bq: bias(cfg.nHeads * cfg.dHead, cfg.qkvBias), bk: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias), bv: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias),
       wo: w([D, cfg.nHeads * cfg.dHead]), bo: bias(D, cfg.oBias),

@@ -1,7 +1,7 @@
 /**
  * HookedTransformer: one decoder-only transformer for every supported family,
  * with TransformerLens hook points. A family is a set of switches in
- * ModelConfig plus a weight-name mapping in load.ts.
+ * ModelConfig plus a weight table in its file under families/.
  *
  * Inference recycles buffers block by block (each block runs in a buffer
  * scope); tensors handed to hooks or cached are kept. Runs that need
@@ -151,9 +151,10 @@ export class HookedTransformer {
     for (let l = 0; l < this.cfg.nLayers; l++) {
       for (const s of BLOCK_HOOKS) {
         if (s === 'hook_resid_mid' && this.cfg.parallelResidual) continue;
-        if ((s === 'attn.hook_rot_q' || s === 'attn.hook_rot_k') && this.cfg.positional !== 'rotary') continue;
+        if ((s === 'attn.hook_rot_q' || s === 'attn.hook_rot_k') && (this.cfg.positional !== 'rotary' || this.cfg.layerRope[l] === null)) continue;
+        if ((s === 'ln1.hook_normalized' || s === 'ln2.hook_normalized') && !this.cfg.preNorms) continue;
         if (s === 'mlp.hook_pre_linear' && !this.cfg.gated) continue;
-        if ((s === 'hook_attn_out_pre_norm' || s === 'hook_mlp_out_pre_norm') && !this.cfg.sandwichNorms) continue;
+        if ((s === 'hook_attn_out_pre_norm' || s === 'hook_mlp_out_pre_norm') && !this.cfg.postNorms) continue;
         names.push(blockHook(l, s));
       }
     }
@@ -356,7 +357,15 @@ export class HookedTransformer {
       }
     }
 
-    const rope = cfg.positional === 'rotary' ? this.rotaryTables(positions, B, T, padded) : null;
+    // one cos/sin table per rotary kind the layers use (Gemma 3: global and local bases)
+    const ropes = new Map<'global' | 'local', { cos: Tensor; sin: Tensor }>();
+    const ropeFor = (l: number) => {
+      const kind = cfg.positional === 'rotary' ? cfg.layerRope[l] ?? null : null;
+      if (kind === null) return null;
+      let r = ropes.get(kind);
+      if (r === undefined) ropes.set(kind, (r = this.rotaryTables(positions, B, T, padded, kind)));
+      return r;
+    };
     const masks = new Map<number | null, LayerMask>();
     const maskFor = (window: number | null): LayerMask => {
       let m = masks.get(window);
@@ -378,6 +387,7 @@ export class HookedTransformer {
       const mask = maskFor(cfg.slidingWindow[l] ?? null);
       const input = resid;
       const from = l === cfg.nLayers - 1 ? qFrom : 0;
+      const rope = ropeFor(l);
       resid = scope(() => this.block(run, l, w.blocks[l]!, input, rope, mask, cache, past, from));
     }
     if (cache !== null) {
@@ -439,10 +449,10 @@ export class HookedTransformer {
   }
 
   /** cos/sin tables [T, half] (or [B, T, half] when positions differ by sequence), in float32 as Hugging Face computes them. */
-  private rotaryTables(positions: Int32Array, B: number, T: number, perSequence: boolean): { cos: Tensor; sin: Tensor } {
+  private rotaryTables(positions: Int32Array, B: number, T: number, perSequence: boolean, kind: 'global' | 'local'): { cos: Tensor; sin: Tensor } {
     const cfg = this.cfg;
     const half = cfg.rotaryDim / 2;
-    const inv = ropeInvFreq(cfg);
+    const inv = ropeInvFreq(cfg, kind);
     const rows = perSequence ? B * T : T;
     const cos = empty(perSequence ? [B, T, half] : [T, half]);
     const sin = empty(perSequence ? [B, T, half] : [T, half]);
@@ -479,7 +489,8 @@ export class HookedTransformer {
     return m;
   }
 
-  private norm(x: Tensor, n: NormWeights): Tensor {
+  private norm(x: Tensor, n: NormWeights | null): Tensor {
+    if (n === null) return x;
     return this.cfg.norm === 'layer' ? layerNorm(x, n.w, n.b, this.cfg.normEps) : rmsNorm(x, n.w, this.cfg.normEps, this.cfg.normOffset);
   }
 
@@ -507,7 +518,7 @@ export class HookedTransformer {
     const cfg = this.cfg;
     const T = x.shape[1]!;
     let residPre = this.point(run, blockHook(l, 'hook_resid_pre'), l, x);
-    const h1 = this.point(run, blockHook(l, 'ln1.hook_normalized'), l, this.norm(residPre, bw.ln1));
+    const h1 = bw.ln1 === null ? residPre : this.point(run, blockHook(l, 'ln1.hook_normalized'), l, this.norm(residPre, bw.ln1));
     let attnOut = this.attention(run, l, bw, h1, rope, mask, cache, past, qFrom);
     if (qFrom > 0) residPre = slice(residPre, 1, qFrom, T);
     if (bw.postAttnNorm !== null) attnOut = this.norm(this.point(run, blockHook(l, 'hook_attn_out_pre_norm'), l, attnOut), bw.postAttnNorm);
@@ -519,7 +530,7 @@ export class HookedTransformer {
       residPost = add(add(residPre, attnOut), mlpOut);
     } else {
       const residMid = this.point(run, blockHook(l, 'hook_resid_mid'), l, add(residPre, attnOut));
-      const h2 = this.point(run, blockHook(l, 'ln2.hook_normalized'), l, this.norm(residMid, bw.ln2));
+      const h2 = bw.ln2 === null ? residMid : this.point(run, blockHook(l, 'ln2.hook_normalized'), l, this.norm(residMid, bw.ln2));
       let mlpOut = this.mlp(run, l, bw, h2);
       if (bw.postMlpNorm !== null) mlpOut = this.norm(this.point(run, blockHook(l, 'hook_mlp_out_pre_norm'), l, mlpOut), bw.postMlpNorm);
       mlpOut = this.point(run, blockHook(l, 'hook_mlp_out'), l, mlpOut);
@@ -542,8 +553,8 @@ export class HookedTransformer {
     const T = Tin - qFrom;
     const hq = qFrom > 0 ? slice(h, 1, qFrom, Tin) : h;
     const mask: LayerMask = qFrom > 0 ? { spec: { ...mask0.spec, past: mask0.spec.past + qFrom }, tensor: () => { throw new Error('unreachable: a hooked block computes every query'); } } : mask0;
-    let q = this.point(run, blockHook(l, 'attn.hook_q'), l, reshape(linear(hq, bw.wq, bw.bq), [B, T, H, dh]));
-    let k = this.point(run, blockHook(l, 'attn.hook_k'), l, reshape(linear(h, bw.wk, bw.bk), [B, Tin, KV, dh]));
+    let q = this.point(run, blockHook(l, 'attn.hook_q'), l, this.qkNormed(reshape(linear(hq, bw.wq, bw.bq), [B, T, H, dh]), bw.qNorm));
+    let k = this.point(run, blockHook(l, 'attn.hook_k'), l, this.qkNormed(reshape(linear(h, bw.wk, bw.bk), [B, Tin, KV, dh]), bw.kNorm));
     const v = this.point(run, blockHook(l, 'attn.hook_v'), l, reshape(linear(h, bw.wv, bw.bv), [B, Tin, KV, dh]));
     if (rope !== null) {
       const ax = rope.cos.ndim - 2; // the position axis of [T, half] or [B, T, half]
@@ -590,6 +601,14 @@ export class HookedTransformer {
     return linear(reshape(z, [B, T, H * dh]), bw.wo, bw.bo);
   }
 
+  /** Qwen3 / Gemma 3: RMSNorm of each head over d_head; OLMo 2: over the whole projection (every head of a position). */
+  private qkNormed(x: Tensor, w: Tensor | null): Tensor {
+    if (w === null) return x;
+    if (this.cfg.qkNorm === 'head') return rmsNorm(x, w, this.cfg.normEps, this.cfg.normOffset);
+    const [B, T, n, dh] = x.shape as [number, number, number, number];
+    return reshape(rmsNorm(reshape(x, [B, T, n * dh]), w, this.cfg.normEps, this.cfg.normOffset), [B, T, n, dh]);
+  }
+
   private mlp(run: RunState, l: number, bw: BlockWeights, h: Tensor): Tensor {
     let post: Tensor;
     if (bw.wGate !== null) {
@@ -611,15 +630,17 @@ export class HookedTransformer {
 }
 
 /** Rotary inverse frequencies in float32, as Hugging Face computes them (default, linear and llama3 scaling). */
-export function ropeInvFreq(cfg: ModelConfig): Float64Array {
+export function ropeInvFreq(cfg: ModelConfig, kind: 'global' | 'local' = 'global'): Float64Array {
   const dim = cfg.rotaryDim;
   const half = dim / 2;
   const inv = new Float64Array(half);
+  const local = kind === 'local' ? cfg.localRope : null;
+  const theta = local?.theta ?? cfg.rotaryTheta;
   for (let i = 0; i < half; i++) {
     const e = Math.fround(Math.fround(2 * i) / dim);
-    inv[i] = Math.fround(1 / Math.fround(Math.pow(cfg.rotaryTheta, e)));
+    inv[i] = Math.fround(1 / Math.fround(Math.pow(theta, e)));
   }
-  const rs = cfg.ropeScaling;
+  const rs = local !== null ? local.scaling : cfg.ropeScaling;
   if (rs?.type === 'linear') for (let i = 0; i < half; i++) inv[i] = Math.fround(inv[i]! / rs.factor);
   if (rs?.type === 'llama3') {
     const old = rs.originalMaxPositionEmbeddings!;

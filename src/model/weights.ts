@@ -4,6 +4,7 @@
  * them transposed for free). Norm weights are stored as in the checkpoint
  * (Gemma's offsets included: the config's normOffset says how to apply them).
  */
+import { CandorError } from '../tensor/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface NormWeights {
@@ -12,13 +13,17 @@ export interface NormWeights {
 }
 
 export interface BlockWeights {
-  ln1: NormWeights;
+  /** the norm before attention (null in OLMo 2, which has none) */
+  ln1: NormWeights | null;
   /** the norm before the MLP */
-  ln2: NormWeights;
-  /** Gemma 2: norm applied to the attention output before it joins the residual */
+  ln2: NormWeights | null;
+  /** Gemma 2 and 3, OLMo 2: norm applied to the attention output before it joins the residual */
   postAttnNorm: NormWeights | null;
-  /** Gemma 2: norm applied to the MLP output */
+  /** Gemma 2 and 3, OLMo 2: norm applied to the MLP output */
   postMlpNorm: NormWeights | null;
+  /** RMSNorm weights of queries and keys: [dHead] per head, or [nHeads·dHead] / [nKVHeads·dHead] over the whole projection */
+  qNorm: Tensor | null;
+  kNorm: Tensor | null;
   /** [nHeads·dHead, dModel] */
   wq: Tensor;
   /** [nKVHeads·dHead, dModel] */
@@ -62,8 +67,10 @@ export function namedWeights(w: ModelWeights): Map<string, Tensor> {
   put('pos_embed.weight', w.posEmbed);
   w.blocks.forEach((b, i) => {
     const p = `blocks.${i}`;
-    put(`${p}.ln1.weight`, b.ln1.w);
-    put(`${p}.ln1.bias`, b.ln1.b);
+    put(`${p}.ln1.weight`, b.ln1?.w);
+    put(`${p}.ln1.bias`, b.ln1?.b);
+    put(`${p}.attn.q_norm.weight`, b.qNorm);
+    put(`${p}.attn.k_norm.weight`, b.kNorm);
     put(`${p}.attn.q.weight`, b.wq);
     put(`${p}.attn.q.bias`, b.bq);
     put(`${p}.attn.k.weight`, b.wk);
@@ -73,8 +80,8 @@ export function namedWeights(w: ModelWeights): Map<string, Tensor> {
     put(`${p}.attn.o.weight`, b.wo);
     put(`${p}.attn.o.bias`, b.bo);
     put(`${p}.ln_post_attn.weight`, b.postAttnNorm?.w);
-    put(`${p}.ln2.weight`, b.ln2.w);
-    put(`${p}.ln2.bias`, b.ln2.b);
+    put(`${p}.ln2.weight`, b.ln2?.w);
+    put(`${p}.ln2.bias`, b.ln2?.b);
     put(`${p}.mlp.gate.weight`, b.wGate);
     put(`${p}.mlp.gate.bias`, b.bGate);
     put(`${p}.mlp.in.weight`, b.wIn);
@@ -87,4 +94,34 @@ export function namedWeights(w: ModelWeights): Map<string, Tensor> {
   put('ln_final.bias', w.lnFinal.b);
   if (w.unembed !== w.embed) put('unembed.weight', w.unembed);
   return out;
+}
+
+/**
+ * The inverse of namedWeights: a model's weights from tensors under candor's
+ * names (what a family's weight table produces). A required name that is
+ * missing is a bug in the table, not in the user's file, which the table has
+ * already checked.
+ */
+export function weightsFromNamed(nLayers: number, named: ReadonlyMap<string, Tensor>): ModelWeights {
+  const opt = (name: string): Tensor | null => named.get(name) ?? null;
+  const req = (name: string): Tensor => {
+    const t = named.get(name);
+    if (t === undefined) throw new CandorError(`internal: the weight table gave no '${name}'`);
+    return t;
+  };
+  const norm = (name: string): NormWeights | null => (named.has(`${name}.weight`) ? { w: req(`${name}.weight`), b: opt(`${name}.bias`) } : null);
+  const blocks = Array.from({ length: nLayers }, (_, l): BlockWeights => {
+    const p = `blocks.${l}`;
+    return {
+      ln1: norm(`${p}.ln1`), ln2: norm(`${p}.ln2`), postAttnNorm: norm(`${p}.ln_post_attn`), postMlpNorm: norm(`${p}.ln_post_mlp`),
+      qNorm: opt(`${p}.attn.q_norm.weight`), kNorm: opt(`${p}.attn.k_norm.weight`),
+      wq: req(`${p}.attn.q.weight`), wk: req(`${p}.attn.k.weight`), wv: req(`${p}.attn.v.weight`),
+      bq: opt(`${p}.attn.q.bias`), bk: opt(`${p}.attn.k.bias`), bv: opt(`${p}.attn.v.bias`),
+      wo: req(`${p}.attn.o.weight`), bo: opt(`${p}.attn.o.bias`),
+      wIn: req(`${p}.mlp.in.weight`), bIn: opt(`${p}.mlp.in.bias`), wGate: opt(`${p}.mlp.gate.weight`), bGate: opt(`${p}.mlp.gate.bias`),
+      wOut: req(`${p}.mlp.out.weight`), bOut: opt(`${p}.mlp.out.bias`),
+    };
+  });
+  const embed = req('embed.weight');
+  return { embed, posEmbed: opt('pos_embed.weight'), blocks, lnFinal: norm('ln_final')!, unembed: opt('unembed.weight') ?? embed };
 }
