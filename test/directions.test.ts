@@ -53,7 +53,9 @@ for (const [family, cfg] of Object.entries(FAMILY_CONFIGS)) {
 }
 
 test('weight orthogonalisation equals hook ablation on every Hugging Face fixture', { skip: existsSync(hfTiny) ? false : "../shared/fixtures is absent (a user's clone)" }, () => {
-  for (const fixture of readdirSync(hfTiny).filter((f) => existsSync(join(hfTiny, f, 'config.json')))) checkOrthogonalisation(fixture, loadModelSync(join(hfTiny, fixture)));
+  for (const dir of [hfTiny, `${hfTiny}-2`]) {
+    for (const fixture of readdirSync(dir).filter((f) => existsSync(join(dir, f, 'config.json')))) checkOrthogonalisation(fixture, loadModelSync(join(dir, fixture)));
+  }
 });
 
 /** A llama-type model where token 7 carries a planted direction u in its embedding. */

@@ -84,7 +84,7 @@ test('direct logit attribution finds a planted neuron', () => {
   // neuron 23 of layer 1 always fires (large input bias) and writes u = W_U[3] − W_U[9]
   L1.bIn!.data[n] = 6;
   const u = T.sub(T.select(model.weights.unembed, 0, 3), T.select(model.weights.unembed, 0, 9)).toArray();
-  for (let d = 0; d < model.cfg.dModel; d++) L1.wOut.data[d * F + n] = 0.5 * u[d]!;
+  for (let d = 0; d < model.cfg.dModel; d++) L1.wOut!.data[d * F + n] = 0.5 * u[d]!;
   const r = directLogitAttribution(model, prompt, { tokens: [3, 9] });
   const [label, value] = topContributions(r, 1)[0]!;
   assert.equal(label, `L1N${n}`);
@@ -117,7 +117,7 @@ test('activation patching finds the only head and the only neurons that can carr
   const dh = model.cfg.dHead;
   // layer 1: only head 2 writes to the residual stream; layer 0: only neurons 5 and 40 do
   zeroCols(model.weights.blocks[1]!.wo, (c) => Math.floor(c / dh) === 2);
-  zeroCols(model.weights.blocks[0]!.wOut, (c) => c === 5 || c === 40);
+  zeroCols(model.weights.blocks[0]!.wOut!, (c) => c === 5 || c === 40);
   const metric: MetricSpec = { kind: 'prob', token: 11 };
   const heads = activationPatching(model, prompt, corrupt, { metric, site: 'heads', layers: [1] });
   assert.deepEqual(heads.shape, [1, H]);

@@ -18,7 +18,7 @@ const shared = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '
 const hfTiny = join(shared, 'hf-tiny');
 const FIXTURES = [
   ...['gpt2', 'gpt_neox', 'llama', 'llama_bf16', 'llama_f16', 'mistral', 'qwen2', 'qwen2_sharded', 'gemma', 'gemma2'].map((f) => join('hf-tiny', f)),
-  ...['qwen3', 'gemma3_text', 'phi3', 'olmo2', 'smollm3'].map((f) => join('hf-tiny-2', f)),
+  ...['qwen3', 'gemma3_text', 'phi3', 'olmo2', 'smollm3', 'qwen3_moe', 'mixtral'].map((f) => join('hf-tiny-2', f)),
 ];
 const absent = !existsSync(hfTiny);
 const SKIP = `../shared/fixtures is absent (a user's clone): reference conformance is checked where the fixtures exist`;
@@ -29,6 +29,8 @@ interface Case {
   hidden_states: number[][][];
   attentions_layer0: number[][][];
   generate: { new_token_ids: number[] };
+  /** layers of experts: raw router logits [T][experts] by layer */
+  router_logits?: Record<string, number[][]>;
 }
 
 function worst(actual: number[], expected: number[], atol: number, rtol: number): number {
@@ -58,6 +60,16 @@ for (const fixture of FIXTURES) {
       }
       const wa = worst(cache.at('blocks.0.attn.hook_pattern').toArray(), c.attentions_layer0.flat(2), 1e-5, 0);
       assert.ok(wa <= 1, `layer-0 attention differs by ${wa.toFixed(2)}× 1e-5`);
+      if (c.router_logits !== undefined) {
+        // layers of experts: the router's raw logits, and no dense layer reports any
+        const moeLayers = Object.keys(c.router_logits).map(Number);
+        assert.deepEqual(moeLayers, model.weights.blocks.flatMap((b, l) => (b.experts !== null ? [l] : [])), 'the layers of experts are the ones Hugging Face routes in');
+        const { cache: rc } = T.noGrad(() => model.runWithCache(c.input_ids, { names: moeLayers.map((l): HookName => `blocks.${l}.mlp.hook_router_logits`) }));
+        for (const l of moeLayers) {
+          const wr = worst(rc.at(`blocks.${l}.mlp.hook_router_logits`).toArray(), c.router_logits[l]!.flat(), 1e-4, 1e-4);
+          assert.ok(wr <= 1, `layer ${l} router logits differ by ${wr.toFixed(2)}× the tolerance`);
+        }
+      }
       const gen = generate(model, [c.input_ids], { maxNewTokens: 8, stopTokens: [] });
       assert.deepEqual(gen.newTokens[0], c.generate.new_token_ids, 'greedy generation (KV cache)');
     }

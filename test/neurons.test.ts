@@ -60,9 +60,9 @@ function plantedModel(family: 'llama' | 'gpt2', seed: number, plant = true): Hoo
   const b0 = w.blocks[0]!;
   for (const n of PLANTED) {
     for (let d = 0; d < D; d++) {
-      b0.wIn.data[n * D + d] = dir[d]!;
+      b0.wIn!.data[n * D + d] = dir[d]!;
       if (b0.wGate !== null) b0.wGate.data[n * D + d] = dir[d]!;
-      b0.wOut.data[d * F + n] = gain * u[d]!;
+      b0.wOut!.data[d * F + n] = gain * u[d]!;
     }
     if (b0.bIn !== null) b0.bIn.data[n] = 0;
   }

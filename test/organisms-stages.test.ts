@@ -55,7 +55,7 @@ test('masked training changes only the declared heads and neurons, and leaves ev
 
 test('a rank-1 update applied by hooks equals the folded weights, and the weight change has rank 1', () => {
   const model = randomModel(cfg, { seed: 4, std: 0.1 });
-  const w0 = Float32Array.from(model.weights.blocks[0]!.wOut.data as Float32Array);
+  const w0 = Float32Array.from(model.weights.blocks[0]!.wOut!.data as Float32Array);
   const r1 = rank1Update(model, 0, 7);
   const rng = new Rng(2);
   (r1.u.data as Float32Array).forEach((_, i, a) => (a[i] = rng.normal()));
@@ -74,7 +74,7 @@ test('a rank-1 update applied by hooks equals the folded weights, and the weight
   assert.ok(worst < 1e-4, `hooked vs folded logits differ by ${worst}`);
   assert.ok(moved > 1e-2, 'the update must change the logits for this check to mean anything');
   // ΔW[d][m] = u[d] v[m]: every 2×2 minor vanishes
-  const w1 = model.weights.blocks[0]!.wOut.data as Float32Array;
+  const w1 = model.weights.blocks[0]!.wOut!.data as Float32Array;
   const u = r1.u.data as Float32Array;
   const v = r1.v.data as Float32Array;
   for (let d = 0; d < 32; d++) for (let m = 0; m < 64; m++) assert.ok(Math.abs(w1[d * 64 + m]! - w0[d * 64 + m]! - u[d]! * v[m]!) < 1e-5);

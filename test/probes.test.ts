@@ -331,7 +331,7 @@ function plantedModel(delta: number): { model: HookedTransformer; u: Float64Arra
   for (const l of [0, 1]) {
     W.blocks[l]!.wo.data.fill(0);
     // wOut [D, F]: remove the u component of every column (what a neuron writes)
-    const w = W.blocks[l]!.wOut;
+    const w = W.blocks[l]!.wOut!;
     const F = w.shape[1]!;
     for (let f = 0; f < F; f++) {
       let p = 0;

@@ -208,7 +208,8 @@ export function orthogonalizeWeights(model: HookedTransformer, direction: ArrayL
     ...b,
     wo: orthOut(b.wo, r),
     bo: b.bo === null ? null : orthRows(b.bo, r),
-    wOut: orthOut(b.wOut, r),
+    wOut: b.wOut === null ? null : orthOut(b.wOut, r),
+    experts: b.experts === null ? null : b.experts.map((x) => ({ ...x, wOut: orthOut(x.wOut, r) })),
     bOut: b.bOut === null ? null : orthRows(b.bOut, r),
   }));
   const weights: ModelWeights = {

@@ -148,7 +148,7 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
       mlp.push(dotAt(cache.at(blockHook(l, 'hook_mlp_out')), D));
       attnBias.push(splits ? vecDot(bw.bo === null ? null : arr(bw.bo)) : 0);
       mlpBias.push(splits ? vecDot(bw.bOut === null ? null : arr(bw.bOut)) : 0);
-      if (heads !== null && neurons !== null) {
+      if (heads !== null && neurons !== null && bw.wOut !== null) {
         // head h: z[p, h] · (W_O[:, h]ᵀ g)
         const wo = arr(bw.wo); // [D, H·dh]
         const z = arr(cache.at(blockHook(l, 'attn.hook_z'))); // [T, H, dh]

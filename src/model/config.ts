@@ -66,6 +66,12 @@ export interface ModelConfig {
   layerRope: ('global' | 'local' | null)[];
   /** Gemma 3's sliding layers: their own rotary base and scaling */
   localRope: { theta: number; scaling: RopeScaling | null } | null;
+  /**
+   * Mixture-of-Experts MLPs, or null: the number of experts, how many each token is routed to, whether
+   * those experts' weights are renormalised to sum to 1, each expert's MLP width, and which layers
+   * route (the others keep a dense MLP of dMlp)
+   */
+  moe: { nExperts: number; topK: number; normTopK: boolean; dExpert: number; layers: boolean[] } | null;
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
@@ -81,7 +87,7 @@ export interface ModelConfig {
 export function configFromHF(raw: Json, file = 'config.json'): ModelConfig {
   const modelType = raw.model_type;
   if (typeof modelType !== 'string') throw new ModelConfigError(`${file}: field 'model_type' is missing. Fix: this does not look like a Hugging Face causal LM config.json.`);
-  const family = FAMILIES[modelType];
-  if (family === undefined) throw new ModelConfigError(`${file}: model_type '${modelType}' is not supported. Supported model types: ${SUPPORTED_FAMILIES.join(', ')}.`);
-  return family.config(new ConfigReader({ ...family.defaults, ...withRopeParameters(raw) }, file));
+  const spec = FAMILIES[modelType];
+  if (spec === undefined) throw new ModelConfigError(`${file}: model_type '${modelType}' is not supported. Supported model types: ${SUPPORTED_FAMILIES.join(', ')}.`);
+  return spec.config(new ConfigReader({ ...spec.defaults, ...withRopeParameters(raw) }, file));
 }

@@ -9,7 +9,21 @@
  *
  * hook_attn_out_pre_norm and hook_mlp_out_pre_norm exist only in models that
  * normalise attention and MLP outputs before adding them to the residual
- * stream (Gemma 2): the output of o_proj / down_proj before that norm.
+ * stream (Gemma 2 and 3, OLMo 2): the output of o_proj / down_proj before
+ * that norm. In models with q/k norms (Qwen3, Gemma 3, OLMo 2) hook_q and
+ * hook_k are the normalised queries and keys, the input of rotary.
+ *
+ * Layers of experts (Mixture of Experts) have, instead of mlp.hook_pre,
+ * hook_pre_linear and hook_post:
+ *   mlp.hook_router_logits [batch, pos, expert]: the router's raw logits;
+ *   mlp.hook_expert_weights [batch, pos, expert]: their softmax over all experts (as TransformerLens);
+ *   mlp.hook_expert_indices [batch, pos, k] (int32): the k experts each token is routed to;
+ *   mlp.hook_route_weights [batch, pos, expert]: the weight each expert's output gets (0 where it is
+ *     not chosen; renormalised over the k chosen where the model does so) — candor's own;
+ *   mlp.experts.{e}.hook_pre / hook_pre_linear / hook_post [batch, pos, d_expert]: expert e's
+ *     activations, 0 at positions not routed to it (those are not computed).
+ * A hook that replaces an activation changes what follows: router logits change the routing, an
+ * expert's hook_post changes its output at the positions routed to it.
  */
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -37,7 +51,12 @@ export const BLOCK_HOOKS = [
   'hook_resid_post',
 ] as const;
 
-export type BlockHookSuffix = (typeof BLOCK_HOOKS)[number];
+/** Hook points of a layer of experts, after the MLP's input norm. */
+export const MOE_HOOKS = ['mlp.hook_router_logits', 'mlp.hook_expert_weights', 'mlp.hook_expert_indices', 'mlp.hook_route_weights'] as const;
+export const EXPERT_HOOKS = ['hook_pre', 'hook_pre_linear', 'hook_post'] as const;
+
+export type ExpertHookSuffix = `mlp.experts.${number}.${(typeof EXPERT_HOOKS)[number]}`;
+export type BlockHookSuffix = (typeof BLOCK_HOOKS)[number] | (typeof MOE_HOOKS)[number] | ExpertHookSuffix;
 export type BlockHookName = `blocks.${number}.${BlockHookSuffix}`;
 export type HookName = 'hook_embed' | 'hook_pos_embed' | BlockHookName | 'ln_final.hook_normalized';
 
@@ -67,6 +86,7 @@ export function blockHook(layer: number, suffix: BlockHookSuffix): BlockHookName
 export function parseHookName(name: string): { layer: number | null; suffix: string } | null {
   if (name === 'hook_embed' || name === 'hook_pos_embed' || name === 'ln_final.hook_normalized') return { layer: null, suffix: name };
   const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
-  if (m === null || !(BLOCK_HOOKS as readonly string[]).includes(m[2]!)) return null;
+  const known = (s: string) => (BLOCK_HOOKS as readonly string[]).includes(s) || (MOE_HOOKS as readonly string[]).includes(s) || /^mlp\.experts\.\d+\.hook_(pre|pre_linear|post)$/.test(s);
+  if (m === null || !known(m[2]!)) return null;
   return { layer: Number(m[1]), suffix: m[2]! };
 }

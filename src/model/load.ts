@@ -169,7 +169,7 @@ function loadLlama2cFile(path: string, opts: LoadOptions): HookedTransformer {
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < ck.nLayers; l++) {
     blocks.push({
-      ln1: { w: layer(t.rmsAtt, l), b: null }, ln2: { w: layer(t.rmsFfn, l), b: null }, postAttnNorm: null, postMlpNorm: null, qNorm: null, kNorm: null,
+      ln1: { w: layer(t.rmsAtt, l), b: null }, ln2: { w: layer(t.rmsFfn, l), b: null }, postAttnNorm: null, postMlpNorm: null, qNorm: null, kNorm: null, router: null, experts: null,
       wq: layer(t.wq, l), wk: layer(t.wk, l), wv: layer(t.wv, l), bq: null, bk: null, bv: null, wo: layer(t.wo, l), bo: null,
       wGate: layer(t.w1, l), bGate: null, wIn: layer(t.w3, l), bIn: null, wOut: layer(t.w2, l), bOut: null,
     });

@@ -31,13 +31,17 @@ export function randomModel(hfConfig: Record<string, unknown>, init: RandomInit 
   const D = cfg.dModel;
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
+    const moe = cfg.moe !== null && cfg.moe.layers[l] === true ? cfg.moe : null;
+    const dense = moe === null;
     blocks.push({
       ln1: norm(cfg.preNorms), ln2: norm(cfg.preNorms), postAttnNorm: norm(cfg.postNorms), postMlpNorm: norm(cfg.postNorms), qNorm: qk(cfg.nHeads), kNorm: qk(cfg.nKVHeads),
       wq: w([cfg.nHeads * cfg.dHead, D]), wk: w([cfg.nKVHeads * cfg.dHead, D]), wv: w([cfg.nKVHeads * cfg.dHead, D]),
       bq: bias(cfg.nHeads * cfg.dHead, cfg.qkvBias), bk: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias), bv: bias(cfg.nKVHeads * cfg.dHead, cfg.qkvBias),
       wo: w([D, cfg.nHeads * cfg.dHead]), bo: bias(D, cfg.oBias),
-      wIn: w([cfg.dMlp, D]), bIn: bias(cfg.dMlp, cfg.mlpBias), wGate: cfg.gated ? w([cfg.dMlp, D]) : null, bGate: bias(cfg.dMlp, cfg.gated && cfg.mlpBias),
-      wOut: w([D, cfg.dMlp]), bOut: bias(D, cfg.mlpBias),
+      wIn: dense ? w([cfg.dMlp, D]) : null, bIn: bias(cfg.dMlp, dense && cfg.mlpBias), wGate: dense && cfg.gated ? w([cfg.dMlp, D]) : null, bGate: bias(cfg.dMlp, dense && cfg.gated && cfg.mlpBias),
+      wOut: dense ? w([D, cfg.dMlp]) : null, bOut: bias(D, dense && cfg.mlpBias),
+      router: moe === null ? null : w([moe.nExperts, D]),
+      experts: moe === null ? null : Array.from({ length: moe.nExperts }, () => ({ wGate: w([moe.dExpert, D]), wIn: w([moe.dExpert, D]), wOut: w([D, moe.dExpert]) })),
     });
   }
   const embed = w([cfg.dVocab, D]);

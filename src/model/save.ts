@@ -27,8 +27,8 @@ export interface SaveModelOptions {
 /** The model's weights under Hugging Face names: the family's weight table walked backward. */
 export function hfStateDict(model: HookedTransformer): Map<string, Tensor> {
   const cfg = model.cfg;
-  const family = familyOf(cfg.family);
-  if (family === undefined) {
+  const spec = familyOf(cfg.family);
+  if (spec === undefined) {
     const why = cfg.rotaryLayout === 'interleaved' ? ': its rotary layout is interleaved. Fix: export llama2.c checkpoints with llama2.c\'s own tools.' : '.';
     throw new ModelSaveError(`saving a ${cfg.family} model as a Hugging Face folder is not supported${why}`);
   }
@@ -36,7 +36,7 @@ export function hfStateDict(model: HookedTransformer): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   const used = new Set<string>();
   return noGrad(() => {
-    for (const r of family.weights(cfg)) {
+    for (const r of spec.weights(cfg)) {
       const parts = r.to.map((n) => named.get(n));
       if (parts.some((t) => t === undefined)) {
         if (r.optional === true) continue;

@@ -11,17 +11,17 @@
 import { CandorError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { grad as autogradGrad, isGradEnabled, record } from '../tensor/autograd.js';
 import { scope } from '../tensor/pool.js';
-import { Tensor, empty, ids as idsTensor, keep } from '../tensor/tensor.js';
-import { add, gelu, mul, relu, scale, silu, tanh } from '../tensor/ops/basic.js';
+import { Tensor, empty, ids as idsTensor, keep, zeros } from '../tensor/tensor.js';
+import { add, div, gelu, mul, relu, scale, silu, tanh } from '../tensor/ops/basic.js';
 import { attentionSoftmax, embedding, layerNorm, maskedFill, rmsNorm, rotary, softmax, type AttentionMaskSpec } from '../tensor/ops/nn.js';
 import { linear, matmul } from '../tensor/ops/matmul.js';
-import { indexSelect, permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
-import { sum } from '../tensor/ops/reduce.js';
+import { concat, indexSelect, permute, reshape, slice, unsqueeze } from '../tensor/ops/shape.js';
+import { sum, topk } from '../tensor/ops/reduce.js';
 import type { ModelConfig } from './config.js';
-import type { BlockWeights, ModelWeights, NormWeights } from './weights.js';
+import type { BlockWeights, ExpertWeights, ModelWeights, NormWeights } from './weights.js';
 import { namedWeights } from './weights.js';
 import { KVCache } from './cache.js';
-import { BLOCK_HOOKS, blockHook, type HookContext, type HookFn, type HookName, type HookSelector, type HookSpec } from './hooks.js';
+import { BLOCK_HOOKS, EXPERT_HOOKS, MOE_HOOKS, blockHook, type HookContext, type HookFn, type HookName, type HookSelector, type HookSpec } from './hooks.js';
 
 export class ModelInputError extends CandorError {
   override name = 'ModelInputError';
@@ -155,6 +155,13 @@ export class HookedTransformer {
         if ((s === 'ln1.hook_normalized' || s === 'ln2.hook_normalized') && !this.cfg.preNorms) continue;
         if (s === 'mlp.hook_pre_linear' && !this.cfg.gated) continue;
         if ((s === 'hook_attn_out_pre_norm' || s === 'hook_mlp_out_pre_norm') && !this.cfg.postNorms) continue;
+        const experts = this.weights.blocks[l]!.experts;
+        if (experts !== null && (s === 'mlp.hook_pre' || s === 'mlp.hook_pre_linear')) continue;
+        if (experts !== null && s === 'mlp.hook_post') {
+          names.push(...MOE_HOOKS.map((m) => blockHook(l, m)));
+          for (let e = 0; e < experts.length; e++) names.push(...EXPERT_HOOKS.map((h) => blockHook(l, `mlp.experts.${e}.${h}`)));
+          continue;
+        }
         names.push(blockHook(l, s));
       }
     }
@@ -610,16 +617,89 @@ export class HookedTransformer {
   }
 
   private mlp(run: RunState, l: number, bw: BlockWeights, h: Tensor): Tensor {
+    if (bw.experts !== null) return this.moe(run, l, bw, h);
     let post: Tensor;
     if (bw.wGate !== null) {
       const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wGate, bw.bGate));
-      const preLinear = this.point(run, blockHook(l, 'mlp.hook_pre_linear'), l, linear(h, bw.wIn, bw.bIn));
+      const preLinear = this.point(run, blockHook(l, 'mlp.hook_pre_linear'), l, linear(h, bw.wIn!, bw.bIn));
       post = this.point(run, blockHook(l, 'mlp.hook_post'), l, mul(this.act(pre), preLinear));
     } else {
-      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wIn, bw.bIn));
+      const pre = this.point(run, blockHook(l, 'mlp.hook_pre'), l, linear(h, bw.wIn!, bw.bIn));
       post = this.point(run, blockHook(l, 'mlp.hook_post'), l, this.act(pre));
     }
-    return linear(post, bw.wOut, bw.bOut);
+    return linear(post, bw.wOut!, bw.bOut);
+  }
+
+  /**
+   * A layer of experts: the router's softmax over all experts picks each token's top k; each
+   * expert runs only on the tokens routed to it, and its output joins theirs weighted by its
+   * probability (renormalised over the k chosen where the config says so).
+   */
+  private moe(run: RunState, l: number, bw: BlockWeights, h: Tensor): Tensor {
+    const moe = this.cfg.moe!;
+    const experts = bw.experts!;
+    const [B, T, D] = h.shape as [number, number, number];
+    const N = B * T;
+    const E = experts.length;
+    const k = moe.topK;
+    const x = reshape(h, [N, D]);
+    const logits = this.point(run, blockHook(l, 'mlp.hook_router_logits'), l, reshape(linear(x, bw.router!), [B, T, E]));
+    const probs = this.point(run, blockHook(l, 'mlp.hook_expert_weights'), l, softmax(logits));
+    const chosen = this.point(run, blockHook(l, 'mlp.hook_expert_indices'), l, topk(probs, k).indices); // [B, T, k]
+    const idx = chosen.toTypedArray() as Int32Array;
+    for (const e of idx) if (!(Number.isInteger(e) && e >= 0 && e < E)) throw new ModelInputError(`blocks.${l}.mlp.hook_expert_indices: expert ${e} is outside [0, ${E})`);
+    // route[n, e]: probs[n, e] at the chosen experts, 0 elsewhere (a gather keeps the gradient to the router)
+    const flatProbs = reshape(probs, [N * E]);
+    let picked = reshape(indexSelect(flatProbs, 0, Array.from(idx, (e, j) => Math.floor(j / k) * E + e)), [N, k]);
+    if (moe.normTopK) picked = div(picked, sum(picked, -1, true));
+    const slotOf = new Int32Array(N * E).fill(-1);
+    idx.forEach((e, j) => (slotOf[Math.floor(j / k) * E + e] = j));
+    const route = this.point(run, blockHook(l, 'mlp.hook_route_weights'), l, reshape(
+      indexSelect(concat([zeros([1]), reshape(picked, [N * k])], 0), 0, Array.from(slotOf, (j) => j + 1)), [B, T, E]));
+    const flatRoute = reshape(route, [N * E]);
+    // each expert on its tokens; outputs stacked after a zero row, then gathered back per token and slot
+    const parts: Tensor[] = [zeros([1, D])];
+    const rowOf = new Int32Array(N * k); // position of (token, slot) in the stacked outputs
+    let next = 1;
+    for (let e = 0; e < E; e++) {
+      const rows: number[] = [];
+      for (let j = 0; j < N * k; j++) if (idx[j] === e) rows.push(Math.floor(j / k));
+      const post = this.expertPost(run, l, e, experts[e]!, x, rows, [B, T]);
+      if (post === null) continue;
+      const w = reshape(indexSelect(flatRoute, 0, rows.map((n) => n * E + e)), [rows.length, 1]);
+      parts.push(mul(linear(post, experts[e]!.wOut), w));
+      rows.forEach((n, r) => (rowOf[n * k + slotOf[n * E + e]! % k] = next + r));
+      next += rows.length;
+    }
+    const stacked = concat(parts, 0);
+    let out = indexSelect(stacked, 0, Array.from({ length: N }, (_, n) => rowOf[n * k]!));
+    for (let s = 1; s < k; s++) out = add(out, indexSelect(stacked, 0, Array.from({ length: N }, (_, n) => rowOf[n * k + s]!)));
+    return reshape(out, [B, T, D]);
+  }
+
+  /** Expert e's hidden activations [rows, d_expert] on the tokens routed to it (null when none is); hooked as [B, T, d_expert] with zeros elsewhere. */
+  private expertPost(run: RunState, l: number, e: number, w: ExpertWeights, x: Tensor, rows: readonly number[], [B, T]: [number, number]): Tensor | null {
+    const names = EXPERT_HOOKS.map((s) => blockHook(l, `mlp.experts.${e}.${s}`));
+    const watched = names.some((n) => this.watched(run, n));
+    if (rows.length === 0) {
+      // no token chose this expert: its hook points see zeros
+      if (watched) for (const n of names) this.point(run, n, l, zeros([B, T, this.cfg.moe!.dExpert]));
+      return null;
+    }
+    const xe = indexSelect(x, 0, rows);
+    // hooked activations are dense over positions: scatter the rows in, and read them back after the hook
+    const through = (name: HookName, a: Tensor): Tensor => {
+      if (!watched) return a;
+      const where = new Int32Array(B * T);
+      rows.forEach((n, r) => (where[n] = r + 1));
+      const F = a.shape[1]!;
+      const dense = reshape(indexSelect(concat([zeros([1, F]), a], 0), 0, Array.from(where)), [B, T, F]);
+      return indexSelect(reshape(this.point(run, name, l, dense), [B * T, F]), 0, rows);
+    };
+    const pre = through(names[0]!, linear(xe, w.wGate));
+    const preLinear = through(names[1]!, linear(xe, w.wIn));
+    const post = through(names[2]!, mul(this.act(pre), preLinear));
+    return rows.length === 0 ? null : post;
   }
 
   /** A fresh KV cache for `batch` sequences of up to `capacity` positions. */

@@ -35,15 +35,27 @@ export interface BlockWeights {
   /** [dModel, nHeads·dHead] */
   wo: Tensor;
   bo: Tensor | null;
-  /** up projection [dMlp, dModel] (the only input projection when not gated) */
-  wIn: Tensor;
+  /** up projection [dMlp, dModel] (the only input projection when not gated); null in a layer of experts */
+  wIn: Tensor | null;
   bIn: Tensor | null;
   /** gate projection [dMlp, dModel] (gated MLPs) and its bias (mlp_bias) */
   wGate: Tensor | null;
   bGate: Tensor | null;
-  /** [dModel, dMlp] */
-  wOut: Tensor;
+  /** [dModel, dMlp]; null in a layer of experts */
+  wOut: Tensor | null;
   bOut: Tensor | null;
+  /** Mixture of Experts: the router [nExperts, dModel] and each expert's gated MLP (null in a dense layer) */
+  router: Tensor | null;
+  experts: ExpertWeights[] | null;
+}
+
+/** One expert: a gated MLP of width dExpert. */
+export interface ExpertWeights {
+  /** [dExpert, dModel] */
+  wGate: Tensor;
+  wIn: Tensor;
+  /** [dModel, dExpert] */
+  wOut: Tensor;
 }
 
 export interface ModelWeights {
@@ -89,6 +101,12 @@ export function namedWeights(w: ModelWeights): Map<string, Tensor> {
     put(`${p}.mlp.out.weight`, b.wOut);
     put(`${p}.mlp.out.bias`, b.bOut);
     put(`${p}.ln_post_mlp.weight`, b.postMlpNorm?.w);
+    put(`${p}.mlp.router.weight`, b.router);
+    b.experts?.forEach((x, e) => {
+      put(`${p}.mlp.experts.${e}.gate.weight`, x.wGate);
+      put(`${p}.mlp.experts.${e}.in.weight`, x.wIn);
+      put(`${p}.mlp.experts.${e}.out.weight`, x.wOut);
+    });
   });
   put('ln_final.weight', w.lnFinal.w);
   put('ln_final.bias', w.lnFinal.b);
@@ -110,6 +128,14 @@ export function weightsFromNamed(nLayers: number, named: ReadonlyMap<string, Ten
     return t;
   };
   const norm = (name: string): NormWeights | null => (named.has(`${name}.weight`) ? { w: req(`${name}.weight`), b: opt(`${name}.bias`) } : null);
+  const experts = (p: string): ExpertWeights[] | null => {
+    const out: ExpertWeights[] = [];
+    for (let e = 0; named.has(`${p}.mlp.experts.${e}.gate.weight`); e++) {
+      const x = `${p}.mlp.experts.${e}`;
+      out.push({ wGate: req(`${x}.gate.weight`), wIn: req(`${x}.in.weight`), wOut: req(`${x}.out.weight`) });
+    }
+    return out.length > 0 ? out : null;
+  };
   const blocks = Array.from({ length: nLayers }, (_, l): BlockWeights => {
     const p = `blocks.${l}`;
     return {
@@ -118,8 +144,8 @@ export function weightsFromNamed(nLayers: number, named: ReadonlyMap<string, Ten
       wq: req(`${p}.attn.q.weight`), wk: req(`${p}.attn.k.weight`), wv: req(`${p}.attn.v.weight`),
       bq: opt(`${p}.attn.q.bias`), bk: opt(`${p}.attn.k.bias`), bv: opt(`${p}.attn.v.bias`),
       wo: req(`${p}.attn.o.weight`), bo: opt(`${p}.attn.o.bias`),
-      wIn: req(`${p}.mlp.in.weight`), bIn: opt(`${p}.mlp.in.bias`), wGate: opt(`${p}.mlp.gate.weight`), bGate: opt(`${p}.mlp.gate.bias`),
-      wOut: req(`${p}.mlp.out.weight`), bOut: opt(`${p}.mlp.out.bias`),
+      wIn: opt(`${p}.mlp.in.weight`), bIn: opt(`${p}.mlp.in.bias`), wGate: opt(`${p}.mlp.gate.weight`), bGate: opt(`${p}.mlp.gate.bias`),
+      wOut: opt(`${p}.mlp.out.weight`), bOut: opt(`${p}.mlp.out.bias`), router: opt(`${p}.mlp.router.weight`), experts: experts(p),
     };
   });
   const embed = req('embed.weight');

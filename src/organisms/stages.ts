@@ -179,6 +179,7 @@ export function rank1Update(model: HookedTransformer, layer: number, seed: numbe
   ];
   const fold = () => {
     const w = model.weights.blocks[layer]!.wOut;
+    if (w === null) throw new TrainingError(`rank-1 update: layer ${layer} is a layer of experts, which has no single MLP output matrix`);
     const wd = w.data as Float32Array;
     const ud = u.data as Float32Array;
     const vd = v.data as Float32Array;

@@ -20,7 +20,7 @@ export const gpt2: Family = {
       dVocab: r.size('vocab_size', 50257), nCtx: r.size('n_positions', 1024), norm: 'layer', normEps: r.num('layer_norm_epsilon', 1e-5), normOffset: 0,
       act: r.activation('activation_function', 'gelu_new'), gated: false, positional: 'learned', rotaryDim: 0, rotaryTheta: 0, rotaryLayout: 'half', ropeScaling: null,
       parallelResidual: false, attnScale: r.bool('scale_attn_weights', true) ? 1 / Math.sqrt(d / h) : 1, attnSoftcap: null, finalSoftcap: null,
-      slidingWindow: new Array(L).fill(null), layerRope: new Array(L).fill(null), localRope: null, embedScale: 1, preNorms: true, postNorms: false, qkNorm: null,
+      slidingWindow: new Array(L).fill(null), layerRope: new Array(L).fill(null), localRope: null, embedScale: 1, preNorms: true, postNorms: false, qkNorm: null, moe: null,
       qkvBias: true, oBias: true, mlpBias: true, tiedEmbeddings: r.bool('tie_word_embeddings', true),
       bosTokenId: tokenIds(r.cfg, 'bos_token_id')[0] ?? null, eosTokenId: eos[0] ?? null, eosTokenIds: eos, padTokenId: tokenIds(r.cfg, 'pad_token_id')[0] ?? null,
     };

@@ -7,14 +7,16 @@ import { gpt2 } from './gpt2.js';
 import { gpt_neox } from './gpt_neox.js';
 import { llama } from './llama.js';
 import { mistral } from './mistral.js';
+import { mixtral } from './mixtral.js';
 import { olmo2 } from './olmo2.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
 import { qwen3 } from './qwen3.js';
+import { qwen3_moe } from './qwen3_moe.js';
 import { smollm3 } from './smollm3.js';
 
 export const FAMILIES: Readonly<Record<string, Family>> = Object.fromEntries(
-  [gpt2, gpt_neox, llama, mistral, qwen2, gemma, gemma2, qwen3, gemma3_text, phi3, olmo2, smollm3].map((f) => [f.modelType, f]),
+  [gpt2, gpt_neox, llama, mistral, qwen2, gemma, gemma2, qwen3, gemma3_text, phi3, olmo2, smollm3, qwen3_moe, mixtral].map((f) => [f.modelType, f]),
 );
 
 /** The family of a model type, or undefined (llama2.c checkpoints have none: they are not Hugging Face models). */

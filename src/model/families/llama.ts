@@ -27,7 +27,7 @@ export function decoderConfig(r: ConfigReader, family: string, over: Partial<Mod
     positional: 'rotary', rotaryDim: headDim, rotaryTheta: r.num('rope_theta', 10000), rotaryLayout: 'half', ropeScaling: r.ropeScaling(),
     parallelResidual: false, attnScale: 1 / Math.sqrt(headDim), attnSoftcap: null, finalSoftcap: null,
     slidingWindow: new Array(L).fill(null), layerRope: new Array(L).fill('global'), localRope: null,
-    embedScale: 1, preNorms: true, postNorms: false, qkNorm: null,
+    embedScale: 1, preNorms: true, postNorms: false, qkNorm: null, moe: null,
     qkvBias: bias, oBias: bias, mlpBias: r.bool('mlp_bias', false), tiedEmbeddings: r.bool('tie_word_embeddings', false),
     bosTokenId: tokenIds(r.cfg, 'bos_token_id')[0] ?? null, eosTokenId: eos[0] ?? null, eosTokenIds: eos, padTokenId: tokenIds(r.cfg, 'pad_token_id')[0] ?? null,
     ...over,
@@ -45,6 +45,8 @@ export interface DecoderLayout {
   fusedQkv?: boolean;
   /** Phi-3: one gate_up_proj, gate rows first */
   fusedGateUp?: boolean;
+  /** layers of experts: the module's name and each expert's gate, up and down projections */
+  experts?: { module: string; gate: string; up: string; down: string };
 }
 
 /** The decoder's weight table under Hugging Face's `model.layers.{i}` names. */
@@ -75,6 +77,17 @@ export function decoderWeights(cfg: ModelConfig, layout: DecoderLayout = {}): We
     }
     out.push(rule(`${a}.o_proj.weight`, [D, H * dh], `${c}.attn.o.weight`));
     if (cfg.oBias) out.push(rule(`${a}.o_proj.bias`, [D], `${c}.attn.o.bias`));
+    if (cfg.moe !== null && cfg.moe.layers[l] === true) {
+      const x = layout.experts ?? { module: 'mlp', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
+      const m = `${p}.${x.module}`;
+      const I = cfg.moe.dExpert;
+      out.push(rule(`${m}.gate.weight`, [cfg.moe.nExperts, D], `${c}.mlp.router.weight`));
+      for (let e = 0; e < cfg.moe.nExperts; e++) {
+        const to = `${c}.mlp.experts.${e}`;
+        out.push(rule(`${m}.experts.${e}.${x.gate}.weight`, [I, D], `${to}.gate.weight`), rule(`${m}.experts.${e}.${x.up}.weight`, [I, D], `${to}.in.weight`), rule(`${m}.experts.${e}.${x.down}.weight`, [D, I], `${to}.out.weight`));
+      }
+      continue;
+    }
     if (layout.fusedGateUp === true) out.push({ hf: `${p}.mlp.gate_up_proj.weight`, shape: [2 * F, D], to: [`${c}.mlp.gate.weight`, `${c}.mlp.in.weight`], codec: codecs.rows([F, F]) });
     else out.push(rule(`${p}.mlp.gate_proj.weight`, [F, D], `${c}.mlp.gate.weight`), rule(`${p}.mlp.up_proj.weight`, [F, D], `${c}.mlp.in.weight`));
     out.push(rule(`${p}.mlp.down_proj.weight`, [D, F], `${c}.mlp.out.weight`));

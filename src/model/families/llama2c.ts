@@ -24,7 +24,7 @@ export function llama2cConfig(ck: Llama2cHeader): ModelConfig {
     dMlp: ck.hiddenDim, dVocab: ck.vocabSize, nCtx: ck.seqLen, norm: 'rms', normEps: 1e-5, normOffset: 0, act: 'silu', gated: true,
     positional: 'rotary', rotaryDim: dh, rotaryTheta: 10000, rotaryLayout: 'interleaved', ropeScaling: null, parallelResidual: false,
     attnScale: 1 / Math.sqrt(dh), attnSoftcap: null, finalSoftcap: null, slidingWindow: new Array(L).fill(null), layerRope: new Array(L).fill('global'), localRope: null,
-    embedScale: 1, preNorms: true, postNorms: false, qkNorm: null, qkvBias: false, oBias: false, mlpBias: false, tiedEmbeddings: ck.sharedClassifier,
+    embedScale: 1, preNorms: true, postNorms: false, qkNorm: null, moe: null, qkvBias: false, oBias: false, mlpBias: false, tiedEmbeddings: ck.sharedClassifier,
     bosTokenId: 1, eosTokenId: 2, eosTokenIds: [2], padTokenId: null,
   };
 }

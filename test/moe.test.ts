@@ -1,0 +1,94 @@
+/**
+ * Layers of experts (Mixture of Experts): the hook points add up to what the
+ * layer writes, routing follows the router (including a hooked one), and
+ * gradients through the routed path match finite differences.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.js';
+import { randomModel } from '../src/model/random.js';
+import type { HookName } from '../src/model/hooks.js';
+import { FAMILY_CONFIGS } from './helpers/families.js';
+
+const ids = [[3, 17, 8, 41, 22, 9, 30], [5, 5, 12, 48, 1, 33, 7]];
+
+for (const family of ['qwen3_moe', 'mixtral'] as const) {
+  test(`${family}: Σ over experts of route weight × expert output equals hook_mlp_out; route weights follow the config`, () => {
+    const model = randomModel(FAMILY_CONFIGS[family]!, { seed: 5, std: 0.3, normStd: 0.1 });
+    const moe = model.cfg.moe!;
+    const l = model.weights.blocks.findIndex((b) => b.experts !== null);
+    const E = moe.nExperts;
+    const names: HookName[] = [`blocks.${l}.hook_mlp_out`, `blocks.${l}.mlp.hook_expert_weights`, `blocks.${l}.mlp.hook_expert_indices`, `blocks.${l}.mlp.hook_route_weights`,
+      ...Array.from({ length: E }, (_, e): HookName => `blocks.${l}.mlp.experts.${e}.hook_post`)];
+    const { cache } = T.noGrad(() => model.runWithCache(ids, { names }));
+    const [B, P, D] = cache.at(`blocks.${l}.hook_mlp_out`).shape as [number, number, number];
+    const out = cache.at(`blocks.${l}.hook_mlp_out`).toArray();
+    const probs = cache.at(`blocks.${l}.mlp.hook_expert_weights`).toArray();
+    const chosen = cache.at(`blocks.${l}.mlp.hook_expert_indices`).toArray();
+    const route = cache.at(`blocks.${l}.mlp.hook_route_weights`).toArray();
+    const sum = new Float64Array(B * P * D);
+    for (let e = 0; e < E; e++) {
+      const post = cache.at(`blocks.${l}.mlp.experts.${e}.hook_post`).toArray();
+      const w = model.weights.blocks[l]!.experts![e]!.wOut.toArray(); // [D, I]
+      const I = moe.dExpert;
+      for (let n = 0; n < B * P; n++) {
+        for (let d = 0; d < D; d++) {
+          let s = 0;
+          for (let i = 0; i < I; i++) s += w[d * I + i]! * post[n * I + i]!;
+          sum[n * D + d]! += route[n * E + e]! * s;
+        }
+      }
+    }
+    for (let i = 0; i < out.length; i++) assert.ok(Math.abs(out[i]! - sum[i]!) < 1e-5, `position ${Math.floor(i / D)}: ${out[i]} vs ${sum[i]}`);
+    for (let n = 0; n < B * P; n++) {
+      const picked = chosen.slice(n * moe.topK, (n + 1) * moe.topK);
+      const top = [...probs.slice(n * E, (n + 1) * E)].map((p, e) => [p, e] as const).sort((a, b) => b[0] - a[0]).slice(0, moe.topK).map(([, e]) => e);
+      assert.deepEqual([...picked].sort(), [...top].sort(), 'the chosen experts are the k most probable');
+      const total = picked.reduce((a, e) => a + route[n * E + e]!, 0);
+      const expected = moe.normTopK ? 1 : picked.reduce((a, e) => a + probs[n * E + e]!, 0);
+      assert.ok(Math.abs(total - expected) < 1e-6, `route weights sum to ${total}, expected ${expected}`);
+      for (let e = 0; e < E; e++) if (!picked.includes(e)) assert.equal(route[n * E + e], 0);
+    }
+  });
+}
+
+test('a hook on the router logits changes the routing; one on an expert changes only the positions routed to it', () => {
+  const model = randomModel(FAMILY_CONFIGS.mixtral!, { seed: 6, std: 0.3 });
+  const E = model.cfg.moe!.nExperts;
+  const name: HookName = 'blocks.0.mlp.hook_router_logits';
+  // every token to experts 0..k-1 by a wide margin
+  const forced = (x: T.Tensor) => T.tensor(Float32Array.from({ length: x.size }, (_, i) => (i % E < model.cfg.moe!.topK ? 50 - (i % E) : -50)), x.shape);
+  const { cache } = T.noGrad(() => model.runWithCache(ids, { names: ['blocks.0.mlp.hook_expert_indices', 'blocks.0.mlp.experts.3.hook_post'], fwdHooks: [[name, forced]] }));
+  const chosen = cache.at('blocks.0.mlp.hook_expert_indices').toArray();
+  assert.ok(chosen.every((e) => e < model.cfg.moe!.topK), 'every token goes to the forced experts');
+  assert.ok(cache.at('blocks.0.mlp.experts.3.hook_post').toArray().every((v) => v === 0), 'an expert no token chose reports zeros');
+  const plain = T.noGrad(() => model.forward(ids).logits!.toArray());
+  const zeroed = T.noGrad(() => model.forward(ids, { fwdHooks: [['blocks.0.mlp.experts.3.hook_post', (x) => T.scale(x, 0)]] }).logits!.toArray());
+  const route = T.noGrad(() => model.runWithCache(ids, { names: ['blocks.0.mlp.hook_route_weights'] }).cache.at('blocks.0.mlp.hook_route_weights').toArray());
+  const used = route.some((w, i) => i % E === 3 && w > 0);
+  assert.equal(plain.some((v, i) => Math.abs(v - zeroed[i]!) > 1e-6), used, 'silencing expert 3 matters exactly when some token is routed to it');
+});
+
+test('gradients through a layer of experts match finite differences (router and experts)', () => {
+  const model = randomModel(FAMILY_CONFIGS.qwen3_moe!, { seed: 7, std: 0.3, normStd: 0.1 });
+  const b = model.weights.blocks.find((x) => x.experts !== null)!;
+  const params = [b.router!, b.experts![1]!.wOut, b.experts![2]!.wGate];
+  for (const p of params) p.requiresGrad = true;
+  const loss = () => T.sum(T.mul(model.forward(ids).logits!, T.tensor(Float32Array.from({ length: 2 * 7 * 50 }, (_, i) => Math.sin(i)), [2, 7, 50])));
+  const grads = T.grad(loss(), params);
+  for (const [k, p] of params.entries()) {
+    const g = grads[k]!.toArray();
+    const d = p.data as Float32Array;
+    for (const i of [0, 7, Math.floor(p.size / 2), p.size - 1]) {
+      const keep = d[i]!;
+      const h = 1e-2;
+      d[i] = keep + h;
+      const up = T.noGrad(() => loss().item());
+      d[i] = keep - h;
+      const down = T.noGrad(() => loss().item());
+      d[i] = keep;
+      const fd = (up - down) / (2 * h);
+      assert.ok(Math.abs(fd - g[i]!) <= 2e-2 * Math.max(1, Math.abs(fd)), `parameter ${k}, entry ${i}: autograd ${g[i]} vs finite difference ${fd}`);
+    }
+  }
+});
