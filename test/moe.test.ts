@@ -9,6 +9,7 @@ import * as T from '../src/tensor/index.js';
 import { randomModel } from '../src/model/random.js';
 import type { HookName } from '../src/model/hooks.js';
 import { FAMILY_CONFIGS } from './helpers/families.js';
+import { directLogitAttribution, topContributions } from '../src/methods/dla.js';
 
 const ids = [[3, 17, 8, 41, 22, 9, 30], [5, 5, 12, 48, 1, 33, 7]];
 
@@ -90,5 +91,24 @@ test('gradients through a layer of experts match finite differences (router and 
       const fd = (up - down) / (2 * h);
       assert.ok(Math.abs(fd - g[i]!) <= 2e-2 * Math.max(1, Math.abs(fd)), `parameter ${k}, entry ${i}: autograd ${g[i]} vs finite difference ${fd}`);
     }
+  }
+});
+
+test('direct logit attribution splits a layer of experts into its experts, which add up to the layer', () => {
+  for (const family of ['qwen3_moe', 'mixtral'] as const) {
+    const model = randomModel(FAMILY_CONFIGS[family]!, { seed: 8, std: 0.3, normStd: 0.1 });
+    const r = directLogitAttribution(model, ids[0]!, { tokens: [4, 9] });
+    assert.ok(Math.abs(r.sum - r.total) < 1e-4 * Math.max(1, Math.abs(r.total)), `${family}: parts sum to ${r.sum}, the model computes ${r.total}`);
+    model.weights.blocks.forEach((b, l) => {
+      if (b.experts === null) {
+        assert.equal(r.experts![l], null);
+        return;
+      }
+      const parts = r.experts![l]!;
+      assert.equal(parts.length, b.experts.length);
+      assert.ok(Math.abs(parts.reduce((a, x) => a + x, 0) - r.mlp[l]!) < 1e-4, `${family} layer ${l}: experts sum to the layer's part`);
+      assert.ok(parts.filter((x) => x !== 0).length <= model.cfg.moe!.topK, 'only the chosen experts contribute');
+    });
+    assert.ok(topContributions(r, 100).some(([name]) => /^L\dE\d$/.test(name)), 'experts are ranked among the parts');
   }
 });

@@ -36,7 +36,18 @@ export const infoCommand: Command = {
     console.log(`  layers ${c.nLayers}, d_model ${c.dModel}, heads ${c.nHeads} (kv ${c.nKVHeads}) × d_head ${c.dHead}, d_mlp ${c.dMlp}${c.gated ? ' (gated)' : ''}, vocab ${c.dVocab}, context ${c.nCtx}`);
     console.log(`  ${c.norm === 'rms' ? 'RMSNorm' : 'LayerNorm'} eps ${c.normEps}, ${c.act}, ${c.positional === 'rotary' ? `rotary (${c.rotaryLayout}, ${c.rotaryDim} dims, θ ${c.rotaryTheta})` : 'learned positions'}${c.parallelResidual ? ', parallel residual' : ''}${c.attnSoftcap ? `, attention softcap ${c.attnSoftcap}` : ''}${c.finalSoftcap ? `, logit softcap ${c.finalSoftcap}` : ''}`);
     console.log(`  tokenizer: ${info.tokenizer === null ? 'none' : `${info.tokenizer.vocab_size} tokens${info.tokenizer.chat_template ? ', chat template' : ''}`}`);
-    const perBlock = info.hook_names.filter((n) => n.startsWith('blocks.0.')).map((n) => n.slice('blocks.0.'.length));
+    const extras = [
+      c.qkNorm === null ? '' : `q/k RMSNorm ${c.qkNorm === 'head' ? 'per head' : 'over the projection'}`,
+      c.preNorms ? '' : 'no pre-norms',
+      c.postNorms ? 'norms on attention and MLP outputs' : '',
+      c.localRope === null ? '' : `local rotary θ ${c.localRope.theta} on ${c.layerRope.filter((k) => k === 'local').length} layers`,
+      c.layerRope.some((k) => k === null) && c.positional === 'rotary' ? `no rotary on layers ${c.layerRope.flatMap((k, l) => (k === null ? [l] : [])).join(', ')}` : '',
+      c.slidingWindow.some((w) => w !== null) ? `sliding window ${c.slidingWindow.find((w) => w !== null)} on ${c.slidingWindow.filter((w) => w !== null).length} layers` : '',
+      c.moe === null ? '' : `${c.moe.nExperts} experts, top ${c.moe.topK}${c.moe.normTopK ? ' (renormalised)' : ''}, d_expert ${c.moe.dExpert}, on ${c.moe.layers.filter(Boolean).length} layers`,
+    ].filter((x) => x !== '');
+    if (extras.length > 0) console.log(`  ${extras.join(', ')}`);
+    // hook suffixes over every block, experts folded into one pattern
+    const perBlock = [...new Set(info.hook_names.filter((n) => n.startsWith('blocks.')).map((n) => n.replace(/^blocks\.\d+\./, '').replace(/experts\.\d+\./, 'experts.{e}.')))];
     console.log(`  hook points (${info.hook_names.length}): hook_embed, blocks.{0..${c.nLayers - 1}}.{${perBlock.join(', ')}}, ln_final.hook_normalized`);
     return 0;
   },

@@ -17,6 +17,8 @@
  *
  * With Gemma 2's norms after attention and after the MLP, heads and neurons
  * do not add up to their block's output, so only layer-level parts are given.
+ * A layer of experts splits into its experts (route weight × the expert's
+ * output) instead of neurons.
  */
 import { CandorError } from '../tensor/errors.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -51,8 +53,10 @@ export interface DLAResult {
   /** [layer][head], or null when heads do not add up to the attention output */
   heads: number[][] | null;
   attnBias: number[];
-  /** [layer][neuron], or null when neurons do not add up to the MLP output */
+  /** [layer][neuron], or null when neurons do not add up to the MLP output (empty for a layer of experts) */
   neurons: Float64Array[] | null;
+  /** [layer][expert] for layers of experts (null entries for dense layers); null when the model has none or parts do not add up */
+  experts: (number[] | null)[] | null;
   mlpBias: number[];
   /** the final LayerNorm's bias · u (0 for RMSNorm) */
   finalNormBias: number;
@@ -85,7 +89,10 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
     if (cfg.positional === 'learned') names.push('hook_pos_embed');
     for (let l = 0; l < L; l++) {
       names.push(blockHook(l, 'hook_attn_out'), blockHook(l, 'hook_mlp_out'));
-      if (splits) names.push(blockHook(l, 'attn.hook_z'), blockHook(l, 'mlp.hook_post'));
+      const ex = model.weights.blocks[l]!.experts;
+      if (splits && ex !== null) names.push(blockHook(l, 'mlp.hook_route_weights'), ...ex.map((_, e) => blockHook(l, `mlp.experts.${e}.hook_post`)));
+      else if (splits) names.push(blockHook(l, 'attn.hook_z'), blockHook(l, 'mlp.hook_post'));
+      if (splits && ex !== null) names.push(blockHook(l, 'attn.hook_z'));
     }
     const { cache } = model.runWithCache([ids], { names, logits: 'none' });
 
@@ -142,13 +149,14 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
     const mlpBias: number[] = [];
     const heads: number[][] | null = splits ? [] : null;
     const neurons: Float64Array[] | null = splits ? [] : null;
+    const experts: (number[] | null)[] | null = splits && model.weights.blocks.some((b) => b.experts !== null) ? [] : null;
     for (let l = 0; l < L; l++) {
       const bw = model.weights.blocks[l]!;
       attn.push(dotAt(cache.at(blockHook(l, 'hook_attn_out')), D));
       mlp.push(dotAt(cache.at(blockHook(l, 'hook_mlp_out')), D));
       attnBias.push(splits ? vecDot(bw.bo === null ? null : arr(bw.bo)) : 0);
       mlpBias.push(splits ? vecDot(bw.bOut === null ? null : arr(bw.bOut)) : 0);
-      if (heads !== null && neurons !== null && bw.wOut !== null) {
+      if (heads !== null && neurons !== null) {
         // head h: z[p, h] · (W_O[:, h]ᵀ g)
         const wo = arr(bw.wo); // [D, H·dh]
         const z = arr(cache.at(blockHook(l, 'attn.hook_z'))); // [T, H, dh]
@@ -163,8 +171,14 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
           hs.push(s);
         }
         heads.push(hs);
+        if (bw.experts !== null) {
+          neurons.push(new Float64Array(0));
+          experts!.push(expertParts(cache, l, bw.experts, p, g, D));
+          continue;
+        }
+        experts?.push(null);
         // neuron n: post[p, n] · (W_out[:, n] · g)
-        const wout = arr(bw.wOut); // [D, F]
+        const wout = arr(bw.wOut!); // [D, F]
         const post = arr(cache.at(blockHook(l, 'mlp.hook_post'))); // [T, F]
         const col = new Float64Array(F);
         for (let d = 0; d < D; d++) {
@@ -180,11 +194,31 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
     const notes: string[] = [];
     if (!splits) notes.push("this model normalises attention and MLP outputs before adding them (Gemma 2), so they do not split into heads and neurons; only layer-level parts are given");
     if (cfg.finalSoftcap !== null) notes.push(`the model soft-caps its logits at ${cfg.finalSoftcap}; the attribution explains the logits before capping`);
-    return { position: p, tokens: toks, total, sum, embed, attn, mlp, heads, attnBias, neurons, mlpBias, finalNormBias, notes };
+    return { position: p, tokens: toks, total, sum, embed, attn, mlp, heads, attnBias, neurons, experts, mlpBias, finalNormBias, notes };
   });
 }
 
 /** The largest parts of a DLA result, for tables: [label, value] sorted by |value|. */
+/** Expert e of a layer at position p: route[p, e] · Σ_i post_e[p, i] · (W_out,e[:, i] · g). */
+function expertParts(cache: { at(n: HookName): Tensor }, l: number, experts: readonly { wOut: Tensor }[], p: number, g: Float64Array, D: number): number[] {
+  const E = experts.length;
+  const route = arr(cache.at(blockHook(l, 'mlp.hook_route_weights')));
+  return experts.map((x, e) => {
+    const w = route[p * E + e]!;
+    if (w === 0) return 0;
+    const wout = arr(x.wOut); // [D, I]
+    const I = wout.length / D;
+    const post = arr(cache.at(blockHook(l, `mlp.experts.${e}.hook_post`))).subarray(p * I, (p + 1) * I);
+    let s = 0;
+    for (let d = 0; d < D; d++) {
+      let col = 0;
+      for (let i = 0; i < I; i++) col += wout[d * I + i]! * post[i]!;
+      s += col * g[d]!;
+    }
+    return w * s;
+  });
+}
+
 export function topContributions(r: DLAResult, k = 10): [string, number][] {
   const all: [string, number][] = [['embed', r.embed], ['final norm bias', r.finalNormBias]];
   r.attn.forEach((v, l) => {
@@ -198,6 +232,7 @@ export function topContributions(r: DLAResult, k = 10): [string, number][] {
     if (r.neurons === null) all.push([`L${l} mlp`, v]);
     else {
       r.neurons[l]!.forEach((n, i) => all.push([`L${l}N${i}`, n]));
+      r.experts?.[l]?.forEach((x, e) => all.push([`L${l}E${e}`, x]));
       if (r.mlpBias[l] !== 0) all.push([`L${l} mlp bias`, r.mlpBias[l]!]);
     }
   });
