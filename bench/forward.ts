@@ -6,7 +6,7 @@
  *            as generation's prefill computes them)
  *   decode:  64 tokens, one at a time with the KV cache, after a 128-token prompt
  *
- * for a GPT-2-small-shaped (124M) and a Qwen2.5-0.5B-shaped model. Medians over
+ * for GPT-2-small- (124M), Qwen2.5-0.5B- and Qwen3-0.6B-shaped models. Medians over
  * repeats; ratio = torch_ms / candor_ms (above 1: candor is faster). The peer
  * is Python with torch + transformers: $CANDOR_BENCH_PYTHON, else
  * .venv-bench/bin/python, else /usr/bin/python3 (Debian's python3-torch).
@@ -30,6 +30,10 @@ const MODELS: Record<string, Record<string, unknown>> = {
   'qwen2.5-0.5B': {
     model_type: 'qwen2', hidden_size: 896, num_attention_heads: 14, num_key_value_heads: 2, num_hidden_layers: 24, intermediate_size: 4864,
     vocab_size: 151936, max_position_embeddings: 32768, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  },
+  'qwen3-0.6B': {
+    model_type: 'qwen3', hidden_size: 1024, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, num_hidden_layers: 28, intermediate_size: 3072,
+    vocab_size: 151936, max_position_embeddings: 40960, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
   },
 };
 const PROMPT = 128;
