@@ -10,6 +10,7 @@ import { randomModel } from '../src/model/random.js';
 import type { HookName } from '../src/model/hooks.js';
 import { FAMILY_CONFIGS } from './helpers/families.js';
 import { directLogitAttribution, topContributions } from '../src/methods/dla.js';
+import { activationPatching } from '../src/methods/patching.js';
 
 const ids = [[3, 17, 8, 41, 22, 9, 30], [5, 5, 12, 48, 1, 33, 7]];
 
@@ -111,4 +112,9 @@ test('direct logit attribution splits a layer of experts into its experts, which
     });
     assert.ok(topContributions(r, 100).some(([name]) => /^L\dE\d$/.test(name)), 'experts are ranked among the parts');
   }
+});
+
+test('patching neurons of a layer of experts is refused with the fix', () => {
+  const model = randomModel(FAMILY_CONFIGS.mixtral!, { seed: 9 });
+  assert.throws(() => activationPatching(model, ids[0]!, ids[1]!, { site: 'neurons', layers: [0], metric: { kind: 'kl' } }), (e: Error) => e.name === 'PatchingError' && /layers of experts/.test(e.message) && /Fix: patch the site mlp_out/.test(e.message));
 });

@@ -163,6 +163,10 @@ export function activationPatching(model: HookedTransformer, source: readonly nu
   }
   const positions = opts.positions === undefined ? [...Array(T).keys()] : [...opts.positions];
   for (const p of positions) if (!(Number.isInteger(p) && p >= 0 && p < T)) throw new PatchingError(`position ${p} is outside the ${T} positions`);
+  if (site === 'neurons') {
+    const moe = layers.filter((l) => model.weights.blocks[l]!.experts !== null);
+    if (moe.length > 0) throw new PatchingError(`layers ${moe.join(', ')} are layers of experts, which have no dense MLP neurons. Fix: patch the site mlp_out there, or hook blocks.{layer}.mlp.experts.{e}.hook_post for one expert's neurons.`);
+  }
   const neurons = opts.neurons === undefined ? [...Array(cfg.dMlp).keys()] : [...opts.neurons];
   for (const n of neurons) if (!(Number.isInteger(n) && n >= 0 && n < cfg.dMlp)) throw new PatchingError(`neuron ${n} is outside [0, ${cfg.dMlp})`);
   const whole = opts.wholeLayer === true && site !== 'heads' && site !== 'neurons';
