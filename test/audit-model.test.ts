@@ -129,3 +129,14 @@ test('an answer is right when it holds the expected word as a whole word', () =>
   assert.ok(containsWord('costs 1.5 dollars', '1.5'), 'regex characters in the word are literal');
   assert.ok(!containsWord('costs 105 dollars', '1.5'));
 });
+
+test('candor audit --model runs end to end on a Mixture-of-Experts chat model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-audit-moe-'));
+  const m = join(dir, 'model');
+  writeByteChatModel(m, 4, 2, { model_type: 'qwen3_moe', head_dim: 8, num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 16, mlp_only_layers: [0] });
+  const r = candor('audit', '--model', m, '--out', join(dir, 'out'), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.questions.length, 8);
+  for (const q of summary.questions) assert.ok(q.answer.length > 10, `question ${q.id} has an answer`);
+});

@@ -11,6 +11,7 @@ import type { HookName } from '../src/model/hooks.js';
 import { FAMILY_CONFIGS } from './helpers/families.js';
 import { directLogitAttribution, topContributions } from '../src/methods/dla.js';
 import { activationPatching } from '../src/methods/patching.js';
+import { neuronActivations } from '../src/methods/neurons.js';
 
 const ids = [[3, 17, 8, 41, 22, 9, 30], [5, 5, 12, 48, 1, 33, 7]];
 
@@ -117,4 +118,12 @@ test('direct logit attribution splits a layer of experts into its experts, which
 test('patching neurons of a layer of experts is refused with the fix', () => {
   const model = randomModel(FAMILY_CONFIGS.mixtral!, { seed: 9 });
   assert.throws(() => activationPatching(model, ids[0]!, ids[1]!, { site: 'neurons', layers: [0], metric: { kind: 'kl' } }), (e: Error) => e.name === 'PatchingError' && /layers of experts/.test(e.message) && /Fix: patch the site mlp_out/.test(e.message));
+});
+
+test('neuron tools read the dense layers of a model with experts, and refuse a layer of experts with the fix', () => {
+  const moe = randomModel(FAMILY_CONFIGS.qwen3_moe!, { seed: 10 });
+  const acts = neuronActivations(moe, ids, {});
+  assert.deepEqual(acts.layers, [1], 'qwen3_moe here routes in layers 0 and 2; layer 1 is dense');
+  assert.throws(() => neuronActivations(moe, ids, { layers: [0] }), (e: Error) => e.name === 'NeuronError' && /layer of experts/.test(e.message) && /Fix:/.test(e.message));
+  assert.throws(() => neuronActivations(randomModel(FAMILY_CONFIGS.mixtral!, { seed: 10 }), ids, {}), (e: Error) => e.name === 'NeuronError' && /every layer of this model is a layer of experts/.test(e.message));
 });

@@ -69,10 +69,17 @@ function checkPrompts(fn: string, model: HookedTransformer, prompts: unknown, fi
 
 function checkLayers(fn: string, model: HookedTransformer, layers: readonly number[] | undefined): number[] {
   const L = model.cfg.nLayers;
-  if (layers === undefined) return Array.from({ length: L }, (_, i) => i);
+  // layers of experts have no dense neurons (their experts' activations are at mlp.experts.{e}.hook_post)
+  const dense = (l: number) => model.weights.blocks[l]!.experts === null;
+  if (layers === undefined) {
+    const all = Array.from({ length: L }, (_, i) => i).filter(dense);
+    if (all.length === 0) fail(fn, 'every layer of this model is a layer of experts, which has no dense MLP neurons. Fix: read one expert\'s activations at blocks.{layer}.mlp.experts.{e}.hook_post with runWithCache');
+    return all;
+  }
   if (!Array.isArray(layers) || layers.length === 0) fail(fn, 'opts.layers must be a non-empty array of layer indices (or left out for all layers)');
   const out = layers.map((l, i) => {
     if (!(Number.isInteger(l) && l >= 0 && l < L)) fail(fn, `opts.layers[${i}] = ${String(l)} is not a layer of this ${L}-layer model (an integer in [0, ${L}))`);
+    if (!dense(l)) fail(fn, `opts.layers[${i}] = ${l} is a layer of experts, which has no dense MLP neurons. Fix: choose a dense layer, or read one expert's activations at blocks.${l}.mlp.experts.{e}.hook_post`);
     return l;
   });
   if (new Set(out).size !== out.length) fail(fn, `opts.layers lists a layer twice (${out.join(', ')})`);
@@ -198,7 +205,7 @@ function collect(fn: string, model: HookedTransformer, prompts: Prompts, field: 
 // activations
 
 export interface NeuronActivationOptions {
-  /** layers (default: all) */
+  /** layers (default: every layer with dense MLP neurons; layers of experts have none) */
   layers?: readonly number[];
   /** 'last' (default), 'all' (every position of every prompt is an example) or a position index (negative counts from the end) */
   position?: NeuronPosition;

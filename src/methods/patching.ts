@@ -283,8 +283,10 @@ export function attributionPatching(model: HookedTransformer, source: readonly n
   const { T, L, layers } = base;
   const cfg = model.cfg;
   const sites = opts.sites ?? PATCH_SITES;
+  // layers of experts have no dense neurons: their neuron estimates stay 0 (patch mlp_out there)
+  const hasSite = (s: PatchSite, l: number) => s !== 'neurons' || model.weights.blocks[l]!.experts === null;
   const names: HookName[] = [];
-  for (const s of sites) for (const l of layers) names.push(siteHook(s, l));
+  for (const s of sites) for (const l of layers) if (hasSite(s, l)) names.push(siteHook(s, l));
   const srcRun = noGrad(() => model.runWithCache([source], { names }));
   const reference = opts.metric.kind === 'kl' ? logProbs(rowAt(srcRun.logits!, 0, base.metricPos, cfg.dVocab, T)) : null;
   const g = enableGrad(() => model.gradients([dest], (logits) => metricTensor(opts.metric, logits, reference), names));
@@ -301,6 +303,7 @@ export function attributionPatching(model: HookedTransformer, source: readonly n
     const shape = [L, items, ...(withPos ? [T] : [])];
     const values = new Float64Array(shape.reduce((a, b) => a * b, 1));
     for (const l of layers) {
+      if (!hasSite(site, l)) continue;
       const name = siteHook(site, l);
       const a = contiguousCopy(srcRun.cache.at(name)).data as Float32Array;
       const d = contiguousCopy(g.activations.get(name)!).data as Float32Array;

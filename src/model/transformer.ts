@@ -580,9 +580,9 @@ export class HookedTransformer {
       vAll = c.v;
     }
     const Tk = kAll.shape[1]!;
-    // grouped-query attention without copying keys: split query heads into (kv head, repeat)
-    const qg = permute(reshape(q, [B, T, KV, rep, dh]), [0, 2, 3, 1, 4]); // [B, KV, rep, T, dh]
-    const kg = unsqueeze(permute(kAll, [0, 2, 3, 1]), 2); // [B, KV, 1, dh, Tk]
+    // grouped-query attention without repeating keys: each key-value head's query heads stacked as rows
+    const qg = reshape(permute(reshape(q, [B, T, KV, rep, dh]), [0, 2, 3, 1, 4]), [B, KV, rep * T, dh]); // [B, KV, rep·T, dh]
+    const kg = permute(kAll, [0, 2, 3, 1]); // [B, KV, dh, Tk]
     const raw = reshape(matmul(qg, kg), [B, H, T, Tk]);
     let patternIn: Tensor;
     if (this.watched(run, blockHook(l, 'attn.hook_attn_scores'))) {
@@ -594,8 +594,8 @@ export class HookedTransformer {
       patternIn = attentionSoftmax(raw, cfg.attnScale, cfg.attnSoftcap, mask.spec);
     }
     const pattern = this.point(run, blockHook(l, 'attn.hook_pattern'), l, patternIn);
-    const vg = unsqueeze(permute(vAll, [0, 2, 1, 3]), 2); // [B, KV, 1, Tk, dh]
-    const zg = matmul(reshape(pattern, [B, KV, rep, T, Tk]), vg); // [B, KV, rep, T, dh]
+    const vg = permute(vAll, [0, 2, 1, 3]); // [B, KV, Tk, dh]
+    const zg = matmul(reshape(pattern, [B, KV, rep * T, Tk]), vg); // [B, KV, rep·T, dh]
     const z = this.point(run, blockHook(l, 'attn.hook_z'), l, permute(reshape(zg, [B, H, T, dh]), [0, 2, 1, 3]));
     const resultName = blockHook(l, 'attn.hook_result');
     if (this.watched(run, resultName)) {

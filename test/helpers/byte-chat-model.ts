@@ -24,12 +24,13 @@ export function byteAlphabet(): string[] {
   return out;
 }
 
-export function writeByteChatModel(dir: string, seed = 1, layers = 2): void {
+/** `arch` overrides config.json fields (another family, experts). */
+export function writeByteChatModel(dir: string, seed = 1, layers = 2, arch: Record<string, unknown> = {}): void {
   const alphabet = byteAlphabet();
   const specials = ['<|im_start|>', '<|im_end|>', '<|endoftext|>'];
   const V = 256 + specials.length;
   const model = randomModel(
-    { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: layers, intermediate_size: 64, vocab_size: V, max_position_embeddings: 512, eos_token_id: 257, tie_word_embeddings: false },
+    { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: layers, intermediate_size: 64, vocab_size: V, max_position_embeddings: 512, eos_token_id: 257, tie_word_embeddings: false, ...arch },
     { seed, std: 0.2 },
   );
   saveModel(model, dir);

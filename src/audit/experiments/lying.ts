@@ -257,7 +257,8 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
   const all: Unit[] = [];
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) all.push({ kind: 'head', layer: l, index: h });
-    for (let n = 0; n < F; n++) all.push({ kind: 'neuron', layer: l, index: n });
+    // a layer of experts has no dense neurons to rank
+    if (s.model.weights.blocks[l]!.experts === null) for (let n = 0; n < F; n++) all.push({ kind: 'neuron', layer: l, index: n });
   }
   const candidates: (Pair & { item: number })[] = s.sets.honest.map((h, i) => ({ honest: h.ids, liar: s.sets.liar[i]!.ids, truth: h.truthId, lie: h.lieId!, item: i }))
     .filter((p) => p.lie !== null && p.honest.length === p.liar.length);
@@ -301,6 +302,7 @@ export function lyingExperiment(s: AuditSubject, opts: LyingOptions = {}): Lying
     let u = 0;
     for (let l = 0; l < L; l++) {
       for (let h = 0; h < H; h++, u++) for (let t = 0; t < T; t++) (same[t] ? row : instr)[u]! += hr[(l * H + h) * T + t]! / (same[t] ? 1 : rankPairs.length);
+      if (s.model.weights.blocks[l]!.experts !== null) continue;
       for (let n = 0; n < F; n++, u++) for (let t = 0; t < T; t++) (same[t] ? row : instr)[u]! += nr[(l * F + n) * T + t]! / (same[t] ? 1 : rankPairs.length);
     }
     perPair.push(row);
