@@ -32,3 +32,5 @@ export * from './methods/neurons.js';
 export { writeGGUF, readGGUF, writeControlVector, readControlVector, GGUFError } from './io/gguf.js';
 export { saveDirection, loadDirection, DirectionFileError } from './io/direction-file.js';
 export * from './methods/probes.js';
+export { isRefusal, normaliseResponse } from './audit/refusal-text.js';
+export { readPrompts, readFacts, DatasetError, type PromptRecord, type FactRecord } from './io/datasets.js';
