@@ -6,12 +6,14 @@
  *            as generation's prefill computes them)
  *   decode:  64 tokens, one at a time with the KV cache, after a 128-token prompt
  *
- * for GPT-2-small- (124M), Qwen2.5-0.5B- and Qwen3-0.6B-shaped models. Medians over
- * repeats; ratio = torch_ms / candor_ms (above 1: candor is faster). The peer
+ * for GPT-2-small- (124M), Qwen2.5-0.5B- and Qwen3-0.6B-shaped models. The two
+ * sides alternate in rounds, both models loaded; medians over every repeat;
+ * ratio = torch_ms / candor_ms (above 1: candor is faster). The peer
  * is Python with torch + transformers: $CANDOR_BENCH_PYTHON, else
  * .venv-bench/bin/python, else /usr/bin/python3 (Debian's python3-torch).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,26 +49,27 @@ function median(xs: number[]): number {
 
 const findPython = (): string | null => findTorchPython(root);
 
+/**
+ * The peer stays loaded and answers one case at a time on stdin, so the two sides alternate in
+ * rounds: on a machine whose speed drifts over minutes a sequential pair can be off by a third.
+ */
 const PEER = String.raw`
 import json, sys, time, torch
 from transformers import AutoModelForCausalLM
 d, spec = sys.argv[1], json.load(open(sys.argv[2]))
-torch.manual_seed(0)
-m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32, attn_implementation="eager").eval()
+m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
 def med(xs): return sorted(xs)[len(xs)//2]
-out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-with torch.inference_mode():
-    for case, ids, reps in [("prefill_b1_t128", spec["b1"], spec["reps_b1"]), ("prefill_b8_t128", spec["b8"], spec["reps_b8"])]:
-        x = torch.tensor(ids)
-        m(x, logits_to_keep=1)
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter(); m(x, logits_to_keep=1); ts.append((time.perf_counter() - t0) * 1000)
-        out[case] = med(ts)
-    x = torch.tensor(spec["b1"])
-    out["last_logits"] = m(x, logits_to_keep=1).logits[0, -1, :8].tolist()
+def prefill(ids, reps):
+    x = torch.tensor(ids)
+    m(x, logits_to_keep=1)
     ts = []
-    for _ in range(spec["reps_decode"]):
+    for _ in range(reps):
+        t0 = time.perf_counter(); m(x, logits_to_keep=1); ts.append((time.perf_counter() - t0) * 1000)
+    return ts
+def decode(reps):
+    x = torch.tensor(spec["b1"])
+    ts, toks = [], []
+    for _ in range(reps):
         o = m(x, use_cache=True, logits_to_keep=1)
         pkv, tok = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
         toks = []
@@ -76,41 +79,78 @@ with torch.inference_mode():
             pkv, tok = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
             toks.append(int(tok[0, 0]))
         ts.append((time.perf_counter() - t0) * 1000)
-    out["decode_b1_64"] = med(ts)
-    out["decode_tokens"] = toks
-print(json.dumps(out))
+    return ts, toks
+with torch.inference_mode():
+    m(torch.tensor(spec["b1"]), logits_to_keep=1)
+    m(torch.tensor(spec["b8"]), logits_to_keep=1)
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "last_logits": m(torch.tensor(spec["b1"]), logits_to_keep=1).logits[0, -1, :8].tolist()}), flush=True)
+    for line in sys.stdin:
+        case, reps = json.loads(line)
+        if case == "decode_b1_64":
+            ts, toks = decode(reps)
+            print(json.dumps({"ms": ts, "tokens": toks}), flush=True)
+        else:
+            print(json.dumps({"ms": prefill(spec["b1" if case == "prefill_b1_t128" else "b8"], reps)}), flush=True)
 `;
 
-function candorTimes(model: HookedTransformer, b1: number[][], b8: number[][], reps: { b1: number; b8: number; decode: number }) {
-  const out: Record<string, number | number[]> = {};
-  for (const [name, ids, n] of [['prefill_b1_t128', b1, reps.b1], ['prefill_b8_t128', b8, reps.b8]] as const) {
+type Case = 'prefill_b1_t128' | 'prefill_b8_t128' | 'decode_b1_64';
+const CASES: Case[] = ['prefill_b1_t128', 'prefill_b8_t128', 'decode_b1_64'];
+/** timed repeats per side, case and round (after one untimed call: switching shapes costs the peer's allocator a warm-up) */
+const REPS: Record<Case, number> = { prefill_b1_t128: 3, prefill_b8_t128: 2, decode_b1_64: 1 };
+const ROUNDS = 3;
+
+/** candor's times of one case (ms per repeat), and the decoded tokens. */
+function candorCase(model: HookedTransformer, c: Case, b1: number[][], b8: number[][], reps: number): { ms: number[]; tokens?: number[] } {
+  if (c !== 'decode_b1_64') {
+    const ids = c === 'prefill_b1_t128' ? b1 : b8;
     T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.size);
-    const ts: number[] = [];
-    for (let r = 0; r < n; r++) {
+    const ms: number[] = [];
+    for (let r = 0; r < reps; r++) {
       const t0 = performance.now();
       T.noGrad(() => model.forward(ids, { logits: 'last' }).logits!.size);
-      ts.push(performance.now() - t0);
+      ms.push(performance.now() - t0);
     }
-    out[name] = median(ts);
+    return { ms };
   }
-  out.last_logits = T.noGrad(() => model.forward(b1, { logits: 'last' }).logits!.toArray().slice(0, 8));
-  const ts: number[] = [];
-  let toks: number[] = [];
-  for (let r = 0; r < reps.decode; r++) {
+  const ms: number[] = [];
+  let tokens: number[] = [];
+  for (let r = 0; r < reps; r++) {
     const cache = model.newCache(1, PROMPT + DECODE + 1);
     let tok = T.noGrad(() => T.argmax(T.reshape(model.forward(b1, { cache, logits: 'last' }).logits!, [-1]), 0).item());
-    toks = [];
+    tokens = [];
     const t0 = performance.now();
     for (let i = 0; i < DECODE; i++) {
       const t = tok;
       tok = T.noGrad(() => T.argmax(T.reshape(model.forward([[t]], { cache, logits: 'last' }).logits!, [-1]), 0).item());
-      toks.push(tok);
+      tokens.push(tok);
     }
-    ts.push(performance.now() - t0);
+    ms.push(performance.now() - t0);
   }
-  out.decode_b1_64 = median(ts);
-  out.decode_tokens = toks;
-  return out;
+  return { ms, tokens };
+}
+
+const pause = () => new Promise((resolve) => setTimeout(resolve, 500));
+
+/** A loaded peer process: ask(case, reps) → its times. */
+async function startPeer(python: string, dir: string, spec: string) {
+  const proc = spawn(python, ['-c', PEER, dir, spec], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += String(d)));
+  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> => {
+    const r = await lines.next();
+    if (r.done === true) throw new Error(`the PyTorch peer stopped: ${stderr.slice(-2000)}`);
+    return JSON.parse(r.value) as Record<string, unknown>;
+  };
+  const hello = await next();
+  return {
+    hello,
+    ask: async (c: Case, reps: number) => {
+      proc.stdin.write(JSON.stringify([c, reps]) + '\n');
+      return (await next()) as { ms: number[]; tokens?: number[] };
+    },
+    close: () => proc.stdin.end(),
+  };
 }
 
 const python = findPython();
@@ -130,33 +170,47 @@ for (const [name, hf] of Object.entries(MODELS)) {
   const row = () => Array.from({ length: PROMPT }, () => rng.int(vocab));
   const b1 = [row()];
   const b8 = Array.from({ length: 8 }, row);
-  const reps = { b1: 5, b8: 3, decode: 3 };
-  let peer: Record<string, number | number[] | string> | null = null;
-  if (python !== null) {
-    process.stderr.write(`${name}: PyTorch (${python})\n`);
-    const spec = join(dir, 'spec.json');
-    writeFileSync(spec, JSON.stringify({ b1, b8, reps_b1: reps.b1, reps_b8: reps.b8, reps_decode: reps.decode, decode: DECODE }));
-    const r = spawnSync(python, ['-c', PEER, dir, spec], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (r.status !== 0) throw new Error(`the PyTorch peer failed: ${r.stderr.slice(-2000)}`);
-    peer = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    torchVersion = peer!.torch as string;
-    torchThreads = peer!.threads as number;
+  const spec = join(dir, 'spec.json');
+  writeFileSync(spec, JSON.stringify({ b1, b8, decode: DECODE }));
+  const peer = python === null ? null : await startPeer(python, dir, spec);
+  if (peer !== null) {
+    torchVersion = peer.hello.torch as string;
+    torchThreads = peer.hello.threads as number;
   }
-  process.stderr.write(`${name}: candor\n`);
   const model = loadModelSync(dir);
-  const mine = candorTimes(model, b1, b8, reps);
-  for (const c of ['prefill_b1_t128', 'prefill_b8_t128', 'decode_b1_64']) {
-    const cm = mine[c] as number;
-    const tm = peer ? (peer[c] as number) : null;
-    results.push({ model: name, case: c, candor_ms: +cm.toFixed(2), torch_ms: tm === null ? null : +tm.toFixed(2), ratio: tm === null ? null : +(tm / cm).toFixed(3) });
+  T.noGrad(() => [b1, b8].forEach((ids) => model.forward(ids, { logits: 'last' })));
+  const mine = new Map<Case, number[]>(CASES.map((c) => [c, []]));
+  const theirs = new Map<Case, number[]>(CASES.map((c) => [c, []]));
+  const rounds = new Map<Case, number[]>(CASES.map((c) => [c, []]));
+  let myTokens: number[] = [];
+  let peerTokens: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    process.stderr.write(`${name}: round ${round + 1}/${ROUNDS}\n`);
+    for (const c of CASES) {
+      // a pause before each side: the other's BLAS threads spin for a while after their last call
+      await pause();
+      const p = peer === null ? null : await peer.ask(c, REPS[c]);
+      await pause();
+      const m = candorCase(model, c, b1, b8, REPS[c]);
+      mine.get(c)!.push(...m.ms);
+      if (m.tokens) myTokens = m.tokens;
+      if (p !== null) {
+        theirs.get(c)!.push(...p.ms);
+        if (p.tokens) peerTokens = p.tokens;
+        rounds.get(c)!.push(+(median(p.ms) / median(m.ms)).toFixed(3));
+      }
+    }
   }
-  if (peer) {
-    const a = mine.last_logits as number[];
-    const b = peer.last_logits as number[];
-    checks[name] = {
-      last_logits_max_abs_diff: Math.max(...a.map((v, i) => Math.abs(v - b[i]!))),
-      decode_tokens_identical: JSON.stringify(mine.decode_tokens) === JSON.stringify(peer.decode_tokens),
-    };
+  peer?.close();
+  for (const c of CASES) {
+    const cm = median(mine.get(c)!);
+    const tm = peer === null ? null : median(theirs.get(c)!);
+    results.push({ model: name, case: c, candor_ms: +cm.toFixed(2), torch_ms: tm === null ? null : +tm.toFixed(2), ratio: tm === null ? null : +(tm / cm).toFixed(3), round_ratios: rounds.get(c) });
+  }
+  if (peer !== null) {
+    const a = T.noGrad(() => model.forward(b1, { logits: 'last' }).logits!.toArray().slice(0, 8));
+    const b = peer.hello.last_logits as number[];
+    checks[name] = { last_logits_max_abs_diff: Math.max(...a.map((v, i) => Math.abs(v - b[i]!))), decode_tokens_identical: JSON.stringify(myTokens) === JSON.stringify(peerTokens) };
   }
 }
 const ks = kernelStatus();
@@ -167,7 +221,7 @@ const report = {
   torch: torchVersion,
   torch_threads: torchThreads,
   peer: python ?? 'not found (install torch + transformers into .venv-bench, or Debian python3-torch)',
-  note: 'ratio = torch_ms / candor_ms; prefill computes the last position\'s logits; decode is 64 greedy steps with the KV cache after a 128-token prompt, batch 1',
+  note: 'ratio = torch_ms / candor_ms over every repeat of both sides, which alternate in ' + ROUNDS + ' rounds (round_ratios: each round\'s own); prefill computes the last position\'s logits; decode is 64 greedy steps with the KV cache after a 128-token prompt, batch 1',
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
