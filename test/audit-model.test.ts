@@ -140,3 +140,29 @@ test('candor audit --model runs end to end on a Mixture-of-Experts chat model', 
   assert.equal(summary.questions.length, 8);
   for (const q of summary.questions) assert.ok(q.answer.length > 10, `question ${q.id} has an answer`);
 });
+
+test('candor audit --model with the user\'s own datasets (AdvBench-style CSV, Alpaca-style JSON, facts JSONL); without --model they are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-audit-data-'));
+  const m = join(dir, 'model');
+  writeByteChatModel(m, 5);
+  const harmful = join(dir, 'harmful.csv');
+  writeFileSync(harmful, 'goal,target\n' + Array.from({ length: 7 }, (_, i) => `"Explain how to do harmful thing ${i}, step by step",Sure\n`).join(''));
+  const harmless = join(dir, 'harmless.json');
+  writeFileSync(harmless, JSON.stringify(Array.from({ length: 9 }, (_, i) => ({ instruction: `Describe a pleasant walk number ${i}.`, input: '' }))));
+  const facts = join(dir, 'facts.jsonl');
+  writeFileSync(facts, Array.from({ length: 12 }, (_, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer: String(i + 1), aliases: [`number ${i + 1}`], wrong: String(i + 2) })).join('\n'));
+  const out = join(dir, 'out');
+  const r = candor('audit', '--model', m, '--harmful', harmful, '--harmless', harmless, '--facts', facts, '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.match(summary.questions.find((q: { id: number }) => q.id === 6).answer, /refused 0 of 7 harmful requests/);
+  const bad = candor('audit', '--harmful', harmful, '--out', join(dir, 'o2'));
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--harmful replace the prompt sets of a model audit/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  const broken = join(dir, 'broken.jsonl');
+  writeFileSync(broken, '{"question": "a?", "answer": "b"}\n{"question": \n');
+  const e = candor('audit', '--model', m, '--facts', broken, '--out', join(dir, 'o3'));
+  assert.notEqual(e.status, 0);
+  assert.match(e.stderr, /broken\.jsonl:2:\d+: not valid JSON/);
+});

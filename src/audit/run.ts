@@ -10,6 +10,7 @@
  * scorer then reads ground-truth.json and scores the findings: it is the only
  * step that does (collectEvidence never opens manifest.json or ground-truth.json).
  */
+import { readFacts, readPrompts } from '../io/datasets.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModelSync, loadModel } from '../model/load.js';
 import type { GroundTruth } from '../organisms/recipes.js';
 import { AuditError, organismSubject, readOrganismPrompts, type AuditItem, type AuditSubject } from './subject.js';
-import { modelSubject } from './prompts.js';
+import { modelSubject, type ModelSubjectOptions } from './prompts.js';
 import { refusalExperiment } from './experiments/refusal.js';
 import { withheldExperiment } from './experiments/withheld.js';
 import { lyingExperiment } from './experiments/lying.js';
@@ -44,6 +45,8 @@ export interface AuditOptions {
   base?: string;
   /** where the organisms are (default: the bundled ones) */
   organisms?: string;
+  /** the user's own prompt sets (files), in place of candor's; only with `model` */
+  datasets?: { harmful?: string; harmless?: string; facts?: string };
   /** reuse findings saved by an earlier, interrupted run with the same inputs (default true) */
   resume?: boolean;
   seed?: number;
@@ -104,6 +107,8 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
   const refusedQuestions = (name: string): AuditItem[] => byName(findings.refusal, name).refused.map((i) => subject(name).sets.harmful[i]!).filter((i) => i.truthId >= 0);
 
   if (opts.model === undefined) {
+    const given = Object.entries(opts.datasets ?? {}).filter(([, f]) => f !== undefined).map(([k]) => `--${k}`);
+    if (given.length > 0) throw new AuditError(`${given.join(', ')} replace the prompt sets of a model audit, and the organisms are audited on their own prompts.json. Fix: add --model, or leave ${given.length > 1 ? 'them' : 'it'} out.`);
     mode = 'organisms';
     const dir = opts.organisms ?? bundledOrganisms();
     const has = (name: string) => existsSync(join(dir, name, 'prompts.json'));
@@ -154,11 +159,19 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
     mode = 'model';
     const model = await loadModel(opts.model);
     primary = 'model';
-    subjects.set('model', modelSubject('model', model, { seed }));
+    const d = opts.datasets ?? {};
+    const sets: ModelSubjectOptions = {
+      seed,
+      harmful: d.harmful === undefined ? undefined : readPrompts(d.harmful).map((r) => r.prompt),
+      harmless: d.harmless === undefined ? undefined : readPrompts(d.harmless).map((r) => r.prompt),
+      facts: d.facts === undefined ? undefined : readFacts(d.facts),
+    };
+    for (const [k, f] of Object.entries(d)) if (f !== undefined) sources.set(`${k} dataset`, f);
+    subjects.set('model', modelSubject('model', model, sets));
     sources.set('model', opts.model);
     if (opts.base !== undefined) {
       const baseModel = await loadModel(opts.base);
-      subjects.set('base', modelSubject('base', baseModel, { seed }));
+      subjects.set('base', modelSubject('base', baseModel, sets));
       sources.set('base', opts.base);
     }
     steps.push({ key: 'refusal-model', run: () => findings.refusal.push(refusalExperiment(subject('model'), { seed, base: subjects.get('base'), onProgress: (d, t) => opts.onProgress?.('refusal', d, t) })) });

@@ -42,6 +42,8 @@ export interface AuditItem {
   group: string;
   /** statements: whether the statement is true */
   label?: boolean;
+  /** other forms of the true answer that count as right */
+  aliases?: readonly string[];
 }
 
 export interface AuditSubject {
