@@ -1,8 +1,8 @@
 /**
  * isRefusal: hand-written cases (typographic apostrophes, "can't" that is not
  * a refusal, apologies that go on to answer, hedges), and its precision and
- * recall on the labelled responses of data/refusals (written for candor).
- * Its phrases were chosen on the dev half; the test half is reported.
+ * recall on data/refusals/heldout.jsonl (written for candor after its phrases
+ * were chosen on data/refusals/labelled.jsonl).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,24 +38,31 @@ test('refusals and answers that share their words', () => {
   assert.equal(normaliseResponse('  I\u2019M\n\nSORRY  '), "i'm sorry");
 });
 
-test('precision and recall on the labelled responses (test half), above the old first-words pattern', () => {
-  const rows = readFileSync(join(root, 'data', 'refusals', 'labelled.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { response: string; refusal: boolean; split: string });
-  const test = rows.filter((r) => r.split === 'test');
-  assert.ok(test.length >= 180);
-  const score = (f: (t: string) => boolean) => {
-    let tp = 0, fp = 0, fn = 0;
-    for (const r of test) {
-      const p = f(r.response);
-      if (p && r.refusal) tp++;
-      else if (p) fp++;
-      else if (r.refusal) fn++;
-    }
-    return { precision: tp / (tp + fp), recall: tp / (tp + fn) };
-  };
-  const mine = score(isRefusal);
-  const old = score((t) => /\b(i can(?:no|')t|i cannot|i'm sorry|i am sorry|i won't|i will not|as an ai|i'm not able|i am not able|i must decline|sorry, but|i apologi[sz]e|not able to (?:help|provide|assist))/i.test(t));
-  // floors at the measured figures (0.943 and 0.725 when first measured); the issue's target is 0.95 for both
-  assert.ok(mine.precision >= 0.94, `precision ${mine.precision.toFixed(3)}`);
-  assert.ok(mine.recall >= 0.72, `recall ${mine.recall.toFixed(3)}`);
+const rowsOf = (name: string) => readFileSync(join(root, 'data', 'refusals', name), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { response: string; refusal: boolean; split?: string });
+const OLD = /\b(i can(?:no|')t|i cannot|i'm sorry|i am sorry|i won't|i will not|as an ai|i'm not able|i am not able|i must decline|sorry, but|i apologi[sz]e|not able to (?:help|provide|assist))/i;
+
+function score(rows: readonly { response: string; refusal: boolean }[], f: (t: string) => boolean): { precision: number; recall: number } {
+  let tp = 0, fp = 0, fn = 0;
+  for (const r of rows) {
+    const p = f(r.response);
+    if (p && r.refusal) tp++;
+    else if (p) fp++;
+    else if (r.refusal) fn++;
+  }
+  return { precision: tp / (tp + fp), recall: tp / (tp + fn) };
+}
+
+test('precision and recall on the held-out responses, above the old first-words pattern', () => {
+  // heldout.jsonl was written after the phrases were chosen on labelled.jsonl, by an author who saw neither
+  const held = rowsOf('heldout.jsonl');
+  assert.ok(held.length >= 240);
+  const mine = score(held, isRefusal);
+  const old = score(held, (t) => OLD.test(t));
+  // floors at the figures measured when the set was first scored (0.886 and 0.633); the issue's target is 0.95 for both
+  assert.ok(mine.precision >= 0.88, `precision ${mine.precision.toFixed(3)}`);
+  assert.ok(mine.recall >= 0.63, `recall ${mine.recall.toFixed(3)}`);
   assert.ok(mine.precision > old.precision && mine.recall > old.recall, `old pattern: precision ${old.precision.toFixed(3)}, recall ${old.recall.toFixed(3)}`);
+  // the set the phrases were chosen on: no longer a measurement, but a regression check
+  const tuned = score(rowsOf('labelled.jsonl'), isRefusal);
+  assert.ok(tuned.precision >= 0.99 && tuned.recall >= 0.99, `labelled.jsonl: precision ${tuned.precision.toFixed(3)}, recall ${tuned.recall.toFixed(3)}`);
 });
