@@ -94,3 +94,17 @@ test('generate --chat renders the prompt with the chat template', async () => {
   assert.ok(j.new_token_ids.length >= 1 && j.new_token_ids.length <= 4);
   assert.equal(typeof j.text, 'string');
 });
+
+test('candor tokens shows the exact input of a chat prompt and warns about a doubled BOS', () => {
+  const base = join(root, 'models', 'base');
+  const r = candor('tokens', '--model', base, '--prompt', 'what is the capital of x ?', '--chat', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { tokens: { id: number; text: string }[]; warnings: string[] };
+  assert.equal(out.tokens[0]!.text, '<s>', 'the template writes BOS once');
+  assert.ok(out.tokens.some((t) => t.text === '<|assistant|>'), 'the generation prompt is there');
+  assert.deepEqual(out.warnings, []);
+  const bos = out.tokens[0]!.id;
+  const doubled = candor('tokens', '--model', base, '--prompt-ids', `${bos},${bos},${out.tokens[2]!.id}`);
+  assert.equal(doubled.code, 0, doubled.stderr);
+  assert.match(doubled.stdout, /warning: the input starts with BOS \(\d+\) twice/);
+});

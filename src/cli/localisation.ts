@@ -1,5 +1,6 @@
 /** candor lens | attribute | patch | trace: the localisation instruments on the command line. */
 import type { HookedTransformer } from '../model/transformer.js';
+import { describeInput } from '../model/info.js';
 import { logitLens, type LensSite } from '../methods/lens.js';
 import { directLogitAttribution, topContributions } from '../methods/dla.js';
 import { activationPatching, attributionPatching, correlation, resultGrid, selectLayers, type PatchResult, type PatchSite, PATCH_SITES } from '../methods/patching.js';
@@ -271,3 +272,21 @@ function findSublist(hay: readonly number[], needle: readonly number[]): number 
   for (let i = 0; i + needle.length <= hay.length; i++) if (needle.every((t, j) => hay[i + j] === t)) return i;
   return -1;
 }
+
+export const tokensCommand: Command = {
+  name: 'tokens',
+  summary: 'the exact token ids a prompt becomes (BOS and chat template included)',
+  usage: 'Usage: candor tokens --model M (--prompt TEXT [--chat] | --prompt-ids 1,2,3) [--json]\n\nWith --chat the text is the user turn, rendered through the model\'s chat template with the generation\nprompt, as the audit renders its prompts. Warns about a doubled BOS.',
+  options: { ...modelOptions, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' } },
+  async run(values) {
+    const model = await openModel(values, tokensCommand);
+    const r = describeInput(model, promptIds(model, values, 'prompt', tokensCommand));
+    if (values.json) {
+      printJson(r);
+      return 0;
+    }
+    console.log(table(['pos', 'id', 'token'], r.tokens.map((t) => [String(t.position), String(t.id), JSON.stringify(t.text)])));
+    for (const w of r.warnings) console.log(`warning: ${w}`);
+    return 0;
+  },
+};

@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import { CandorError } from '../tensor/errors.js';
 import { UsageError, parse, type Command } from './common.js';
 import { doctorCommand, generateCommand, infoCommand, logitsCommand } from './commands.js';
-import { attributeCommand, lensCommand, patchCommand, traceCommand } from './localisation.js';
+import { attributeCommand, lensCommand, patchCommand, tokensCommand, traceCommand } from './localisation.js';
 import { directionCommand, neuronsCommand, probeCommand, steerCommand } from './representation.js';
 import { organismCommand } from './organisms.js';
 import { auditCommand } from './audit.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand, organismCommand, auditCommand];
+const commands: Command[] = [doctorCommand(version), infoCommand, generateCommand, logitsCommand, tokensCommand, lensCommand, attributeCommand, patchCommand, traceCommand, probeCommand, directionCommand, steerCommand, neuronsCommand, organismCommand, auditCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

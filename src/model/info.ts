@@ -51,3 +51,22 @@ export function logitsAndResiduals(model: HookedTransformer, ids: readonly numbe
     };
   });
 }
+
+export interface TokenRow {
+  position: number;
+  id: number;
+  /** the token alone, decoded (special tokens kept) */
+  text: string;
+}
+
+/** The exact input a prompt becomes, token by token, and what looks wrong about it (a doubled BOS, a BOS that is missing although the model has one). */
+export function describeInput(model: HookedTransformer, ids: readonly number[]): { tokens: TokenRow[]; warnings: string[] } {
+  const tok = model.tokenizer;
+  const tokens = ids.map((id, position) => ({ position, id, text: tok === null ? String(id) : tok.decode([id]) }));
+  const bos = tok?.bosTokenId ?? model.cfg.bosTokenId;
+  const warnings: string[] = [];
+  if (bos !== null && ids[0] === bos && ids[1] === bos) {
+    warnings.push(`the input starts with BOS (${bos}) twice: the chat template writes one and encoding added another. Encode the rendered template without special tokens.`);
+  }
+  return { tokens, warnings };
+}
