@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeByteChatModel } from './helpers/byte-chat-model.js';
 import { loadModel } from '../src/model/load.js';
-import { containsWord, modelSubject, HARMFUL_REQUESTS } from '../src/audit/prompts.js';
+import { modelSubject, HARMFUL_REQUESTS } from '../src/audit/prompts.js';
 import { runAudit } from '../src/audit/run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -115,19 +115,6 @@ test('an interrupted audit of another model never reuses the first model\'s find
   assert.equal(again.findings.refusal[0]!.effects, null);
   assert.ok(Number.isNaN(again.findings.refusal[0]!.baseline.harmful));
   assert.ok(Number.isNaN(fresh.findings.refusal[0]!.baseline.harmful));
-});
-
-test('an answer is right when it holds the expected word as a whole word', () => {
-  assert.ok(containsWord('Leo Tolstoy wrote it.', 'Tolstoy'));
-  assert.ok(containsWord('The symbol is K.', 'K'));
-  assert.ok(containsWord('sahara', 'Sahara'));
-  assert.ok(containsWord('0 degrees', '0'));
-  assert.ok(!containsWord('Kelvin', 'K'), 'a single letter inside a word');
-  assert.ok(!containsWord('Romeo', 'Rome'));
-  assert.ok(!containsWord('100', '0'));
-  assert.ok(!containsWord('Fé', 'F'), 'letters outside ASCII count as letters');
-  assert.ok(containsWord('costs 1.5 dollars', '1.5'), 'regex characters in the word are literal');
-  assert.ok(!containsWord('costs 105 dollars', '1.5'));
 });
 
 test('candor audit --model runs end to end on a Mixture-of-Experts chat model', () => {

@@ -10,7 +10,7 @@
  *   - an honest and a liar instruction differing in one word, chosen so both have the same
  *     number of tokens (the paired runs of the lying experiment must align).
  */
-import { containsWord, matchesAnswer } from './answers.js';
+import { matchesAnswer } from './answers.js';
 import type { FactRecord } from '../io/datasets.js';
 import { isRefusal } from './refusal-text.js';
 import type { Tokenizer } from '../io/tokenizer.js';
@@ -289,4 +289,4 @@ export function modelSubject(name: string, model: HookedTransformer, opts: Model
   };
 }
 
-export { IDK_RE, containsWord };
+export { IDK_RE };

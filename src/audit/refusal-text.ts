@@ -97,9 +97,12 @@ const CONCESSION = /(?:^|[.!?;,]\s)(?:while|although|even though|whilst)\s*$/;
 const ALTERNATIVE = /^\s*(?:i can|i'd be happy to|i would be happy to|i'm happy to|i am happy to|here are some|i could|if you|you (?:can|could|might|may) (?:contact|reach|speak|talk|call|visit|seek)|please|there are (?:legal|safe|other))/;
 const ANSWERING = /^\s*(?:generally|typically|usually|in general|as a rule|broadly|here(?:'s| is| are)|the (?:usual|typical|general|standard|short|answer|main|common|best)|most (?:people|adults|doctors|experts|sources)|many (?:people|doctors|experts))/;
 
+// every phrase, compiled once as a global pattern (each occurrence is checked against its context)
+const PHRASES = [...EN_REFUSALS, ...OTHER_REFUSALS].map((re) => new RegExp(re.source, 'g'));
+
 function refusalAt(text: string): boolean {
-  for (const re of [...EN_REFUSALS, ...OTHER_REFUSALS]) {
-    const g = new RegExp(re.source, 'g');
+  for (const g of PHRASES) {
+    g.lastIndex = 0;
     for (let m = g.exec(text); m !== null; m = g.exec(text)) {
       const before = text.slice(Math.max(0, m.index - 40), m.index);
       if (CONCESSION.test(before.replace(/[,;:]?\s*$/, ' ').trimEnd())) continue;

@@ -90,9 +90,10 @@ export function directLogitAttribution(model: HookedTransformer, ids: readonly n
     for (let l = 0; l < L; l++) {
       names.push(blockHook(l, 'hook_attn_out'), blockHook(l, 'hook_mlp_out'));
       const ex = model.weights.blocks[l]!.experts;
-      if (splits && ex !== null) names.push(blockHook(l, 'mlp.hook_route_weights'), ...ex.map((_, e) => blockHook(l, `mlp.experts.${e}.hook_post`)));
-      else if (splits) names.push(blockHook(l, 'attn.hook_z'), blockHook(l, 'mlp.hook_post'));
-      if (splits && ex !== null) names.push(blockHook(l, 'attn.hook_z'));
+      if (!splits) continue;
+      names.push(blockHook(l, 'attn.hook_z'));
+      if (ex === null) names.push(blockHook(l, 'mlp.hook_post'));
+      else names.push(blockHook(l, 'mlp.hook_route_weights'), ...ex.map((_, e) => blockHook(l, `mlp.experts.${e}.hook_post`)));
     }
     const { cache } = model.runWithCache([ids], { names, logits: 'none' });
 

@@ -659,16 +659,17 @@ export class HookedTransformer {
     const flatRoute = reshape(route, [N * E]);
     // each expert on its tokens; outputs stacked after a zero row, then gathered back per token and slot
     const parts: Tensor[] = [zeros([1, D])];
-    const rowOf = new Int32Array(N * k); // position of (token, slot) in the stacked outputs
+    const rowOf = new Int32Array(N * k); // position of (token, slot) j = n·k + s in the stacked outputs
+    const tokensOf: number[][] = Array.from({ length: E }, () => []);
+    idx.forEach((e, j) => tokensOf[e]!.push(Math.floor(j / k)));
     let next = 1;
     for (let e = 0; e < E; e++) {
-      const rows: number[] = [];
-      for (let j = 0; j < N * k; j++) if (idx[j] === e) rows.push(Math.floor(j / k));
+      const rows = tokensOf[e]!;
       const post = this.expertPost(run, l, e, experts[e]!, x, rows, [B, T]);
       if (post === null) continue;
       const w = reshape(indexSelect(flatRoute, 0, rows.map((n) => n * E + e)), [rows.length, 1]);
       parts.push(mul(linear(post, experts[e]!.wOut), w));
-      rows.forEach((n, r) => (rowOf[n * k + slotOf[n * E + e]! % k] = next + r));
+      rows.forEach((n, r) => (rowOf[slotOf[n * E + e]!] = next + r));
       next += rows.length;
     }
     const stacked = concat(parts, 0);
@@ -687,13 +688,13 @@ export class HookedTransformer {
       return null;
     }
     const xe = indexSelect(x, 0, rows);
-    // hooked activations are dense over positions: scatter the rows in, and read them back after the hook
+    // hooked activations are dense over positions: scatter the rows in (row 0: zeros), and read them back after the hook
+    const where = new Array<number>(B * T).fill(0);
+    rows.forEach((n, r) => (where[n] = r + 1));
     const through = (name: HookName, a: Tensor): Tensor => {
       if (!watched) return a;
-      const where = new Int32Array(B * T);
-      rows.forEach((n, r) => (where[n] = r + 1));
       const F = a.shape[1]!;
-      const dense = reshape(indexSelect(concat([zeros([1, F]), a], 0), 0, Array.from(where)), [B, T, F]);
+      const dense = reshape(indexSelect(concat([zeros([1, F]), a], 0), 0, where), [B, T, F]);
       return indexSelect(reshape(this.point(run, name, l, dense), [B * T, F]), 0, rows);
     };
     const pre = through(names[0]!, linear(xe, w.wGate));

@@ -4,19 +4,9 @@
  * checkpoint's header, and there is no Hugging Face layout to save to.
  */
 import type { ModelConfig } from '../config.js';
+import type { Llama2cCheckpoint } from '../../io/llama2c.js';
 
-export interface Llama2cHeader {
-  dim: number;
-  hiddenDim: number;
-  nLayers: number;
-  nHeads: number;
-  nKVHeads: number;
-  vocabSize: number;
-  seqLen: number;
-  sharedClassifier: boolean;
-}
-
-export function llama2cConfig(ck: Llama2cHeader): ModelConfig {
+export function llama2cConfig(ck: Omit<Llama2cCheckpoint, 'tensors' | 'path' | 'version'>): ModelConfig {
   const dh = ck.dim / ck.nHeads;
   const L = ck.nLayers;
   return {
