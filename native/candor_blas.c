@@ -33,6 +33,7 @@ static const char *openblas_get_corename(void) { return "Apple"; }
 #endif
 #include <stdint.h>
 #include <stdio.h>
+#include "candor_pool.h"
 
 #define MAX_ARGS 20
 #define INT_LIMIT 2147483647.0
@@ -185,6 +186,22 @@ static int64_t fold_ld(int64_t M, int64_t ld, int64_t stride, int64_t cols) {
   return r >= (cols > 1 ? cols : 1) ? r : 0;
 }
 
+/*
+ * Batch entries up to this many multiply-adds (M·N·K) are spread over the
+ * threads whole, each single-threaded: attention's per-head products
+ * (e.g. 256 x 128 x 128) are too small for OpenBLAS to split them well.
+ */
+#define SPLIT_MAX_FLOPS (double)(1 << 23)
+
+typedef struct { const Gemm *g; const float *A, *B; float *C; } BatchJob;
+
+static void batch_part(void *ctx, size_t lo, size_t hi) {
+  const BatchJob *J = ctx;
+  const Gemm *g = J->g;
+  for (size_t i = lo; i < hi; i++)
+    gemm(g, g->M, J->A + i * g->A.stride, g->A.ld, J->B + i * g->B.stride, J->C + i * g->C.stride, g->C.ld);
+}
+
 static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
   Gemm g;
   if (!parse(env, info, 1, &g) || g.M == 0 || g.N == 0 || g.batch == 0) return NULL;
@@ -202,8 +219,18 @@ static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  for (int64_t i = 0; i < g.batch; i++)
-    gemm(&g, g.M, A + i * g.A.stride, g.A.ld, B + i * g.B.stride, C + i * g.C.stride, g.C.ld);
+  BatchJob job = {&g, A, B, C};
+  const int threads = openblas_get_num_threads();
+#ifndef CANDOR_ACCELERATE
+  if (threads > 1 && g.batch >= threads && (double)g.M * g.N * g.K <= SPLIT_MAX_FLOPS) {
+    /* small products: one single-threaded GEMM per thread beats every thread on each small product */
+    openblas_set_num_threads(1);
+    candor_parallel((size_t)g.batch, (size_t)(g.M * g.N + g.M * g.K + g.K * g.N), batch_part, &job);
+    openblas_set_num_threads(threads);
+    return NULL;
+  }
+#endif
+  batch_part(&job, 0, (size_t)g.batch);
   return NULL;
 }
 
@@ -229,6 +256,7 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
     return NULL;
   }
   openblas_set_num_threads((int)n);
+  candor_pool_set_threads((int)n);
   return GetThreads(env, info);
 }
 
@@ -261,6 +289,7 @@ NAPI_MODULE_INIT() {
     {"corename", NULL, Corename, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  candor_pool_set_threads(openblas_get_num_threads());
   candor_register_ops(env, exports);
   return exports;
 }

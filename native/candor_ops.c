@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "candor_pool.h"
 
 #define CHECK(cond, msg) do { if (!(cond)) { napi_throw_range_error(env, NULL, "candor_ops: " msg); return NULL; } } while (0)
 
@@ -123,6 +124,23 @@ ZIP(k_gsigmoid, b[j] * a[j] * (1.0f - a[j]))
 
 enum { U_COPY, U_SCALE, U_ADDS, U_EXP, U_TANH, U_GELU_TANH, U_GELU_ERF, U_SILU, U_SIGMOID, U_RELU, U_NEG, U_SQUARE, U_SQRT, U_RSQRT, U_LOG, U_ABS };
 
+typedef struct { int code; float *out; const float *in; double p; } UnaryJob;
+
+static void unary_part(void *ctx, size_t lo, size_t hi) {
+  const UnaryJob *j = ctx;
+  if (j->out != j->in) {
+    unary_kernel(j->code, j->out + lo, j->in + lo, hi - lo, j->p);
+    return;
+  }
+  /* in place: go through a small buffer so the kernels keep their no-alias contract */
+  float buf[1024];
+  for (size_t i = lo; i < hi; i += 1024) {
+    const size_t m = hi - i < 1024 ? hi - i : 1024;
+    memcpy(buf, j->in + i, m * sizeof(float));
+    unary_kernel(j->code, j->out + i, buf, m, j->p);
+  }
+}
+
 static napi_value Unary(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value a[7];
@@ -139,22 +157,40 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   const double P = p;
   const int code = (int)op;
   CHECK(code >= U_COPY && code <= U_ABS, "unary: unknown op");
-  if (code == U_COPY) memmove(out, in, N * sizeof(float));
-  else if (out == in) {
-    /* in place: go through a small buffer so the kernels keep their no-alias contract */
-    float buf[1024];
-    for (size_t i = 0; i < N; i += 1024) {
-      size_t m = N - i < 1024 ? N - i : 1024;
-      memcpy(buf, in + i, m * sizeof(float));
-      unary_kernel(code, out + i, buf, m, P);
-    }
-  } else unary_kernel(code, out, in, N, P);
+  if (code == U_COPY) memmove(out, in, N * sizeof(float)); /* may overlap: one thread */
+  else {
+    UnaryJob job = {code, out, in, P};
+    candor_parallel(N, 1, unary_part, &job);
+  }
   return NULL;
 }
 
 /* ---- binary(op, out, outOff, a, aOff, b, bOff, n, m): out[i] = a[i] ∘ b[i mod m] ---- */
 
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_GSILU, B_GGELU_TANH, B_GGELU_ERF, B_GTANH, B_GSIGMOID };
+
+typedef struct { int code; float *out; const float *a, *b; size_t m; } BinaryJob;
+
+/* elements [lo, hi) of out = a ∘ b, b repeating every m, in chunks that stay inside one repeat */
+static void binary_part(void *ctx, size_t lo, size_t hi) {
+  static void (*const table[])(float *restrict, const float *restrict, const float *restrict, size_t) = {
+    k_add, k_sub, k_mul, k_div, k_gsilu, k_ggelu_tanh, k_ggelu_erf, k_gtanh, k_gsigmoid};
+  const BinaryJob *J = ctx;
+  float buf[1024];
+  for (size_t i = lo; i < hi;) {
+    const size_t j = i % J->m;
+    size_t k = J->m - j < hi - i ? J->m - j : hi - i;
+    if (k > 1024) k = 1024;
+    float *dst = J->out + i;
+    const float *s1 = J->a + i, *s2 = J->b + j;
+    /* an output overlapping an input (in-place accumulation) goes through a buffer */
+    if (dst == s1 || dst == s2) {
+      table[J->code](buf, s1, s2, k);
+      memcpy(dst, buf, k * sizeof(float));
+    } else table[J->code](dst, s1, s2, k);
+    i += k;
+  }
+}
 
 static napi_value Binary(napi_env env, napi_callback_info info) {
   size_t argc = 9;
@@ -173,21 +209,8 @@ static napi_value Binary(napi_env env, napi_callback_info info) {
   const size_t N = (size_t)n, M = (size_t)m;
   const int code = (int)op;
   CHECK(code >= B_ADD && code <= B_GSIGMOID, "binary: unknown op");
-  static void (*const table[])(float *restrict, const float *restrict, const float *restrict, size_t) = {
-    k_add, k_sub, k_mul, k_div, k_gsilu, k_ggelu_tanh, k_ggelu_erf, k_gtanh, k_gsigmoid};
-  float buf[1024];
-  for (size_t r = 0; r < N; r += M) {
-    /* an output overlapping an input (in-place accumulation) goes through a buffer */
-    for (size_t j = 0; j < M; j += 1024) {
-      size_t k = M - j < 1024 ? M - j : 1024;
-      float *dst = out + r + j;
-      const float *s1 = in + r + j, *s2 = b + j;
-      if (dst == s1 || dst == s2) {
-        table[code](buf, s1, s2, k);
-        memcpy(dst, buf, k * sizeof(float));
-      } else table[code](dst, s1, s2, k);
-    }
-  }
+  BinaryJob job = {code, out, in, b, M};
+  candor_parallel(N, 2, binary_part, &job);
   return NULL;
 }
 
@@ -207,6 +230,42 @@ static double row_sum(const float *restrict s, size_t n, double mu, int squares)
   return total;
 }
 
+/* a norm over rows of d: out, x, weight and bias (NULL when absent), eps, RMSNorm's weight offset, per-row statistics */
+typedef struct { float *o; const float *x, *w, *b; size_t d; double eps, off; double *mean, *rstd; } NormJob;
+
+static void layer_norm_part(void *ctx, size_t lo, size_t hi) {
+  const NormJob *J = ctx;
+  const size_t D = J->d;
+  const float *ww = J->w, *bb = J->b;
+  for (size_t r = lo; r < hi; r++) {
+    const float *restrict s = J->x + r * D;
+    float *restrict dst = J->o + r * D;
+    const double mu = row_sum(s, D, 0, 0) / D;
+    const double rs = 1.0 / sqrt(row_sum(s, D, mu, 1) / D + J->eps);
+    J->mean[r] = mu;
+    J->rstd[r] = rs;
+    const float m = (float)mu, q = (float)rs;
+    if (ww && bb) for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j] + bb[j];
+    else if (ww) for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j];
+    else for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q;
+  }
+}
+
+static void rms_norm_part(void *ctx, size_t lo, size_t hi) {
+  const NormJob *J = ctx;
+  const size_t D = J->d;
+  const float fo = (float)J->off, *ww = J->w;
+  for (size_t r = lo; r < hi; r++) {
+    const float *restrict s = J->x + r * D;
+    float *restrict dst = J->o + r * D;
+    const double rs = 1.0 / sqrt(row_sum(s, D, 0, 1) / D + J->eps);
+    J->rstd[r] = rs;
+    const float q = (float)rs;
+    if (ww) for (size_t j = 0; j < D; j++) dst[j] = s[j] * q * (fo + ww[j]);
+    else for (size_t j = 0; j < D; j++) dst[j] = s[j] * q;
+  }
+}
+
 static napi_value LayerNorm(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value a[12];
@@ -220,19 +279,8 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
         (is_null(env, a[7]) || arg_f32(env, a[7], &b, &lb)) && arg_num(env, a[8], &bo) && arg_num(env, a[9], &eps) &&
         arg_f64(env, a[10], &mean, &lm) && arg_f64(env, a[11], &rstd, &lr), "layerNorm: bad argument types");
   CHECK(fits(0, rows * d, lo) && fits(xo, rows * d, lx) && (!w || fits(wo, d, lw)) && (!b || fits(bo, d, lb)) && lm >= rows && lr >= rows, "layerNorm: extent out of range");
-  const size_t R = (size_t)rows, D = (size_t)d;
-  for (size_t r = 0; r < R; r++) {
-    const float *restrict s = x + (size_t)xo + r * D;
-    float *restrict dst = o + r * D;
-    const double mu = row_sum(s, D, 0, 0) / D;
-    const double rs = 1.0 / sqrt(row_sum(s, D, mu, 1) / D + eps);
-    mean[r] = mu;
-    rstd[r] = rs;
-    const float m = (float)mu, q = (float)rs;
-    if (w && b) { const float *ww = w + (size_t)wo, *bb = b + (size_t)bo; for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j] + bb[j]; }
-    else if (w) { const float *ww = w + (size_t)wo; for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q * ww[j]; }
-    else for (size_t j = 0; j < D; j++) dst[j] = (s[j] - m) * q;
-  }
+  NormJob job = {o, x + (size_t)xo, w ? w + (size_t)wo : NULL, b ? b + (size_t)bo : NULL, (size_t)d, eps, 0, mean, rstd};
+  candor_parallel((size_t)rows, (size_t)d, layer_norm_part, &job);
   return NULL;
 }
 
@@ -249,17 +297,8 @@ static napi_value RmsNorm(napi_env env, napi_callback_info info) {
         arg_num(env, a[4], &d) && (is_null(env, a[5]) || arg_f32(env, a[5], &w, &lw)) && arg_num(env, a[6], &wo) &&
         arg_num(env, a[7], &eps) && arg_num(env, a[8], &off) && arg_f64(env, a[9], &rstd, &lr), "rmsNorm: bad argument types");
   CHECK(fits(0, rows * d, lo) && fits(xo, rows * d, lx) && (!w || fits(wo, d, lw)) && lr >= rows, "rmsNorm: extent out of range");
-  const size_t R = (size_t)rows, D = (size_t)d;
-  const float fo = (float)off;
-  for (size_t r = 0; r < R; r++) {
-    const float *restrict s = x + (size_t)xo + r * D;
-    float *restrict dst = o + r * D;
-    const double rs = 1.0 / sqrt(row_sum(s, D, 0, 1) / D + eps);
-    rstd[r] = rs;
-    const float q = (float)rs;
-    if (w) { const float *ww = w + (size_t)wo; for (size_t j = 0; j < D; j++) dst[j] = s[j] * q * (fo + ww[j]); }
-    else for (size_t j = 0; j < D; j++) dst[j] = s[j] * q;
-  }
+  NormJob job = {o, x + (size_t)xo, w ? w + (size_t)wo : NULL, NULL, (size_t)d, eps, off, NULL, rstd};
+  candor_parallel((size_t)rows, (size_t)d, rms_norm_part, &job);
   return NULL;
 }
 
@@ -274,6 +313,13 @@ static void softmax_row(float *restrict dst, const float *restrict s, size_t n) 
   for (size_t j = 0; j < n; j++) dst[j] *= inv;
 }
 
+typedef struct { float *o; const float *x; size_t n; } RowsJob;
+
+static void softmax_part(void *ctx, size_t lo, size_t hi) {
+  const RowsJob *J = ctx;
+  for (size_t r = lo; r < hi; r++) softmax_row(J->o + r * J->n, J->x + r * J->n, J->n);
+}
+
 static napi_value Softmax(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value a[5];
@@ -283,7 +329,8 @@ static napi_value Softmax(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 5, "softmax takes 5 arguments");
   CHECK(arg_f32(env, a[0], &o, &lo) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) && arg_num(env, a[4], &n), "softmax: bad argument types");
   CHECK(fits(0, rows * n, lo) && fits(xo, rows * n, lx) && n >= 1, "softmax: extent out of range");
-  for (size_t r = 0; r < (size_t)rows; r++) softmax_row(o + r * (size_t)n, x + (size_t)xo + r * (size_t)n, (size_t)n);
+  RowsJob job = {o, x + (size_t)xo, (size_t)n};
+  candor_parallel((size_t)rows, (size_t)n, softmax_part, &job);
   return NULL;
 }
 
@@ -293,6 +340,49 @@ static napi_value Softmax(napi_env env, napi_callback_info info) {
  * max(0, past+i−window+1) ≤ j ≤ min(K−1, past+i) with keyMask[b][j] = 1; rows
  * with no visible key become uniform and are flagged in dead[].
  */
+typedef struct { float *o; const float *x; const int32_t *km; int32_t *dead; size_t nh, nq, nk; float scale, cap, inv_cap; long past, window; } AttnJob;
+
+/* rows [lo, hi) of the B·H·Q rows of scores */
+static void attention_softmax_part(void *ctx, size_t lo, size_t hi) {
+  const AttnJob *J = ctx;
+  const size_t nk = J->nk;
+  const float sc = J->scale, fc = J->cap, inv_cap = J->inv_cap;
+  for (size_t row = lo; row < hi; row++) {
+    const size_t b = row / (J->nh * J->nq), i = row % J->nq;
+    const float *restrict s = J->x + row * nk;
+    float *restrict dst = J->o + row * nk;
+    const long qa = J->past + (long)i;
+    const long hi_ = qa < (long)nk - 1 ? qa : (long)nk - 1;
+    long lo_ = J->window < 0 ? 0 : qa - J->window + 1;
+    if (lo_ < 0) lo_ = 0;
+    const int32_t *mrow = J->km ? J->km + b * nk : NULL;
+    float m = -INFINITY;
+    for (long j = lo_; j <= hi_; j++) {
+      if (mrow && mrow[j] == 0) continue;
+      float v = s[j] * sc;
+      if (fc > 0) v = fc * tanhf(v * inv_cap);
+      dst[j] = v;
+      m = v > m ? v : m;
+    }
+    J->dead[row] = m == -INFINITY;
+    if (m == -INFINITY) {
+      for (size_t j = 0; j < nk; j++) dst[j] = 1.0f / (float)nk;
+      continue;
+    }
+    for (long j = 0; j < lo_; j++) dst[j] = 0.0f;
+    for (long j = hi_ + 1; j < (long)nk; j++) dst[j] = 0.0f;
+    double z = 0;
+    if (mrow) {
+      for (long j = lo_; j <= hi_; j++) dst[j] = mrow[j] ? exp_f(dst[j] - m) : 0.0f;
+    } else {
+      for (long j = lo_; j <= hi_; j++) dst[j] = exp_f(dst[j] - m);
+    }
+    for (long j = lo_; j <= hi_; j++) z += dst[j];
+    const float inv = (float)(1.0 / z);
+    for (long j = lo_; j <= hi_; j++) dst[j] *= inv;
+  }
+}
+
 static napi_value AttentionSoftmax(napi_env env, napi_callback_info info) {
   size_t argc = 13;
   napi_value a[13];
@@ -307,44 +397,8 @@ static napi_value AttentionSoftmax(napi_env env, napi_callback_info info) {
         (is_null(env, a[11]) || arg_i32(env, a[11], &km, &lk)) && arg_i32(env, a[12], &dead, &ld), "attentionSoftmax: bad argument types");
   const double total = B * H * Q * K;
   CHECK(fits(0, total, lo) && fits(xo, total, lx) && (!km || lk >= B * K) && ld >= B * H * Q && K >= 1, "attentionSoftmax: extent out of range");
-  const size_t nb = (size_t)B, nh = (size_t)H, nq = (size_t)Q, nk = (size_t)K;
-  const float sc = (float)scale, fc = (float)cap, inv_cap = cap > 0 ? (float)(1.0 / cap) : 0.0f;
-  for (size_t b = 0; b < nb; b++)
-    for (size_t h = 0; h < nh; h++)
-      for (size_t i = 0; i < nq; i++) {
-        const size_t row = ((b * nh + h) * nq + i) * nk;
-        const float *restrict s = x + (size_t)xo + row;
-        float *restrict dst = o + row;
-        long qa = (long)past + (long)i;
-        long hi = qa < (long)nk - 1 ? qa : (long)nk - 1;
-        long lo_ = window < 0 ? 0 : qa - (long)window + 1;
-        if (lo_ < 0) lo_ = 0;
-        const int32_t *mrow = km ? km + b * nk : NULL;
-        float m = -INFINITY;
-        for (long j = lo_; j <= hi; j++) {
-          if (mrow && mrow[j] == 0) continue;
-          float v = s[j] * sc;
-          if (cap > 0) v = fc * tanhf(v * inv_cap);
-          dst[j] = v;
-          m = v > m ? v : m;
-        }
-        dead[(b * nh + h) * nq + i] = m == -INFINITY;
-        if (m == -INFINITY) {
-          for (size_t j = 0; j < nk; j++) dst[j] = 1.0f / (float)nk;
-          continue;
-        }
-        for (long j = 0; j < lo_; j++) dst[j] = 0.0f;
-        for (long j = hi + 1; j < (long)nk; j++) dst[j] = 0.0f;
-        double z = 0;
-        if (mrow) {
-          for (long j = lo_; j <= hi; j++) dst[j] = mrow[j] ? exp_f(dst[j] - m) : 0.0f;
-        } else {
-          for (long j = lo_; j <= hi; j++) dst[j] = exp_f(dst[j] - m);
-        }
-        for (long j = lo_; j <= hi; j++) z += dst[j];
-        const float inv = (float)(1.0 / z);
-        for (long j = lo_; j <= hi; j++) dst[j] *= inv;
-      }
+  AttnJob job = {o, x + (size_t)xo, km, dead, (size_t)H, (size_t)Q, (size_t)K, (float)scale, (float)cap, cap > 0 ? (float)(1.0 / cap) : 0.0f, (long)past, (long)window};
+  candor_parallel((size_t)(B * H * Q), (size_t)K, attention_softmax_part, &job);
   return NULL;
 }
 
@@ -352,6 +406,21 @@ static napi_value AttentionSoftmax(napi_env env, napi_callback_info info) {
  * copy(out, x, xOff, shape[4], strides[4]): out (contiguous) ← x read with up
  * to four strided dimensions (leading sizes 1 when fewer).
  */
+typedef struct { float *o; const float *x; size_t n[3]; size_t s[4]; } CopyJob;
+
+/* rows [lo, hi) of the d0·d1·d2 rows of d3 elements */
+static void copy_part(void *ctx, size_t lo, size_t hi) {
+  const CopyJob *J = ctx;
+  const size_t n1 = J->n[0], n2 = J->n[1], n3 = J->n[2];
+  float *restrict dst = J->o + lo * n3;
+  for (size_t row = lo; row < hi; row++) {
+    const size_t i = row / (n1 * n2), j = row / n2 % n1, k = row % n2;
+    const float *restrict s = J->x + i * J->s[0] + j * J->s[1] + k * J->s[2];
+    if (J->s[3] == 1) { memcpy(dst, s, n3 * sizeof(float)); dst += n3; }
+    else for (size_t l = 0; l < n3; l++) *dst++ = s[l * J->s[3]];
+  }
+}
+
 static napi_value CopyStrided(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value a[11];
@@ -364,17 +433,8 @@ static napi_value CopyStrided(napi_env env, napi_callback_info info) {
   double last = xo;
   for (int i = 0; i < 4; i++) last += (d[i] - 1) * st[i];
   CHECK(fits(0, d[0] * d[1] * d[2] * d[3], lo) && xo >= 0 && last < (double)lx, "copy: extent out of range");
-  const size_t n0 = (size_t)d[0], n1 = (size_t)d[1], n2 = (size_t)d[2], n3 = (size_t)d[3];
-  const size_t s0 = (size_t)st[0], s1 = (size_t)st[1], s2 = (size_t)st[2], s3 = (size_t)st[3];
-  float *restrict dst = o;
-  const float *src = x + (size_t)xo;
-  for (size_t i = 0; i < n0; i++)
-    for (size_t j = 0; j < n1; j++)
-      for (size_t k = 0; k < n2; k++) {
-        const float *restrict s = src + i * s0 + j * s1 + k * s2;
-        if (s3 == 1) { memcpy(dst, s, n3 * sizeof(float)); dst += n3; }
-        else for (size_t l = 0; l < n3; l++) *dst++ = s[l * s3];
-      }
+  CopyJob job = {o, x + (size_t)xo, {(size_t)d[1], (size_t)d[2], (size_t)d[3]}, {(size_t)st[0], (size_t)st[1], (size_t)st[2], (size_t)st[3]}};
+  candor_parallel((size_t)(d[0] * d[1] * d[2]), (size_t)d[3], copy_part, &job);
   return NULL;
 }
 
@@ -384,6 +444,38 @@ static napi_value CopyStrided(napi_env env, napi_callback_info info) {
  * the angles of cos/sin ([T, R/2], or [B, T, R/2] when perBatch); pairs are
  * (i, i + R/2), or (2i, 2i + 1) when interleaved; sign −1 rotates back.
  */
+typedef struct { float *o; const float *x, *co, *si; size_t nt, nh, nd, nr; bool per, inter; float sign; } RotaryJob;
+
+/* positions [lo, hi) of the B·T positions */
+static void rotary_part(void *ctx, size_t lo, size_t hi) {
+  const RotaryJob *J = ctx;
+  const size_t nh = J->nh, nd = J->nd, nr = J->nr, half = nr / 2;
+  const float sg = J->sign;
+  for (size_t bt = lo; bt < hi; bt++) {
+    const size_t tb = (J->per ? bt : bt % J->nt) * half;
+    const float *restrict c = J->co + tb, *restrict s = J->si + tb;
+    for (size_t h = 0; h < nh; h++) {
+      const size_t base = (bt * nh + h) * nd;
+      const float *restrict src = J->x + base;
+      float *restrict dst = J->o + base;
+      if (!J->inter) {
+        for (size_t i = 0; i < half; i++) {
+          const float x1 = src[i], x2 = src[i + half], cv = c[i], sv = s[i] * sg;
+          dst[i] = x1 * cv - x2 * sv;
+          dst[i + half] = x2 * cv + x1 * sv;
+        }
+      } else {
+        for (size_t i = 0; i < half; i++) {
+          const float x1 = src[2 * i], x2 = src[2 * i + 1], cv = c[i], sv = s[i] * sg;
+          dst[2 * i] = x1 * cv - x2 * sv;
+          dst[2 * i + 1] = x2 * cv + x1 * sv;
+        }
+      }
+      if (nr < nd) memcpy(dst + nr, src + nr, (nd - nr) * sizeof(float));
+    }
+  }
+}
+
 static napi_value Rotary(napi_env env, napi_callback_info info) {
   size_t argc = 15;
   napi_value a[15];
@@ -400,32 +492,8 @@ static napi_value Rotary(napi_env env, napi_callback_info info) {
   const double n = B * T * H * D, nc = (per ? B * T : T) * (R / 2);
   CHECK(fmod(R, 2) == 0 && R > 0 && R <= D, "rotary: R must be even and in (0, D]");
   CHECK(fits(0, n, lo) && fits(xo, n, lx) && fits(cof, nc, lc) && fits(sof, nc, ls), "rotary: extent out of range");
-  const size_t nb = (size_t)B, nt = (size_t)T, nh = (size_t)H, nd = (size_t)D, nr = (size_t)R, half = nr / 2;
-  const float sg = (float)sign;
-  for (size_t b = 0; b < nb; b++)
-    for (size_t t = 0; t < nt; t++) {
-      const size_t tb = (per ? b * nt + t : t) * half;
-      const float *restrict c = co + (size_t)cof + tb, *restrict s = si + (size_t)sof + tb;
-      for (size_t h = 0; h < nh; h++) {
-        const size_t base = ((b * nt + t) * nh + h) * nd;
-        const float *restrict src = x + (size_t)xo + base;
-        float *restrict dst = o + base;
-        if (!inter) {
-          for (size_t i = 0; i < half; i++) {
-            const float x1 = src[i], x2 = src[i + half], cv = c[i], sv = s[i] * sg;
-            dst[i] = x1 * cv - x2 * sv;
-            dst[i + half] = x2 * cv + x1 * sv;
-          }
-        } else {
-          for (size_t i = 0; i < half; i++) {
-            const float x1 = src[2 * i], x2 = src[2 * i + 1], cv = c[i], sv = s[i] * sg;
-            dst[2 * i] = x1 * cv - x2 * sv;
-            dst[2 * i + 1] = x2 * cv + x1 * sv;
-          }
-        }
-        if (nr < nd) memcpy(dst + nr, src + nr, (nd - nr) * sizeof(float));
-      }
-    }
+  RotaryJob job = {o, x + (size_t)xo, co + (size_t)cof, si + (size_t)sof, (size_t)T, (size_t)H, (size_t)D, (size_t)R, per, inter, (float)sign};
+  candor_parallel((size_t)(B * T), (size_t)(H * D), rotary_part, &job);
   return NULL;
 }
 
@@ -532,6 +600,21 @@ static napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+typedef struct { double *lse; const float *x; size_t n; } LseJob;
+
+static void log_sum_exp_part(void *ctx, size_t lo, size_t hi) {
+  const LseJob *J = ctx;
+  const size_t N = J->n;
+  for (size_t r = lo; r < hi; r++) {
+    const float *restrict s = J->x + r * N;
+    float m = -INFINITY;
+    for (size_t j = 0; j < N; j++) m = s[j] > m ? s[j] : m;
+    double z = 0;
+    for (size_t j = 0; j < N; j++) z += exp_f(s[j] - m);
+    J->lse[r] = (double)m + log(z);
+  }
+}
+
 /* logSumExp(lse f64, x, xOff, rows, n): lse[r] = log Σ_j exp(x[r, j]) */
 static napi_value LogSumExp(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -543,16 +626,26 @@ static napi_value LogSumExp(napi_env env, napi_callback_info info) {
   CHECK(arg_f64(env, a[0], &lse, &ll) && arg_f32(env, a[1], &x, &lx) && arg_num(env, a[2], &xo) && arg_num(env, a[3], &rows) &&
         arg_num(env, a[4], &n), "logSumExp: bad argument types");
   CHECK(ll >= rows && fits(xo, rows * n, lx) && n >= 1, "logSumExp: extent out of range");
-  const size_t N = (size_t)n;
-  for (size_t r = 0; r < (size_t)rows; r++) {
-    const float *restrict s = x + (size_t)xo + r * N;
-    float m = -INFINITY;
-    for (size_t j = 0; j < N; j++) m = s[j] > m ? s[j] : m;
-    double z = 0;
-    for (size_t j = 0; j < N; j++) z += exp_f(s[j] - m);
-    lse[r] = (double)m + log(z);
-  }
+  LseJob job = {lse, x + (size_t)xo, (size_t)n};
+  candor_parallel((size_t)rows, (size_t)n, log_sum_exp_part, &job);
   return NULL;
+}
+
+typedef struct { float *o; const float *x; const double *lse; const int32_t *t; int32_t ignore; size_t n; float s; } CeJob;
+
+static void cross_entropy_backward_part(void *ctx, size_t lo, size_t hi) {
+  const CeJob *J = ctx;
+  const size_t N = J->n;
+  const float fs = J->s;
+  for (size_t r = lo; r < hi; r++) {
+    float *restrict dst = J->o + r * N;
+    const int32_t tr = J->t[r];
+    if (tr == J->ignore) { memset(dst, 0, N * sizeof(float)); continue; }
+    const float *restrict s = J->x + r * N;
+    const float l = (float)J->lse[r];
+    for (size_t j = 0; j < N; j++) dst[j] = exp_f(s[j] - l) * fs;
+    dst[tr] -= fs;
+  }
 }
 
 /*
@@ -571,19 +664,37 @@ static napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
         arg_num(env, a[4], &n) && arg_f64(env, a[5], &lse, &ll) && arg_i32(env, a[6], &t, &lt) && arg_num(env, a[7], &to) &&
         arg_num(env, a[8], &ign) && arg_num(env, a[9], &sc), "crossEntropyBackward: bad argument types");
   CHECK(fits(0, rows * n, lo) && fits(xo, rows * n, lx) && ll >= rows && fits(to, rows, lt), "crossEntropyBackward: extent out of range");
-  const size_t N = (size_t)n;
-  const float fs = (float)sc;
   for (size_t r = 0; r < (size_t)rows; r++) {
-    float *restrict dst = o + r * N;
     const int32_t tr = t[(size_t)to + r];
-    if (tr == (int32_t)ign) { memset(dst, 0, N * sizeof(float)); continue; }
-    CHECK(tr >= 0 && (size_t)tr < N, "crossEntropyBackward: target out of range");
-    const float *restrict s = x + (size_t)xo + r * N;
-    const float l = (float)lse[r];
-    for (size_t j = 0; j < N; j++) dst[j] = exp_f(s[j] - l) * fs;
-    dst[tr] -= fs;
+    CHECK(tr == (int32_t)ign || (tr >= 0 && tr < n), "crossEntropyBackward: target out of range");
   }
+  CeJob job = {o, x + (size_t)xo, lse, t + (size_t)to, (int32_t)ign, (size_t)n, (float)sc};
+  candor_parallel((size_t)rows, (size_t)n, cross_entropy_backward_part, &job);
   return NULL;
+}
+
+typedef struct { float *gi; const float *g, *p, *x; const int32_t *dead; size_t nk; float scale, inv_cap; int capped; } AttnBackJob;
+
+static void attention_softmax_backward_part(void *ctx, size_t lo, size_t hi) {
+  const AttnBackJob *J = ctx;
+  const size_t nk = J->nk;
+  const float sc = J->scale, inv_cap = J->inv_cap;
+  for (size_t r = lo; r < hi; r++) {
+    float *restrict dst = J->gi + r * nk;
+    if (J->dead[r]) { memset(dst, 0, nk * sizeof(float)); continue; }
+    const float *restrict gr = J->g + r * nk, *restrict pr = J->p + r * nk;
+    double dot = 0;
+    for (size_t j = 0; j < nk; j++) dot += (double)gr[j] * pr[j];
+    const float fd = (float)dot;
+    for (size_t j = 0; j < nk; j++) {
+      float d = pr[j] * (gr[j] - fd);
+      if (J->capped && pr[j] != 0) {
+        const float t = tanhf(J->x[r * nk + j] * sc * inv_cap);
+        d *= 1.0f - t * t;
+      }
+      dst[j] = d * sc;
+    }
+  }
 }
 
 /*
@@ -604,24 +715,8 @@ static napi_value AttentionSoftmaxBackward(napi_env env, napi_callback_info info
         arg_num(env, a[8], &scale) && arg_num(env, a[9], &cap) && arg_i32(env, a[10], &dead, &ld), "attentionSoftmaxBackward: bad argument types");
   const double total = rows * K;
   CHECK(fits(0, total, lgi) && fits(go, total, lg) && fits(0, total, lp) && fits(xo, total, lx) && ld >= rows, "attentionSoftmaxBackward: extent out of range");
-  const size_t nk = (size_t)K;
-  const float sc = (float)scale, inv_cap = cap > 0 ? (float)(1.0 / cap) : 0.0f;
-  for (size_t r = 0; r < (size_t)rows; r++) {
-    float *restrict dst = gi + r * nk;
-    if (dead[r]) { memset(dst, 0, nk * sizeof(float)); continue; }
-    const float *restrict gr = g + (size_t)go + r * nk, *restrict pr = p + r * nk;
-    double dot = 0;
-    for (size_t j = 0; j < nk; j++) dot += (double)gr[j] * pr[j];
-    const float fd = (float)dot;
-    for (size_t j = 0; j < nk; j++) {
-      float d = pr[j] * (gr[j] - fd);
-      if (cap > 0 && pr[j] != 0) {
-        const float t = tanhf(x[(size_t)xo + r * nk + j] * sc * inv_cap);
-        d *= 1.0f - t * t;
-      }
-      dst[j] = d * sc;
-    }
-  }
+  AttnBackJob job = {gi, g + (size_t)go, p, x + (size_t)xo, dead, (size_t)K, (float)scale, cap > 0 ? (float)(1.0 / cap) : 0.0f, cap > 0};
+  candor_parallel((size_t)rows, 3 * (size_t)K, attention_softmax_backward_part, &job);
   return NULL;
 }
 
@@ -644,6 +739,13 @@ static __attribute__((noinline)) void adamw_update(float *restrict w, const floa
   }
 }
 
+typedef struct { float *w; const float *g; double *m, *v; double step, b1, b2, ic2, eps, decay, gs; } AdamJob;
+
+static void adamw_part(void *ctx, size_t lo, size_t hi) {
+  const AdamJob *J = ctx;
+  adamw_update(J->w + lo, J->g + lo, J->m + lo, J->v + lo, hi - lo, J->step, J->b1, J->b2, J->ic2, J->eps, J->decay, J->gs);
+}
+
 static napi_value AdamWStep(napi_env env, napi_callback_info info) {
   size_t argc = 13;
   napi_value a[13];
@@ -656,7 +758,8 @@ static napi_value AdamWStep(napi_env env, napi_callback_info info) {
         arg_num(env, a[8], &c1) && arg_num(env, a[9], &c2) && arg_num(env, a[10], &eps) && arg_num(env, a[11], &decay) &&
         arg_num(env, a[12], &gs), "adamwStep: bad argument types");
   CHECK(fits(0, n, lw) && fits(0, n, lg) && fits(0, n, lm) && fits(0, n, lv), "adamwStep: extent out of range");
-  adamw_update(w, g, m, v, (size_t)n, lr / c1, b1, b2, 1 / c2, eps, decay, gs);
+  AdamJob job = {w, g, m, v, lr / c1, b1, b2, 1 / c2, eps, decay, gs};
+  candor_parallel((size_t)n, 6, adamw_part, &job);
   return NULL;
 }
 

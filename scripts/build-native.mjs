@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'native', 'candor_blas.c');
 const opsSource = join(root, 'native', 'candor_ops.c');
+const poolSource = join(root, 'native', 'candor_pool.c');
 const outDir = join(root, 'build');
 const output = join(outDir, 'candor_blas.node');
 const temp = join(outDir, 'candor_blas.tmp.node'); // built and checked here, then renamed
@@ -71,7 +72,7 @@ const baseArgs = (march, blas = 'openblas') => [
   ...extraInclude.filter(existsSync).map((d) => `-I${d}`),
   ...extraLib.filter(existsSync).map((d) => `-L${d}`),
   ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : []),
-  source, opsSource, '-o', temp, ...blasArgs[blas], '-lm',
+  source, opsSource, poolSource, '-o', temp, ...blasArgs[blas], '-lm', '-pthread',
 ];
 
 mkdirSync(outDir, { recursive: true });
