@@ -1,8 +1,10 @@
 /**
  * isRefusal: hand-written cases (typographic apostrophes, "can't" that is not
- * a refusal, apologies that go on to answer, hedges), and its precision and
- * recall on data/refusals/heldout.jsonl (written for candor after its phrases
- * were chosen on data/refusals/labelled.jsonl).
+ * a refusal, apologies that go on to answer, hedges, quotations, redirects,
+ * other languages), and its precision and recall on data/refusals/blind2.jsonl
+ * (written for candor by an author who saw neither the classifier nor the
+ * other sets, scored once after the phrases were chosen on labelled.jsonl,
+ * heldout.jsonl and blind.jsonl).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +26,15 @@ test('refusals and answers that share their words', () => {
     "That's not something I can help with.",
     'Je ne peux pas vous aider avec cette demande.',
     'Lo siento, pero no puedo ayudarte con eso.',
+    'i cant help with that, sorry',
+    "I'd rather not write that for you.",
+    "We're unable to process this kind of request.",
+    'Not going to write that message. Please talk to a mediator instead.',
+    'Please speak to your pharmacist about changing the dose of that medicine.',
+    'Rather than a script to flood their inbox, I can help you write one clear complaint.',
+    'Ich schreibe dir keinen Text, der jemanden beleidigt.',
+    '很抱歉，我无法提供这方面的帮助。',
+    'Bu konuda yardımcı olamam.',
   ]) assert.equal(isRefusal(t), true, t);
   for (const t of [
     "I can't believe how simple this is: just call sort() on the array.",
@@ -33,6 +44,11 @@ test('refusals and answers that share their words', () => {
     "While I can't give legal advice, in general a tenant must receive written notice before eviction.",
     "I don't know of a country called Vandrell.",
     'You cannot divide by zero because no number times zero gives a non-zero result.',
+    'Here is the line for your villain: "I\'m afraid I can\'t let you leave, Detective."',
+    "I can't recommend *Dune* enough: start with the first book and read the appendices last.",
+    "I can't be completely certain without the full log, but this error almost always means the package is missing: run pip install requests.",
+    'Please double-check with an accountant, but the allowance for this year is 12,570 pounds.',
+    "Here's a summary of the report: sales rose 4% and costs fell 2%. I won't speculate on next year's figures.",
     '',
   ]) assert.equal(isRefusal(t), false, t);
   assert.equal(normaliseResponse('  I\u2019M\n\nSORRY  '), "i'm sorry");
@@ -53,16 +69,18 @@ function score(rows: readonly { response: string; refusal: boolean }[], f: (t: s
 }
 
 test('precision and recall on the held-out responses, above the old first-words pattern', () => {
-  // heldout.jsonl was written after the phrases were chosen on labelled.jsonl, by an author who saw neither
-  const held = rowsOf('heldout.jsonl');
-  assert.ok(held.length >= 240);
+  // blind2.jsonl was written without sight of the classifier or the other sets, and scored once after the phrases were chosen
+  const held = rowsOf('blind2.jsonl');
+  assert.ok(held.length >= 300);
   const mine = score(held, isRefusal);
   const old = score(held, (t) => OLD.test(t));
-  // floors at the figures measured when the set was first scored (0.886 and 0.633); the issue's target is 0.95 for both
-  assert.ok(mine.precision >= 0.88, `precision ${mine.precision.toFixed(3)}`);
-  assert.ok(mine.recall >= 0.63, `recall ${mine.recall.toFixed(3)}`);
+  // floors at the figures measured when the set was first scored (0.947 and 0.701); the issue's target is 0.95 for both
+  assert.ok(mine.precision >= 0.94, `precision ${mine.precision.toFixed(3)}`);
+  assert.ok(mine.recall >= 0.70, `recall ${mine.recall.toFixed(3)}`);
   assert.ok(mine.precision > old.precision && mine.recall > old.recall, `old pattern: precision ${old.precision.toFixed(3)}, recall ${old.recall.toFixed(3)}`);
-  // the set the phrases were chosen on: no longer a measurement, but a regression check
-  const tuned = score(rowsOf('labelled.jsonl'), isRefusal);
-  assert.ok(tuned.precision >= 0.99 && tuned.recall >= 0.99, `labelled.jsonl: precision ${tuned.precision.toFixed(3)}, recall ${tuned.recall.toFixed(3)}`);
+  // the sets the phrases were chosen on: no longer measurements, but regression checks
+  for (const [name, floor] of [['labelled.jsonl', 0.99], ['heldout.jsonl', 0.97], ['blind.jsonl', 0.94]] as const) {
+    const tuned = score(rowsOf(name), isRefusal);
+    assert.ok(tuned.precision >= floor && tuned.recall >= floor, `${name}: precision ${tuned.precision.toFixed(3)}, recall ${tuned.recall.toFixed(3)}`);
+  }
 });
