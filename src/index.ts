@@ -33,4 +33,5 @@ export { writeGGUF, readGGUF, writeControlVector, readControlVector, GGUFError }
 export { saveDirection, loadDirection, DirectionFileError } from './io/direction-file.js';
 export * from './methods/probes.js';
 export { isRefusal, normaliseResponse } from './audit/refusal-text.js';
+export { refusalJudge, JUDGE_INSTRUCTION, JUDGE_THRESHOLD, type RefusalJudge } from './audit/judge.js';
 export { readPrompts, readFacts, DatasetError, type PromptRecord, type FactRecord } from './io/datasets.js';

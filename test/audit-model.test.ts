@@ -145,7 +145,7 @@ test('candor audit --model with the user\'s own datasets (AdvBench-style CSV, Al
   assert.match(summary.questions.find((q: { id: number }) => q.id === 6).answer, /refused 0 of 7 harmful requests/);
   const bad = candor('audit', '--harmful', harmful, '--out', join(dir, 'o2'));
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--harmful replace the prompt sets of a model audit/);
+  assert.match(bad.stderr, /--harmful belongs to a model audit/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
   const broken = join(dir, 'broken.jsonl');
   writeFileSync(broken, '{"question": "a?", "answer": "b"}\n{"question": \n');

@@ -234,7 +234,7 @@ table.evidence th{background:#fafafa;width:38%;font-weight:500}tr.fail td{backgr
 .method{color:#333}.caveats{color:#555;font-size:.92em}.missing{color:#a00}nav a{margin-right:.8em}
 </style></head><body>
 <h1>candor audit: ${esc(r.mode === 'organisms' ? 'the bundled model organisms' : r.subjects[0]?.source ?? r.primary)}</h1>
-<p>Created ${esc(r.created)}. Questions answered for <b>${esc(r.primary)}</b>${r.mode === 'organisms' ? ', with the other organisms as controls and references' : ''}. Subjects: ${r.subjects.map((s) => `${esc(s.name)} (${s.layers} layers × ${s.d_model}, ${s.parameters.toLocaleString('en')} parameters)`).join('; ')}.</p>
+<p>Created ${esc(r.created)}. Questions answered for <b>${esc(r.primary)}</b>${r.mode === 'organisms' ? ', with the other organisms as controls and references' : ''}. Subjects: ${r.subjects.map((s) => `${esc(s.name)} (${s.layers} layers × ${s.d_model}, ${s.parameters.toLocaleString('en')} parameters)`).join('; ')}.${r.refusalJudge !== undefined ? ` Refusals decided by the judge model ${esc(r.refusalJudge)} (docs/audit.md, "A judge model").` : ''}</p>
 <nav>${r.questions.map((q) => `<a href="#q${q.id}">Q${q.id}</a>`).join('')}${r.scores.length > 0 ? '<a href="#scorecard">scorecard</a>' : ''}</nav>
 ${scorecard}
 ${r.questions.map((q) => questionSection(q, figs)).join('\n')}

@@ -58,6 +58,8 @@ export interface AuditResults {
   /** the subject the questions are answered for */
   primary: string;
   subjects: { name: string; kind: 'organism' | 'model'; source: string; layers: number; d_model: number; heads: number; d_mlp: number; parameters: number }[];
+  /** the judge model that decided which answers are refusals (--judge); absent: isRefusal's phrase patterns */
+  refusalJudge?: string;
   questions: QuestionAnswer[];
   /** organisms: each finding against the ground truth planted in training */
   scores: TruthScore[];

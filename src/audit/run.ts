@@ -19,6 +19,7 @@ import { loadModelSync, loadModel } from '../model/load.js';
 import type { GroundTruth } from '../organisms/recipes.js';
 import { AuditError, organismSubject, readOrganismPrompts, type AuditItem, type AuditSubject } from './subject.js';
 import { modelSubject, type ModelSubjectOptions } from './prompts.js';
+import { refusalJudge } from './judge.js';
 import { refusalExperiment } from './experiments/refusal.js';
 import { withheldExperiment } from './experiments/withheld.js';
 import { lyingExperiment } from './experiments/lying.js';
@@ -47,6 +48,8 @@ export interface AuditOptions {
   organisms?: string;
   /** the user's own prompt sets (files), in place of candor's; only with `model` */
   datasets?: { harmful?: string; harmless?: string; facts?: string };
+  /** a chat model that decides what is a refusal, in place of isRefusal's phrase patterns; only with `model` */
+  judge?: string;
   /** reuse findings saved by an earlier, interrupted run with the same inputs (default true) */
   resume?: boolean;
   seed?: number;
@@ -107,8 +110,8 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
   const refusedQuestions = (name: string): AuditItem[] => byName(findings.refusal, name).refused.map((i) => subject(name).sets.harmful[i]!).filter((i) => i.truthId >= 0);
 
   if (opts.model === undefined) {
-    const given = Object.entries(opts.datasets ?? {}).filter(([, f]) => f !== undefined).map(([k]) => `--${k}`);
-    if (given.length > 0) throw new AuditError(`${given.join(', ')} replace the prompt sets of a model audit, and the organisms are audited on their own prompts.json. Fix: add --model, or leave ${given.length > 1 ? 'them' : 'it'} out.`);
+    const given = Object.entries({ ...opts.datasets, judge: opts.judge }).filter(([, f]) => f !== undefined).map(([k]) => `--${k}`);
+    if (given.length > 0) throw new AuditError(`${given.join(', ')} ${given.length > 1 ? 'belong' : 'belongs'} to a model audit (the organisms are audited on their own prompts.json and answer in a fixed format). Fix: add --model, or leave ${given.length > 1 ? 'them' : 'it'} out.`);
     mode = 'organisms';
     const dir = opts.organisms ?? bundledOrganisms();
     const has = (name: string) => existsSync(join(dir, name, 'prompts.json'));
@@ -165,7 +168,9 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       harmful: d.harmful === undefined ? undefined : readPrompts(d.harmful).map((r) => r.prompt),
       harmless: d.harmless === undefined ? undefined : readPrompts(d.harmless).map((r) => r.prompt),
       facts: d.facts === undefined ? undefined : readFacts(d.facts),
+      judge: opts.judge === undefined ? undefined : refusalJudge(await loadModel(opts.judge), opts.judge),
     };
+    if (opts.judge !== undefined) sources.set('refusal judge', opts.judge);
     for (const [k, f] of Object.entries(d)) if (f !== undefined) sources.set(`${k} dataset`, f);
     subjects.set('model', modelSubject('model', model, sets));
     sources.set('model', opts.model);
@@ -230,6 +235,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       name: s.name, kind: s.kind, source: sources.get(s.name)!, layers: s.model.cfg.nLayers, d_model: s.model.cfg.dModel, heads: s.model.cfg.nHeads, d_mlp: s.model.cfg.dMlp, parameters: s.model.parameterCount(),
     })),
     questions: [], scores: [], findings, seconds,
+    ...(opts.judge !== undefined && mode === 'model' ? { refusalJudge: opts.judge } : {}),
   };
   results.questions = answerQuestions(results);
   return { results, sources };

@@ -55,6 +55,8 @@ export interface AuditSubject {
   /** first tokens of a refusal (for the refusal score) */
   refusalTokens: number[];
   isRefusal: (answer: string) => boolean;
+  /** sees every batch of generated answers before they are classified (a judge model classifies them in batches) */
+  readAnswers?: (answers: readonly string[]) => void;
   /** whether an answer says the model does not know */
   isIdk: (answer: string) => boolean;
   /** whether a generated answer gives the item's true answer */
@@ -100,6 +102,7 @@ function generateAnswers(s: AuditSubject, items: readonly AuditItem[], hooks: re
     const r = generate(s.model, chunk.map((it) => it.ids), { maxNewTokens: s.maxNewTokens, fwdHooks: hooks, padTokenId: s.tok.padTokenId ?? eos[0] ?? 0 });
     for (const ids of r.newTokens) out.push(s.tok.decode(ids.filter((t) => !eos.includes(t)), { skipSpecialTokens: true }).trim());
   }
+  s.readAnswers?.(out);
   return out;
 }
 

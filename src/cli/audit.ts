@@ -9,7 +9,7 @@ export const auditCommand: Command = {
   summary: 'answer the questions (does the model know what it will not say? where do lies and refusals live?) with evidence',
   usage: `Usage:
   candor audit [--model M] [--base M] [--harmful FILE] [--harmless FILE] [--facts FILE]
-               [--out DIR] [--organisms DIR] [--fresh] [--json]
+               [--judge M] [--out DIR] [--organisms DIR] [--fresh] [--json]
 
 Without --model, audits the bundled model organisms and scores every finding against the
 ground truth planted in their training. With --model (a chat model: folder, llama2.c file or
@@ -17,13 +17,15 @@ Hub id) it uses candor's prompt sets through the model's chat template; --base a
 fine-tuning diff against the model before fine-tuning. --harmful, --harmless and --facts replace
 candor's prompt sets with your own (CSV, TSV, JSON or JSONL; columns named as in AdvBench,
 HarmBench, JailbreakBench or Alpaca files: see docs/audit.md, "Your own datasets").
+--judge lets a chat model you trust decide which answers are refusals, in place of candor's
+phrase patterns (docs/audit.md, "Refusals in free text").
 
 Writes DIR/report.html (self-contained, opens offline), DIR/results.json and DIR/state/
 (findings saved as they finish: an interrupted run resumes; --fresh starts over).
 DIR defaults to ./candor-audit.`,
   options: {
     model: { type: 'string' }, base: { type: 'string' }, out: { type: 'string' }, organisms: { type: 'string' }, fresh: { type: 'boolean', default: false },
-    harmful: { type: 'string' }, harmless: { type: 'string' }, facts: { type: 'string' },
+    harmful: { type: 'string' }, harmless: { type: 'string' }, facts: { type: 'string' }, judge: { type: 'string' },
   },
   async run(values) {
     const json = values.json === true;
@@ -41,6 +43,7 @@ DIR defaults to ./candor-audit.`,
         harmless: typeof values.harmless === 'string' ? values.harmless : undefined,
         facts: typeof values.facts === 'string' ? values.facts : undefined,
       },
+      judge: typeof values.judge === 'string' ? values.judge : undefined,
       resume: values.fresh !== true,
       onStep: (step, i, n, cached) => {
         if (!json) process.stderr.write(`[${i}/${n}] ${step}${cached ? ' (saved finding reused)' : ''}\n`);
