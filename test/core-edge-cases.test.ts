@@ -193,3 +193,20 @@ test("configFromHF: Mistral uses Hugging Face's defaults for omitted sliding_win
   assert.equal(cfg.nKVHeads, 8);
   assert.deepEqual(cfg.slidingWindow, [4096]);
 });
+
+test('generation chooses among the tokenizer\'s ids when the embedding is padded past them', async () => {
+  const { writeByteChatModel } = await import('./helpers/byte-chat-model.js');
+  const dir = mkdtempSync(join(tmpdir(), 'candor-padded-vocab-'));
+  writeByteChatModel(dir, 3, 2, { vocab_size: 4096 }); // 259 tokens, 4096 embedding rows
+  const model = loadModelSync(dir);
+  const tok = model.requireTokenizer();
+  assert.equal(tok.vocabSize, 259);
+  const prompts = ['hello', 'a question', 'xyz'].map((t) => tok.encode(t, { addSpecialTokens: false }));
+  const all = (r: { newTokens: number[][] }) => r.newTokens.flat();
+  const limited = generate(model, prompts, { maxNewTokens: 12, stopTokens: [] });
+  assert.ok(all(limited).every((id) => id < 259), 'every generated id has text');
+  assert.doesNotThrow(() => limited.newTokens.map((ids) => tok.decode(ids)));
+  // the padding rows are real candidates without the limit: random weights pick them most of the time
+  const unlimited = generate(model, prompts, { maxNewTokens: 12, stopTokens: [], vocabSize: 4096 });
+  assert.ok(all(unlimited).some((id) => id >= 259), 'with vocabSize 4096 some ids fall in the padding');
+});

@@ -43,6 +43,12 @@ export interface GenerateOptions {
   fwdHooks?: readonly HookSpec[];
   /** token used after a sequence stopped, and for left padding (default: pad, else EOS, else 0) */
   padTokenId?: number;
+  /**
+   * choose among the first n token ids only (default: the model's tokenizer's vocabulary, when it has one):
+   * embedding matrices are often padded past the tokenizer (Qwen2.5: 151,936 rows, 151,665 tokens), and an id
+   * in the padding has no text
+   */
+  vocabSize?: number;
   /** readouts taken on every step (the prompt's last position, then each new token) */
   gauges?: readonly Gauge[];
 }
@@ -134,6 +140,7 @@ function decoder(model: HookedTransformer, prompts: readonly (readonly number[])
   const { maxNew, pad, stops, ids, mask, cache, rng } = prepare(model, prompts, opts);
   const B = prompts.length;
   const V = model.cfg.dVocab;
+  const candidates = Math.min(V, opts.vocabSize ?? model.tokenizer?.vocabSize ?? V);
   const done = new Array<boolean>(B).fill(false);
   let input: number[][] = ids;
   let inputMask: number[][] = mask;
@@ -167,7 +174,7 @@ function decoder(model: HookedTransformer, prompts: readonly (readonly number[])
         const { logits } = model.forward(input, { cache, attentionMask: inputMask, fwdHooks: hooks, logits: 'last' });
         const d = logits!.data;
         const out: number[] = [];
-        for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, V, opts, rng));
+        for (let b = 0; b < B; b++) out.push(done[b] ? pad : sampleToken(d, logits!.offset + b * V, candidates, opts, rng));
         return out;
       });
       step++;
