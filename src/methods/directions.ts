@@ -251,9 +251,12 @@ export interface SelectionOptions {
   otherVal: readonly (readonly number[])[];
   /** largest allowed mean KL on otherVal when ablating (default 0.1) */
   klMax?: number;
-  /** layers in the last fraction of the model are not eligible (default 0.2) */
+  /** layers in the last fraction of the model are not eligible, and not scored (default 0.2) */
   excludeLastFraction?: number;
-  /** adding the direction must raise the mean score on otherVal above this (default 0) */
+  /**
+   * adding the direction must raise the mean score on otherVal above this (default 0); at −∞ adding decides
+   * nothing and is not measured (induce is NaN): the caller measures it for the direction it keeps
+   */
   induceMin?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -312,6 +315,11 @@ export function klRows(p: Float32Array, q: Float32Array): number {
 }
 
 /** Score every candidate and choose one, as the refusal-direction method does. */
+/** The mean behaviour score on otherVal with the direction added at a layer. */
+export function inducedScore(model: HookedTransformer, opts: Pick<SelectionOptions, 'score' | 'otherVal'>, layer: number, vec: ArrayLike<number>): number {
+  return meanOf(lastRows(model, opts.otherVal, additionHooks(model, layer, vec)).map(opts.score));
+}
+
 export function selectDirection(model: HookedTransformer, candidates: DirectionCandidates, opts: SelectionOptions): Selection {
   const L = model.cfg.nLayers;
   const klMax = opts.klMax ?? 0.1;
@@ -331,16 +339,18 @@ export function selectDirection(model: HookedTransformer, candidates: DirectionC
       let row: CandidateScore;
       if (!(norm > 0) || layer >= L) {
         row = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false, reason: layer >= L ? 'no layer to add at' : 'zero difference' };
+      } else if (layer >= cutoff) {
+        // ineligible whatever it scores: its forward passes would be spent for nothing
+        row = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false, reason: `in the last ${Math.round((opts.excludeLastFraction ?? 0.2) * 100)}% of layers (not scored)` };
       } else {
         const abl = ablationHooks(model, vec);
         const bypass = meanOf(lastRows(model, opts.targetVal, abl).map(opts.score));
         const ablOther = lastRows(model, opts.otherVal, abl);
         const kl = meanOf(ablOther.map((q, i) => klRows(baseOther[i]!, q)));
-        const induce = meanOf(lastRows(model, opts.otherVal, additionHooks(model, layer, vec)).map(opts.score));
+        const induce = induceMin === -Infinity ? NaN : inducedScore(model, opts, layer, vec);
         let reason: string | null = null;
-        if (layer >= cutoff) reason = `in the last ${Math.round((opts.excludeLastFraction ?? 0.2) * 100)}% of layers`;
-        else if (!(kl < klMax)) reason = `KL ${kl.toFixed(3)} ≥ ${klMax} on the other set`;
-        else if (!(induce > induceMin)) reason = `adding it does not induce the behaviour (score ${induce.toFixed(3)})`;
+        if (!(kl < klMax)) reason = `KL ${kl.toFixed(3)} ≥ ${klMax} on the other set`;
+        else if (induceMin !== -Infinity && !(induce > induceMin)) reason = `adding it does not induce the behaviour (score ${induce.toFixed(3)})`;
         row = { layer, position, bypass, induce, kl, eligible: reason === null, reason };
         if (row.eligible && (best === null || bypass < best.bypass)) best = { ...row, direction: unit(vec), vector: vec };
       }

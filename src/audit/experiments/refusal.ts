@@ -12,7 +12,7 @@ import { noGrad } from '../../tensor/autograd.js';
 import { Rng } from '../../tensor/random.js';
 import { contiguousCopy } from '../../tensor/ops/basic.js';
 import { blockHook, type HookName } from '../../model/hooks.js';
-import { ablationHooks, additionHooks, diffInMeans, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
+import { ablationHooks, additionHooks, diffInMeans, inducedScore, lastRows, meanResiduals, selectDirection, tokenSetLogOdds, unit, type CandidateScore, type DirectionCandidates, type Selection } from '../../methods/directions.js';
 import { auroc, aurocEstimate, bootstrap, rateOf, type Estimate } from '../../methods/statistics.js';
 import { answers, type AuditItem, type AuditSubject } from '../subject.js';
 import { bestThreshold, lengthBatches, split3 } from '../measure.js';
@@ -367,10 +367,9 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   // directions from the training halves, at the last few positions of the prompt
   const positions = [-1, -2, -3].filter((p) => -p <= Math.min(...[...harmful, ...harmless].map((i) => i.ids.length)));
   const trainIds = pick(harmful, hTrain).map((i) => i.ids);
+  const scoring = { score: tokenSetLogOdds(s.refusalTokens), targetVal: pick(harmful, hVal).map((i) => i.ids), otherVal: pick(harmless, nVal).map((i) => i.ids) };
   const select = (c: DirectionCandidates, part: number, parts: number) => selectDirection(s.model, c, {
-    score: tokenSetLogOdds(s.refusalTokens),
-    targetVal: pick(harmful, hVal).map((i) => i.ids),
-    otherVal: pick(harmless, nVal).map((i) => i.ids),
+    ...scoring,
     // ablating must remove refusal within the KL bound; whether adding induces it is reported, not required
     // (a refusal gated by what the request is about is removed by ablation but not induced by addition alone)
     induceMin: -Infinity,
@@ -467,7 +466,7 @@ export function refusalExperiment(s: AuditSubject, opts: RefusalOptions = {}): R
   return {
     subject: s.name,
     reason: best === null ? 'no candidate direction passed the selection rules (ablating it must lower the refusal score on held-out harmful requests and keep the KL on held-out harmless ones under 0.1, and it must lie before the last 20% of layers)' : null,
-    selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: best.induce, kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement, reference },
+    selected: best === null || winner === null ? null : { layer: best.layer, position: best.position, bypass: best.bypass, induce: inducedScore(s.model, scoring, best.layer, best.vector), kl: best.kl, norm: Math.hypot(...best.vector), method: winner.method, agreement: winner.agreement, reference },
     withBase: opts.base !== undefined,
     twins: { harmful: trainTwins.harmful.length, harmless: trainTwins.harmless.length },
     candidates: runs.flatMap((r) => r.sel.table.map((c) => ({ ...c, method: r.method }))),

@@ -46,7 +46,7 @@ export function answerQuestion(c: Context): QuestionAnswer {
   }
   return {
     id: 6, question: QUESTION, answer, evidence, charts: ['refusal-writers', 'lying-heads'],
-    method: 'The refusal direction is the difference in mean residuals between harmful and harmless requests, chosen among layers and positions by how well ablating it removes refusal, adding it induces refusal, and how little it changes harmless outputs (KL). Each head\'s and MLP\'s output is projected on it.',
+    method: 'The refusal direction is the difference in mean residuals between harmful and harmless requests, chosen among layers and positions before the last 20% by how well ablating it removes refusal and how little it changes harmless outputs (KL); whether adding it induces refusal is measured, not required. Each head\'s and MLP\'s output is projected on it.',
     caveats: ['Writing along the direction is correlational; the ablation and addition results are the causal evidence for the direction itself, not for each writer.'],
   };
 }
