@@ -17,6 +17,7 @@ import { writeByteChatModel } from './helpers/byte-chat-model.js';
 import { loadModel } from '../src/model/load.js';
 import { modelSubject, HARMFUL_REQUESTS } from '../src/audit/prompts.js';
 import { runAudit } from '../src/audit/run.js';
+import { answers } from '../src/audit/subject.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const candor = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'candor.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -152,4 +153,15 @@ test('candor audit --model with the user\'s own datasets (AdvBench-style CSV, Al
   const e = candor('audit', '--model', m, '--facts', broken, '--out', join(dir, 'o3'));
   assert.notEqual(e.status, 0);
   assert.match(e.stderr, /broken\.jsonl:2:\d+: not valid JSON/);
+});
+
+test('answering reports its progress: each chunk of prompts, then the whole list', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-answering-'));
+  writeByteChatModel(dir, 6);
+  const s = modelSubject('model', await loadModel(dir));
+  const seen: [number, number][] = [];
+  s.onAnswering = (done, total) => seen.push([done, total]);
+  const items = [...s.sets.harmful, ...s.sets.harmless].slice(0, 40);
+  assert.equal(answers(s, items).length, 40);
+  assert.deepEqual(seen, [[0, 40], [32, 40], [40, 40]]);
 });

@@ -193,6 +193,7 @@ export async function collectEvidence(opts: AuditOptions): Promise<{ results: Au
       },
     });
   }
+  for (const s of subjects.values()) s.onAnswering = (done, total) => opts.onProgress?.(`answering (${s.name})`, done, total);
 
   // resume: a step's saved finding is reused when the inputs are the same (the same candor, settings and model
   // files, by size and modification time); otherwise every saved finding is removed before the first step runs,

@@ -57,6 +57,8 @@ export interface AuditSubject {
   isRefusal: (answer: string) => boolean;
   /** sees every batch of generated answers before they are classified (a judge model classifies them in batches) */
   readAnswers?: (answers: readonly string[]) => void;
+  /** told how many of a list of prompts are answered so far (generation is most of an audit's time on a large model) */
+  onAnswering?: (done: number, total: number) => void;
   /** whether an answer says the model does not know */
   isIdk: (answer: string) => boolean;
   /** whether a generated answer gives the item's true answer */
@@ -98,10 +100,12 @@ function generateAnswers(s: AuditSubject, items: readonly AuditItem[], hooks: re
   const out: string[] = [];
   const eos = s.model.cfg.eosTokenIds;
   for (let i = 0; i < items.length; i += 32) {
+    s.onAnswering?.(i, items.length);
     const chunk = items.slice(i, i + 32);
     const r = generate(s.model, chunk.map((it) => it.ids), { maxNewTokens: s.maxNewTokens, fwdHooks: hooks, padTokenId: s.tok.padTokenId ?? eos[0] ?? 0 });
     for (const ids of r.newTokens) out.push(s.tok.decode(ids.filter((t) => !eos.includes(t)), { skipSpecialTokens: true }).trim());
   }
+  s.onAnswering?.(items.length, items.length);
   s.readAnswers?.(out);
   return out;
 }

@@ -32,6 +32,7 @@ DIR defaults to ./candor-audit.`,
     const out = resolve(typeof values.out === 'string' ? values.out : 'candor-audit');
     let bar: Progress | null = null;
     let barLabel = '';
+    let barTotal = -1;
     const t0 = Date.now();
     const r = await runAudit({
       outDir: out,
@@ -49,7 +50,8 @@ DIR defaults to ./candor-audit.`,
         if (!json) process.stderr.write(`[${i}/${n}] ${step}${cached ? ' (saved finding reused)' : ''}\n`);
       },
       onProgress: (step, done, total) => {
-        if (step !== barLabel) [bar, barLabel] = [new Progress(`  ${step}`, total, json), step];
+        // a new bar for each step, and for each list it works through (a new total, or a count starting over)
+        if (step !== barLabel || total !== barTotal || done === 0) [bar, barLabel, barTotal] = [new Progress(`  ${step}`, total, json), step, total];
         bar!.update(done);
       },
     });
