@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
+import { adamSteps, gradOf } from './helpers/grad.js';
 import { kernelAvailable, kernelStatus, setKernel, vectorKernel, UNARY_OPS, type KernelName } from '../src/tensor/kernels/index.js';
 
 for (const kname of ['native', 'wasm'] as const) describeKernel(kname);
@@ -124,17 +125,6 @@ test(`${kname}: rotary embedding, forward and backward, both layouts, partial ro
   }
 });
 
-/** The gradient of sum(f(w) · probe) with respect to w, as an array. */
-function gradOf(f: (w: T.Tensor) => T.Tensor, w0: T.Tensor, probe: T.Tensor): () => T.Tensor {
-  return () => {
-    const w = T.tensor(Float32Array.from(w0.toArray()), w0.shape).requireGrad();
-    return T.enableGrad(() => {
-      T.backward(T.sum(T.mul(f(w), probe)));
-      return w.grad!;
-    });
-  };
-}
-
 test(`${kname}: training kernels: activation gradients, rmsNorm, layerNorm, cross-entropy, attention softmax backward, AdamW`, { skip: SKIP }, () => {
   const r = new T.Rng(13);
   const probe = T.randn([37, 129], r);
@@ -162,15 +152,7 @@ test(`${kname}: training kernels: activation gradients, rmsNorm, layerNorm, cros
   const sprobe = T.randn([2, 3, 20, 36], r);
   close('attentionSoftmax gradient + softcap + padding', both(gradOf((v) => T.attentionSoftmax(v, 0.125, 5, { past: 16, window: 7, keyMask }), scores, sprobe)), 1e-5, 1e-8);
   close('attentionSoftmax gradient causal', both(gradOf((v) => T.attentionSoftmax(v, 0.125, null, { past: 16, window: null, keyMask: null }), scores, sprobe)), 1e-5, 1e-8);
-  const adam = both(() => {
-    const p = T.tensor(Float32Array.from(x.toArray()), x.shape).requireGrad();
-    const opt = new T.AdamW([p], { lr: 0.01, weightDecay: 0.1 });
-    for (let step = 0; step < 3; step++) {
-      p.grad = T.tensor(Float32Array.from(probe.toArray(), (v) => v * (step + 1)), probe.shape);
-      opt.step({ gradScale: step === 1 ? 0.3 : 1 });
-    }
-    return p.detach();
-  });
+  const adam = both(adamSteps(x, probe, 3));
   close('AdamW, three steps (one with a clipping factor)', adam, 1e-6, 1e-7);
 });
 
