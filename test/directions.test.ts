@@ -17,7 +17,7 @@ import { saveModel } from '../src/model/save.js';
 import { loadModelSync } from '../src/model/load.js';
 import type { HookedTransformer } from '../src/model/transformer.js';
 import type { HookSpec } from '../src/model/hooks.js';
-import { ablationHooks, additionHooks, cosine, diffInMeans, orthogonalizeWeights, projections, selectDirection, tokenSetLogOdds, unit } from '../src/methods/directions.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, inducedScore, orthogonalizeWeights, projections, selectDirection, tokenSetLogOdds, unit } from '../src/methods/directions.js';
 import { FAMILY_CONFIGS } from './helpers/families.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'candor-dir-'));
@@ -110,7 +110,12 @@ test('selection picks the direction that carries a planted behaviour, outside th
   const sel = selectDirection(model, c, { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 2 });
   assert.ok(sel.best !== null, 'a candidate was chosen');
   assert.ok(sel.best!.layer < 4, 'the last 20% of layers (layer 4 of 5) is excluded');
-  assert.ok(sel.table.filter((r) => r.layer === 4).every((r) => !r.eligible));
+  assert.ok(sel.table.filter((r) => r.layer === 4).every((r) => !r.eligible && Number.isNaN(r.bypass) && /not scored/.test(r.reason ?? '')));
+  // with induceMin at −∞ induction is not measured, and the choice is the same (it did not decide eligibility here)
+  const unmeasured = selectDirection(model, c, { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 2, induceMin: -Infinity });
+  assert.ok(unmeasured.table.every((r) => Number.isNaN(r.induce)));
+  assert.deepEqual([unmeasured.best!.layer, unmeasured.best!.position], [sel.best!.layer, sel.best!.position]);
+  assert.ok(Math.abs(inducedScore(model, { score, otherVal: without.slice(16) }, sel.best!.layer, sel.best!.vector) - sel.best!.induce) < 1e-9);
   assert.ok(Math.abs(cosine(sel.best!.direction, u)) >= 0.95, `chosen direction |cos| ${cosine(sel.best!.direction, u)}`);
   // with a tight KL bound the best candidate is refused for it
   const strict = selectDirection(model, c, { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 1 });
