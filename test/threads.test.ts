@@ -99,3 +99,22 @@ test('small batched products spread over threads: per-head attention operands', 
   check('batched matmul', () => T.matmul(q, k), 1e-5, 1e-5);
   check('batched matmul, transposed operand', () => T.matmul(q, T.transpose(T.permute(k, [0, 1, 3, 2]))), 1e-5, 1e-5);
 });
+
+test('loops handed to polling workers back to back: thousands in a row, as in a training step, each equal to one thread', { skip: SKIP }, () => {
+  // just above the split threshold, so each loop is short and the next one reaches workers that are still polling
+  const a = T.randn([33, 1031], rng);
+  const b = T.randn([33, 1031], rng);
+  const before = kernelStatus().threads;
+  try {
+    setKernel('native');
+    nativeSetThreads(1);
+    const want = T.noGrad(() => T.silu(T.mul(T.add(a, b), b)).toArray());
+    nativeSetThreads(3);
+    for (let i = 0; i < 3000; i++) {
+      const got = T.noGrad(() => T.silu(T.mul(T.add(a, b), b)).toArray());
+      for (let j = 0; j < got.length; j += 97) if (!Object.is(got[j], want[j])) assert.fail(`round ${i}, element ${j}: ${got[j]} with 3 threads, ${want[j]} with 1`);
+    }
+  } finally {
+    nativeSetThreads(before);
+  }
+});
