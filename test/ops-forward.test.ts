@@ -44,6 +44,47 @@ test('matmul matches a naive loop (2d, batched, shared weight, transposed views,
   assertClose(T.matmul(sl, w).toArray(), T.matmul(T.contiguous(sl), w).toArray(), 1e-6, 0, 'sliced operand');
 });
 
+test('matmul of per-head views ([batch, pos, heads, d] permuted): every (batch, head) product against a naive loop', () => {
+  // heads interleaved inside each position: the [batch, heads] entries are not evenly spaced as one list
+  for (const [B, Tq, Tk, H, d] of [[3, 5, 7, 4, 6], [2, 1, 9, 3, 5], [5, 4, 4, 2, 3], [1, 3, 3, 7, 2]] as const) {
+    const q = T.permute(rand32([B, Tq, H, d]), [0, 2, 1, 3]); // [B, H, Tq, d]
+    const k = T.permute(rand32([B, Tk, H, d]), [0, 2, 3, 1]); // [B, H, d, Tk]
+    const v = T.permute(rand32([B, Tk, H, d]), [0, 2, 1, 3]); // [B, H, Tk, d]
+    const s = T.matmul(q, k);
+    const z = T.matmul(s, v);
+    assert.deepEqual(z.shape, [B, H, Tq, d]);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const pick = (t: T.Tensor) => T.select(T.select(t, 0, b), 0, h).toArray();
+        const want = naiveMatmul(pick(q), pick(k), Tq, d, Tk);
+        assertClose(pick(s), want, 1e-4, 1e-5, `scores [${B},${Tq},${Tk},${H},${d}] entry ${b},${h}`);
+        assertClose(pick(z), naiveMatmul(want, pick(v), Tq, Tk, d), 1e-4, 1e-5, `values entry ${b},${h}`);
+      }
+    }
+  }
+});
+
+test('reshape is a view wherever strides allow one, and a copy elsewhere, with the same values', () => {
+  const x = rand32([2, 3, 4, 5]);
+  const cases: [string, T.Tensor, number[], boolean][] = [
+    ['per-head view split', T.permute(x, [0, 2, 1, 3]), [2, 4, 3, 1, 5], true],
+    ['per-head view merged with a unit dim', T.reshape(T.permute(x, [0, 2, 1, 3]), [2, 4, 1, 3, 5]), [2, 4, 3, 5], true],
+    ['last dims of a permuted view merged', T.permute(x, [1, 0, 2, 3]), [3, 2, 20], true],
+    ['split of a transposed matrix column', T.transpose(T.reshape(x, [24, 5])), [5, 2, 12], true],
+    ['sliced rows kept whole', T.slice(x, 2, 1, 3), [6, 2, 5], true],
+    ['expanded (stride 0) dims', T.expand(rand32([3, 1]), [3, 4]), [3, 2, 2], true],
+    ['dims that are not adjacent in memory merged', T.permute(x, [0, 2, 1, 3]), [2, 12, 5], false],
+    ['a sliced dim merged with its neighbour', T.slice(x, 3, 0, 4), [2, 3, 16], false],
+    ['a transpose flattened', T.transpose(T.reshape(x, [24, 5])), [120], false],
+  ];
+  for (const [name, t, shape, isView] of cases) {
+    const r = T.reshape(t, shape);
+    assert.deepEqual(r.shape, shape, name);
+    assert.deepEqual(r.toArray(), t.toArray(), `${name}: values in row-major order`);
+    assert.equal(r.storage === t.storage, isView, `${name}: ${isView ? 'a view' : 'a copy'} expected`);
+  }
+});
+
 test('linear uses the [out, in] weight layout', () => {
   const x = tensor([[1, 2, 3]]);
   const w = tensor([[1, 0, 0], [0, 1, 1]]);

@@ -52,6 +52,8 @@ interface Operand {
   offsets: Int32Array;
   /** the common difference of offsets, or null when they are not evenly spaced */
   stride: number | null;
+  /** the stride of each batch dimension (0 where this operand is broadcast) */
+  batchStrides: number[];
 }
 
 function prepare(t0: Tensor, batchShape: readonly number[], rows: number, cols: number): Operand {
@@ -81,7 +83,7 @@ function prepare(t0: Tensor, batchShape: readonly number[], rows: number, cols: 
   }
   let stride: number | null = batch > 1 ? offsets[1]! - offsets[0]! : 0;
   for (let b = 2; b < batch && stride !== null; b++) if (offsets[b]! - offsets[b - 1]! !== stride) stride = null;
-  return { t, lay, offsets, stride };
+  return { t, lay, offsets, stride, batchStrides: bs };
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
@@ -124,6 +126,27 @@ function gathered(p: Tensor, batchShape: readonly number[], rows: number, cols: 
   return prepare(contiguousCopy(view), batchShape, rows, cols);
 }
 
+/**
+ * A [P, Q] batch whose operands are not evenly spaced as one list (per-head
+ * views of [batch, pos, heads, d_head] activations): with either batch index
+ * fixed, the other one steps evenly through every operand, so the product is
+ * a few strided batched calls over the longer index instead of a gathered copy.
+ */
+function gridGemm(A: Operand, B: Operand, [P, Q]: [number, number], M: number, N: number, K: number, C: Float32Array): void {
+  const outer = P <= Q ? 0 : 1;
+  const inner = 1 - outer;
+  const cStrides = [Q * M * N, M * N];
+  const k = kernel();
+  for (let i = 0; i < [P, Q][outer]!; i++) {
+    k.sgemmBatched(
+      A.lay.trans, B.lay.trans, M, N, K, 1,
+      A.t.data as Float32Array, A.offsets[0]! + i * A.batchStrides[outer]!, A.lay.ld, A.batchStrides[inner]!,
+      B.t.data as Float32Array, B.offsets[0]! + i * B.batchStrides[outer]!, B.lay.ld, B.batchStrides[inner]!,
+      0, C, i * cStrides[outer]!, N, cStrides[inner]!, [P, Q][inner]!,
+    );
+  }
+}
+
 /** The forward product with no graph. */
 function gemm(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[a.ndim - 2]!;
@@ -142,6 +165,10 @@ function gemm(a: Tensor, b: Tensor): Tensor {
   }
   let A = prepare(pa, batchShape, M, K);
   let B = prepare(pb, batchShape, K, N);
+  if (a.dtype === 'float32' && batchShape.length === 2 && (A.stride === null || B.stride === null)) {
+    gridGemm(A, B, batchShape as [number, number], M, N, K, out.data as Float32Array);
+    return out;
+  }
   if (batch > 1 && (A.stride === null || B.stride === null)) {
     if (A.stride === null && M * K <= GATHER_MAX_ELEMENTS) A = gathered(pa, batchShape, M, K);
     if (B.stride === null && K * N <= GATHER_MAX_ELEMENTS) B = gathered(pb, batchShape, K, N);
@@ -211,7 +238,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     throw new ShapeError(`linear: input ${fmtShape(x.shape)} has ${x.shape[x.ndim - 1]} features but weight ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
   }
   const x2 = x.ndim === 1 ? reshape(x, [1, x.shape[0]!]) : x;
-  let y = matmul(x2, transpose(weight));
+  const [N, K] = weight.shape as [number, number];
+  // its own backward, so that the weight's gradient is computed in the weight's
+  // [out, in] layout (gᵀ·x) instead of as a transposed view that must be copied
+  let y = record(gemm(x2, transpose(weight.detach())), 'linear', [x2, weight], (g) => [
+    x2.requiresGrad ? gemm(g, weight.detach()) : null,
+    weight.requiresGrad ? gemm(transpose(reshape(g, [-1, N])), reshape(x2.detach(), [-1, K])) : null,
+  ]);
   if (bias != null) y = add(y, bias);
   return x.ndim === 1 ? reshape(y, [weight.shape[0]!]) : y;
 }

@@ -1,5 +1,5 @@
 /**
- * Shape ops. Views (reshape of contiguous data, transpose, permute, slice,
+ * Shape ops. Views (reshape where strides allow, transpose, permute, slice,
  * select, unsqueeze, squeeze, expand) share storage; concat, indexSelect and
  * contiguous copy. All are differentiable.
  */
@@ -32,10 +32,42 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   if (shapeSize(s) !== n || s.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new ShapeError(`reshape: cannot reshape ${fmtShape(t.shape)} (${n} elements) into ${fmtShape(shape)}`);
   }
-  const src = t.isContiguous() ? t : contiguous(t);
-  const out = new Tensor(src.storage, src.dtype, s, undefined, src.offset);
   const inShape = t.shape;
-  return record(out, 'reshape', [src], (g) => [reshape(g, inShape)]);
+  const strides = t.isContiguous() ? undefined : viewStrides(t.shape, t.strides, s);
+  if (strides === null) {
+    const src = contiguous(t);
+    return record(new Tensor(src.storage, src.dtype, s, undefined, src.offset), 'reshape', [src], (g) => [reshape(g, inShape)]);
+  }
+  return record(new Tensor(t.storage, t.dtype, s, strides, t.offset), 'reshape', [t], (g) => [reshape(g, inShape)]);
+}
+
+/**
+ * Strides that show a strided tensor in a new shape without moving data, or
+ * null when there are none. The old dimensions are cut into runs that are
+ * contiguous with each other (a size-1 dimension joins any run); each run
+ * must be exactly covered by consecutive new dimensions, which then step
+ * through it with the run's innermost stride.
+ */
+function viewStrides(oldShape: readonly number[], oldStrides: readonly number[], shape: readonly number[]): number[] | null {
+  const out = new Array<number>(shape.length).fill(1);
+  let d = shape.length - 1;
+  let runEnd = oldShape.length - 1; // innermost old dimension of the current run
+  let runSize = 1;
+  for (let i = oldShape.length - 1; i >= 0; i--) {
+    runSize *= oldShape[i]!;
+    const runEnds = i === 0 || (oldShape[i - 1]! !== 1 && oldStrides[i - 1]! !== runSize * oldStrides[runEnd]!);
+    if (!runEnds) continue;
+    let covered = 1;
+    while (d >= 0 && (covered < runSize || shape[d] === 1)) {
+      out[d] = covered * oldStrides[runEnd]!;
+      covered *= shape[d]!;
+      d--;
+    }
+    if (covered !== runSize) return null;
+    runEnd = i - 1;
+    runSize = 1;
+  }
+  return d === -1 ? out : null;
 }
 
 export function flatten(t: Tensor, startAxis = 0, endAxis = -1): Tensor {
