@@ -501,7 +501,48 @@ static napi_value Rotary(napi_env env, napi_callback_info info) {
  * rmsNormBackward(gx|null, gw|null, g, gOff, x, xOff, rows, d, w|null, wOff, offset, rstd f64):
  * with x̂ = x·rstd and h = g·(offset + w): gx = rstd·(h − x̂·mean(h·x̂)) per row;
  * gw += Σ_rows g·x̂ (accumulated in double, added to what gw holds).
+ * gx goes by rows and gw by columns, each column summed over the rows in
+ * order, so the result does not depend on how the threads split the work.
  */
+typedef struct { float *gx; double *gwa; const float *g, *x, *w; const double *rstd; size_t rows, d; float off; } RmsBackJob;
+
+static void rms_back_rows(void *ctx, size_t lo, size_t hi) {
+  const RmsBackJob *J = ctx;
+  const size_t D = J->d;
+  const float fo = J->off, *ww = J->w;
+  for (size_t r = lo; r < hi; r++) {
+    const float *restrict gr = J->g + r * D, *restrict xr = J->x + r * D;
+    const float rs = (float)J->rstd[r];
+    double acc[LANES] = {0}, dot = 0;
+    size_t j = 0;
+    for (; j + LANES <= D; j += LANES)
+      for (size_t k = 0; k < LANES; k++) {
+        const float h = ww ? gr[j + k] * (fo + ww[j + k]) : gr[j + k];
+        acc[k] += (double)h * (xr[j + k] * rs);
+      }
+    for (; j < D; j++) dot += (double)(ww ? gr[j] * (fo + ww[j]) : gr[j]) * (xr[j] * rs);
+    for (size_t k = 0; k < LANES; k++) dot += acc[k];
+    const float md = (float)(dot / (double)D);
+    float *restrict o = J->gx + r * D;
+    for (size_t c = 0; c < D; c++) {
+      const float xh = xr[c] * rs, h = ww ? gr[c] * (fo + ww[c]) : gr[c];
+      o[c] = rs * (h - xh * md);
+    }
+  }
+}
+
+/* columns [lo, hi) of gw */
+static void rms_back_cols(void *ctx, size_t lo, size_t hi) {
+  const RmsBackJob *J = ctx;
+  const size_t D = J->d;
+  double *restrict a = J->gwa;
+  for (size_t r = 0; r < J->rows; r++) {
+    const float *restrict gr = J->g + r * D, *restrict xr = J->x + r * D;
+    const float rs = (float)J->rstd[r];
+    for (size_t j = lo; j < hi; j++) a[j] += (double)gr[j] * (xr[j] * rs);
+  }
+}
+
 static napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value a[12];
@@ -517,31 +558,15 @@ static napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
   CHECK((!gx || fits(0, rows * d, lgx)) && (!gw || fits(0, d, lgw)) && fits(go, rows * d, lg) && fits(xo, rows * d, lx) &&
         (!w || fits(wo, d, lw)) && lr >= rows && d >= 1, "rmsNormBackward: extent out of range");
   const size_t R = (size_t)rows, D = (size_t)d;
-  const float fo = (float)off;
-  double *gwa = gw ? calloc(D, sizeof(double)) : NULL; /* NULL when not wanted or out of memory: then float sums */
-  for (size_t r = 0; r < R; r++) {
-    const float *restrict gr = g + (size_t)go + r * D, *restrict xr = x + (size_t)xo + r * D;
-    const float rs = (float)rstd[r];
-    double dot = 0;
-    for (size_t j = 0; j < D; j++) {
-      const float xh = xr[j] * rs, h = w ? gr[j] * (fo + w[(size_t)wo + j]) : gr[j];
-      dot += (double)h * xh;
-    }
-    if (gw) {
-      if (gwa) for (size_t j = 0; j < D; j++) gwa[j] += (double)gr[j] * (xr[j] * rs);
-      else for (size_t j = 0; j < D; j++) gw[j] += gr[j] * (xr[j] * rs);
-    }
-    if (gx) {
-      const float md = (float)(dot / (double)D);
-      float *restrict o = gx + r * D;
-      for (size_t j = 0; j < D; j++) {
-        const float xh = xr[j] * rs, h = w ? gr[j] * (fo + w[(size_t)wo + j]) : gr[j];
-        o[j] = rs * (h - xh * md);
-      }
-    }
+  RmsBackJob job = {gx, NULL, g + (size_t)go, x + (size_t)xo, w ? w + (size_t)wo : NULL, rstd, R, D, (float)off};
+  if (gx) candor_parallel(R, 2 * D, rms_back_rows, &job);
+  if (gw) {
+    job.gwa = calloc(D, sizeof(double));
+    CHECK(job.gwa != NULL, "rmsNormBackward: out of memory");
+    candor_parallel(D, 2 * R, rms_back_cols, &job);
+    for (size_t j = 0; j < D; j++) gw[j] += (float)job.gwa[j];
+    free(job.gwa);
   }
-  if (gw && gwa) for (size_t j = 0; j < D; j++) gw[j] += (float)gwa[j];
-  free(gwa);
   return NULL;
 }
 
@@ -763,6 +788,43 @@ static napi_value AdamWStep(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * sumSquares(x, xOff, n) → Σ x² in double. Fixed chunks are summed into their
+ * own slots and the slots added in order, so the total does not depend on the
+ * thread count.
+ */
+#define SUMSQ_CHUNK 8192
+typedef struct { const float *x; size_t n; double *part; } SumSqJob;
+
+static void sumsq_part(void *ctx, size_t lo, size_t hi) {
+  const SumSqJob *J = ctx;
+  for (size_t c = lo; c < hi; c++) {
+    const size_t a = c * SUMSQ_CHUNK, b = a + SUMSQ_CHUNK < J->n ? a + SUMSQ_CHUNK : J->n;
+    J->part[c] = row_sum(J->x + a, b - a, 0, 1);
+  }
+}
+
+static napi_value SumSquares(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3], r;
+  float *x;
+  size_t lx;
+  double xo, n;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc == 3, "sumSquares takes 3 arguments");
+  CHECK(arg_f32(env, a[0], &x, &lx) && arg_num(env, a[1], &xo) && arg_num(env, a[2], &n), "sumSquares: bad argument types");
+  CHECK(fits(xo, n, lx), "sumSquares: extent out of range");
+  const size_t chunks = ((size_t)n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+  double one, *part = chunks <= 1 ? &one : malloc(chunks * sizeof(double));
+  CHECK(part != NULL, "sumSquares: out of memory");
+  SumSqJob job = {x + (size_t)xo, (size_t)n, part};
+  if (chunks > 0) candor_parallel(chunks, SUMSQ_CHUNK, sumsq_part, &job);
+  double total = 0;
+  for (size_t c = 0; c < chunks; c++) total += part[c];
+  if (part != &one) free(part);
+  napi_create_double(env, total, &r);
+  return r;
+}
+
 void candor_register_ops(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"unary", NULL, Unary, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -779,6 +841,7 @@ void candor_register_ops(napi_env env, napi_value exports) {
     {"crossEntropyBackward", NULL, CrossEntropyBackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"attentionSoftmaxBackward", NULL, AttentionSoftmaxBackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"adamwStep", NULL, AdamWStep, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

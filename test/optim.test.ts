@@ -76,6 +76,11 @@ test('AdamW.step({ gradScale }) equals clipGradNorm then step(), and gradNorm is
   const [x, y] = [a.flatMap((p) => p.toArray()), b.flatMap((p) => p.toArray())];
   x.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-6, `element ${i}: ${v} vs ${y[i]}`));
   assert.throws(() => optB.step({ gradScale: Number.NaN }), T.OptimizerError);
+  // many chunks of a vector kernel's sum of squares, and a length that is no multiple of any
+  const big = T.randn([3, 40001], rng, 2).requireGrad();
+  big.grad = T.randn([3, 40001], rng, 2);
+  const want = Math.hypot(...big.grad.toArray());
+  assert.ok(Math.abs(T.gradNorm([big, ...b]) - Math.hypot(want, norm)) < 1e-9 * want, `gradNorm over ${big.size + 1207} elements`);
 });
 
 test('cosineLr: linear warmup, cosine decay, floor', () => {

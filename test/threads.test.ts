@@ -83,7 +83,7 @@ test('threaded row loops: norms, softmax, attention softmax with masks, rotary',
   }
 });
 
-test('threaded training loops: cross-entropy, attention softmax backward, AdamW', { skip: SKIP }, () => {
+test('threaded training loops: cross-entropy, attention softmax backward, AdamW, rmsNorm backward', { skip: SKIP }, () => {
   const targets = Int32Array.from({ length: R }, (_, i) => (i % 5 === 0 ? -100 : (i * 7) % C));
   check('crossEntropy loss', () => T.crossEntropy(x, T.ids(targets, [R])), 1e-6, 1e-7);
   check('crossEntropy gradient', gradOf((v) => T.reshape(T.crossEntropy(v, T.ids(targets, [R])), [1]), x, T.ones([1])), 1e-5, 1e-9);
@@ -91,6 +91,14 @@ test('threaded training loops: cross-entropy, attention softmax backward, AdamW'
   const probe = T.randn([3, 5, 41, 77], rng);
   check('attentionSoftmax gradient + softcap', gradOf((v) => T.attentionSoftmax(v, 0.125, 5, { past: 36, window: 9, keyMask: null }), scores, probe), 1e-5, 1e-8);
   check('AdamW, two steps (one with a clipping factor)', adamSteps(x, y, 2), 1e-6, 1e-7);
+  const w = T.randn([C], rng, 0.1, 1);
+  check('gradient norm (chunked sum of squares)', () => {
+    const p = T.tensor(Float32Array.from(x.toArray()), x.shape).requireGrad();
+    p.grad = y;
+    return T.tensor([T.gradNorm([p])]);
+  }, 1e-12, 0);
+  check('rmsNorm gradient, input', gradOf((v) => T.rmsNorm(v, w, 1e-6, 1), x, y), 1e-5, 1e-6);
+  check('rmsNorm gradient, weight (summed over rows)', gradOf((v) => T.rmsNorm(x, v, 1e-6, 1), w, y), 1e-5, 1e-5);
 });
 
 test('small batched products spread over threads: per-head attention operands', { skip: SKIP }, () => {

@@ -129,9 +129,14 @@ export function gradNorm(params: readonly Tensor[]): number {
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
+  const vk = vectorKernel();
   for (const p of params) {
     if (p.grad === null) continue;
     const g = elements(p.grad, 'gradNorm');
+    if (vk?.sumSquares !== undefined && g instanceof Float32Array && g.length >= 1024) {
+      s0 += vk.sumSquares(g, 0, g.length);
+      continue;
+    }
     const n4 = g.length & ~3;
     let j = 0;
     // four running sums: one would make every addition wait for the previous one

@@ -23,7 +23,7 @@ interface CandorBlasAddon extends Partial<VectorKernel> {
 
 const VECTOR_FUNCTIONS = [
   'unary', 'binary', 'layerNorm', 'rmsNorm', 'softmax', 'attentionSoftmax', 'copy', 'rotary',
-  'rmsNormBackward', 'layerNormBackward', 'logSumExp', 'crossEntropyBackward', 'attentionSoftmaxBackward', 'adamwStep',
+  'rmsNormBackward', 'layerNormBackward', 'logSumExp', 'crossEntropyBackward', 'attentionSoftmaxBackward', 'adamwStep', 'sumSquares',
 ] as const satisfies readonly (keyof VectorKernel)[];
 
 const FIX = 'Fix: install OpenBLAS (apt-get install libopenblas-dev) and run `npm run build:native`';

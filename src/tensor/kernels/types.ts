@@ -88,6 +88,8 @@ export interface VectorKernel {
    * m ← b1·m + (1−b1)·gs·g, v ← b2·v + (1−b2)·(gs·g)², w ← w·decay − (lr/c1)·m/(√(v·(1/c2)) + eps)
    */
   adamwStep(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, n: number, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number, gs: number): void;
+  /** Σ x[i]² in float64. Optional: without it (wasm) sums of squares stay in TypeScript. */
+  sumSquares?(x: Float32Array, xOff: number, n: number): number;
   /**
    * out (contiguous) ← x read through up to 4 strided dimensions. Optional: a kernel without
    * it (wasm: a copy through its memory is three passes for one) leaves copies to the TypeScript loop.
