@@ -142,22 +142,22 @@ static int parse(napi_env env, napi_callback_info info, int batched, Gemm *g) {
          check_mat(env, &g->C, g->M, g->N, g->batch, n[iC + 2], n[iC]);
 }
 
-static void gemm(const Gemm *g, int64_t M, const float *A, int64_t lda, const float *B, float *C, int64_t ldc) {
+static void gemm(const Gemm *g, int64_t M, int64_t N, const float *A, int64_t lda, const float *B, float *C, int64_t ldc) {
   /*
    * A single row or column is a matrix-vector product. OpenBLAS's sgemm packs
    * the whole of B for it (reading the weights twice per decoded token), so
    * these go to sgemv. beta == 0 must not read C: zero it first.
    */
-  if (M == 1 || g->N == 1) {
-    int64_t n = M == 1 ? g->N : M, inc = M == 1 ? 1 : ldc;
+  if (M == 1 || N == 1) {
+    int64_t n = M == 1 ? N : M, inc = M == 1 ? 1 : ldc;
     if (g->beta == 0.0f)
       for (int64_t i = 0; i < n; i++) C[i * inc] = 0.0f;
     float beta = g->beta == 0.0f ? 0.0f : g->beta;
     if (M == 1) {
       /* y[N] = op(B)ᵀ · a, a = row of op(A) */
       int incx = g->ta ? (int)lda : 1;
-      if (g->tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g->N, (int)g->K, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
-      else cblas_sgemv(CblasRowMajor, CblasTrans, (int)g->K, (int)g->N, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
+      if (g->tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)g->K, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
+      else cblas_sgemv(CblasRowMajor, CblasTrans, (int)g->K, (int)N, g->alpha, B, (int)g->B.ld, A, incx, beta, C, 1);
     } else {
       /* y[M] = op(A) · b, b = column of op(B) */
       int incx = g->tb ? 1 : (int)g->B.ld;
@@ -167,13 +167,80 @@ static void gemm(const Gemm *g, int64_t M, const float *A, int64_t lda, const fl
     return;
   }
   cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
-              (int)M, (int)g->N, (int)g->K, g->alpha, A, (int)lda, B, (int)g->B.ld, g->beta, C, (int)ldc);
+              (int)M, (int)N, (int)g->K, g->alpha, A, (int)lda, B, (int)g->B.ld, g->beta, C, (int)ldc);
+}
+
+/*
+ * Products of at least this many multiply-adds are split into tiles of C, one
+ * per pool thread, each a single-threaded BLAS call. OpenBLAS itself runs
+ * single-threaded: its own threads sleep on a condition variable between
+ * calls and woke too late for the small products of training (a 512x192x192
+ * product reached 1.5x one thread on two), and while they spin they take the
+ * cores the pool's loops need. The pool hands work over in well under a
+ * microsecond. (Accelerate chooses its own threads: no split there.)
+ * Products below TILE_MIN_MADDS run on the calling thread alone.
+ */
+#define TILE_MIN_MADDS (1 << 18)
+/*
+ * From this many multiply-adds up, OpenBLAS's own threads share one packed
+ * copy of the operands instead of a copy per tile, and a late wake is small
+ * against the product: OpenBLAS gets the pool's thread count for the call.
+ */
+#define TILE_MAX_MADDS (1 << 28)
+
+typedef struct { const Gemm *g; const float *A, *B; float *C; int64_t M, lda, ldc; int p, q; } TileJob;
+
+/* lo..hi-th of p·q tiles: rows [i·M/p, (i+1)·M/p) × columns [j·N/q, (j+1)·N/q), edges on multiples of 16 */
+static void tile_part(void *ctx, size_t lo, size_t hi) {
+  const TileJob *J = ctx;
+  const Gemm *g = J->g;
+  for (size_t t = lo; t < hi; t++) {
+    const int i = (int)t / J->q, j = (int)t % J->q;
+    const int64_t r0 = J->M * i / J->p / 16 * 16, r1 = i + 1 == J->p ? J->M : J->M * (i + 1) / J->p / 16 * 16;
+    const int64_t c0 = g->N * j / J->q / 16 * 16, c1 = j + 1 == J->q ? g->N : g->N * (j + 1) / J->q / 16 * 16;
+    if (r1 <= r0 || c1 <= c0) continue;
+    const float *A = J->A + (g->ta ? r0 : r0 * J->lda);
+    const float *B = J->B + (g->tb ? c0 * g->B.ld : c0);
+    gemm(g, r1 - r0, c1 - c0, A, J->lda, B, J->C + r0 * J->ldc + c0, J->ldc);
+  }
+}
+
+static void gemm_par(const Gemm *g, int64_t M, const float *A, int64_t lda, const float *B, float *C, int64_t ldc) {
+  const int t = candor_pool_threads();
+#ifndef CANDOR_ACCELERATE
+  if (t > 1 && (double)M * g->N * g->K >= TILE_MIN_MADDS && (double)M * g->N * g->K < TILE_MAX_MADDS) {
+    /* p row parts × q column parts, p·q ≤ t, tiles as square as the shape allows */
+    int p = 1, q = 1;
+    double best = -1;
+    for (int a = 1; a <= t; a++) {
+      const int b = t / a;
+      if (a > 1 && M / a < 16) continue;
+      if (b > 1 && g->N / b < 16) continue;
+      const double cost = (double)M / a + (double)g->N / b - 1e-9 * a * b; /* ties: more tiles */
+      if (best < 0 || cost < best) best = cost, p = a, q = b;
+    }
+    if (p * q > 1) {
+      TileJob job = {g, A, B, C, M, lda, ldc, p, q};
+      candor_parallel((size_t)(p * q), (size_t)1 << 20, tile_part, &job);
+      return;
+    }
+  }
+#else
+  (void)t;
+#endif
+  if (t > 1 && (double)M * g->N * g->K >= TILE_MAX_MADDS) {
+    openblas_set_num_threads(t);
+    gemm(g, M, g->N, A, lda, B, C, ldc);
+    openblas_set_num_threads(1);
+    return;
+  }
+  gemm(g, M, g->N, A, lda, B, C, ldc);
 }
 
 static napi_value Sgemm(napi_env env, napi_callback_info info) {
   Gemm g;
   if (parse(env, info, 0, &g) && g.M > 0 && g.N > 0)
-    gemm(&g, g.M, g.A.p + g.A.off, g.A.ld, g.B.p + g.B.off, g.C.p + g.C.off, g.C.ld);
+    gemm_par(&g, g.M, g.A.p + g.A.off, g.A.ld, g.B.p + g.B.off, g.C.p + g.C.off, g.C.ld);
   return NULL;
 }
 
@@ -199,7 +266,7 @@ static void batch_part(void *ctx, size_t lo, size_t hi) {
   const BatchJob *J = ctx;
   const Gemm *g = J->g;
   for (size_t i = lo; i < hi; i++)
-    gemm(g, g->M, J->A + i * g->A.stride, g->A.ld, J->B + i * g->B.stride, J->C + i * g->C.stride, g->C.ld);
+    gemm(g, g->M, g->N, J->A + i * g->A.stride, g->A.ld, J->B + i * g->B.stride, J->C + i * g->C.stride, g->C.ld);
 }
 
 static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
@@ -215,29 +282,28 @@ static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
   if (g.batch > 1 && g.B.stride == 0 && !g.ta && g.M * g.batch <= (int64_t)INT_LIMIT) {
     int64_t lda = fold_ld(g.M, g.A.ld, g.A.stride, g.K), ldc = fold_ld(g.M, g.C.ld, g.C.stride, g.N);
     if (lda > 0 && ldc > 0) {
-      gemm(&g, g.M * g.batch, A, lda, B, C, ldc);
+      gemm_par(&g, g.M * g.batch, A, lda, B, C, ldc);
       return NULL;
     }
   }
   BatchJob job = {&g, A, B, C};
-  const int threads = openblas_get_num_threads();
+  const int threads = candor_pool_threads();
 #ifndef CANDOR_ACCELERATE
   if (threads > 1 && g.batch >= threads && (double)g.M * g.N * g.K <= SPLIT_MAX_FLOPS) {
-    /* small products: one single-threaded GEMM per thread beats every thread on each small product */
-    openblas_set_num_threads(1);
+    /* small products: whole products per thread beat every thread on each small product */
     candor_parallel((size_t)g.batch, (size_t)(g.M * g.N + g.M * g.K + g.K * g.N), batch_part, &job);
-    openblas_set_num_threads(threads);
     return NULL;
   }
 #endif
-  batch_part(&job, 0, (size_t)g.batch);
+  for (int64_t i = 0; i < g.batch; i++)
+    gemm_par(&g, g.M, A + i * g.A.stride, g.A.ld, B + i * g.B.stride, C + i * g.C.stride, g.C.ld);
   return NULL;
 }
 
 static napi_value GetThreads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
-  napi_create_int32(env, openblas_get_num_threads(), &r);
+  napi_create_int32(env, candor_pool_threads(), &r);
   return r;
 }
 
@@ -255,7 +321,6 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
     fail(env, 1, "n", "must be at least 1");
     return NULL;
   }
-  openblas_set_num_threads((int)n);
   candor_pool_set_threads((int)n);
   return GetThreads(env, info);
 }
@@ -289,7 +354,9 @@ NAPI_MODULE_INIT() {
     {"corename", NULL, Corename, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  /* the pool takes OpenBLAS's thread count (one per core, or OPENBLAS_NUM_THREADS) and splits the products itself */
   candor_pool_set_threads(openblas_get_num_threads());
+  openblas_set_num_threads(1);
   candor_register_ops(env, exports);
   return exports;
 }

@@ -101,6 +101,24 @@ test('threaded training loops: cross-entropy, attention softmax backward, AdamW,
   check('rmsNorm gradient, weight (summed over rows)', gradOf((v) => T.rmsNorm(x, v, 1e-6, 1), w, y), 1e-5, 1e-5);
 });
 
+test('products split into tiles of the output, one per thread: odd shapes, every transpose, edges off the 16-grid', { skip: SKIP }, () => {
+  for (const [M, N, K] of [[77, 301, 53], [301, 77, 29], [1, 4099, 97], [4099, 1, 97], [530, 40, 20]] as const) {
+    const a = T.randn([M, K], rng);
+    const b = T.randn([K, N], rng);
+    const at = T.transpose(T.contiguous(T.transpose(a)));
+    const bt = T.transpose(T.contiguous(T.transpose(b)));
+    check(`${M}x${N}x${K}`, () => T.matmul(a, b), 1e-5, 1e-5);
+    check(`${M}x${N}x${K}, both transposed`, () => T.matmul(at, bt), 1e-5, 1e-5);
+    check(`${M}x${N}x${K}, A transposed`, () => T.matmul(at, b), 1e-5, 1e-5);
+  }
+  // a linear layer's three products (forward, input gradient, weight gradient)
+  const x = T.randn([3, 170, 96], rng);
+  const w = T.randn([200, 96], rng, 0.1);
+  check('linear forward', () => T.linear(x, w), 1e-5, 1e-5);
+  check('linear weight gradient', gradOf((v) => T.linear(x, v), w, T.randn([3, 170, 200], rng)), 1e-4, 1e-4);
+  check('linear input gradient', gradOf((v) => T.linear(v, w), x, T.randn([3, 170, 200], rng)), 1e-4, 1e-4);
+});
+
 test('small batched products spread over threads: per-head attention operands', { skip: SKIP }, () => {
   const q = T.randn([4, 9, 37, 24], rng); // 36 products of 37 x 24 x 37, each far below a thread split
   const k = T.randn([4, 9, 24, 37], rng);
