@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
 import { adamSteps, gradOf } from './helpers/grad.js';
+import { addInto } from '../src/tensor/ops/loops.js';
 import { kernelAvailable, kernelStatus, setKernel, vectorKernel, UNARY_OPS, type KernelName } from '../src/tensor/kernels/index.js';
 
 for (const kname of ['native', 'wasm'] as const) describeKernel(kname);
@@ -88,6 +89,14 @@ test(`${kname}: binary ops: same shape, row broadcast, and in-place accumulation
     });
   });
   close('accumulated gradient', grads, 1e-6, 1e-6);
+  // accumulation into a row of a larger buffer (an offset), from a strided and from a contiguous gradient
+  for (const [name, g] of [['contiguous', T.randn([3, 1100], rng)], ['transposed', T.transpose(T.randn([1100, 3], rng))]] as const) {
+    close(`in-place accumulation at an offset, ${name} gradient`, both(() => {
+      const base = T.tensor(Float32Array.from({ length: 5 * 3 * 1100 }, (_, i) => i % 7), [5, 3, 1100]);
+      addInto(T.select(base, 0, 2), g);
+      return base;
+    }), 1e-7, 1e-7);
+  }
 });
 
 test(`${kname}: norms, softmax and attention softmax with causal, window and padding masks`, { skip: SKIP }, () => {

@@ -195,7 +195,7 @@ function nativeBinary(op: number, out: Tensor, a: Tensor, b: Tensor, c: { shape:
   if (c.shape.length === 1 && sa[0] === 1 && sb[0] === 1) m = n;
   else if (c.shape.length === 2 && sa[0] === c.shape[1] && sa[1] === 1 && sb[0] === 0 && sb[1] === 1) m = c.shape[1]!;
   else return false;
-  v.binary(op, out.data as Float32Array, 0, a.data as Float32Array, a.offset, b.data as Float32Array, b.offset, n, m);
+  v.binary(op, out.data as Float32Array, out.offset, a.data as Float32Array, a.offset, b.data as Float32Array, b.offset, n, m);
   return true;
 }
 
@@ -223,6 +223,7 @@ export function addInto(acc: Tensor, g: Tensor): Tensor {
     throw new ShapeError(`addInto: cannot accumulate ${fmtShape(g.shape)} into ${fmtShape(acc.shape)}`);
   }
   const c = coalesce(acc.shape, [[...contiguousStridesOf(acc.shape)], [...g.strides]]);
+  if (acc.dtype === 'float32' && g.dtype === 'float32' && acc.size >= NATIVE_MIN && nativeBinary(BINARY_OPS.add, acc, acc, g, c)) return acc;
   const o = acc.data;
   // loop writes o[po + j] from position 0: use a subarray when acc has an offset
   const dst = acc.offset === 0 ? o : o.subarray(acc.offset, acc.offset + acc.size);
