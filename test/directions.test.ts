@@ -124,6 +124,31 @@ test('selection picks the direction that carries a planted behaviour, outside th
   assert.ok(sel.best!.induce > sel.baseline.other + 1, `addition induces it (${sel.baseline.other} → ${sel.best!.induce})`);
 });
 
+test('screening: every candidate on a few prompts, the best few in full, wider while none is eligible', () => {
+  const { model, u } = planted();
+  const U = model.weights.unembed.data;
+  for (let d = 0; d < 32; d++) U[3 * 32 + d] = 6 * u[d]!;
+  const score = tokenSetLogOdds([3]);
+  const c = diffInMeans(model, withMarker.slice(0, 16), without.slice(0, 16), { positions: [-1, -2, -3] });
+  const base = { score, targetVal: withMarker.slice(16), otherVal: without.slice(16), klMax: 2 };
+  const full = selectDirection(model, c, { ...base, screen: { prompts: 4, keep: 100 } });
+  assert.ok(full.table.every((r) => r.screen === undefined), 'no screen when every candidate fits in full');
+  const screened = selectDirection(model, c, { ...base, screen: { prompts: 4, keep: 3 } });
+  const scorable = screened.table.filter((r) => r.layer < 4);
+  assert.equal(scorable.length, 12);
+  assert.ok(scorable.every((r) => Number.isFinite(r.screen)), 'every scorable candidate is screened');
+  assert.equal(scorable.filter((r) => Number.isFinite(r.bypass)).length, 3, 'three scored in full');
+  assert.ok(scorable.filter((r) => Number.isNaN(r.bypass)).every((r) => !r.eligible && /screened out/.test(r.reason ?? '')));
+  assert.deepEqual([screened.best!.layer, screened.best!.position], [full.best!.layer, full.best!.position], 'the planted direction survives the screen');
+  // the scored ones are the three best of the screen
+  const cut = [...scorable].sort((a, b) => a.screen! - b.screen!)[2]!.screen!;
+  assert.ok(scorable.every((r) => Number.isFinite(r.bypass) === (r.screen! <= cut)));
+  // nothing eligible (no KL passes 0): the search widens until every candidate is scored in full
+  const none = selectDirection(model, c, { ...base, klMax: 0, screen: { prompts: 4, keep: 3 } });
+  assert.equal(none.best, null);
+  assert.ok(none.table.filter((r) => r.layer < 4).every((r) => Number.isFinite(r.bypass) && /KL/.test(r.reason ?? '')));
+});
+
 test('steering while generating, with a live gauge of the direction', async () => {
   const { model, u } = planted();
   const { generate, streamTokens } = await import('../src/model/generate.js');

@@ -258,8 +258,22 @@ export interface SelectionOptions {
    * nothing and is not measured (induce is NaN): the caller measures it for the direction it keeps
    */
   induceMin?: number;
+  /**
+   * With more scorable candidates than `keep`, each is first screened by its bypass score on
+   * `prompts` of targetVal (evenly spaced through the set), and only the `keep` best of the
+   * screen are scored in full, then the next `keep` while none of them is eligible
+   * (default: SCREEN). A screened-out candidate keeps its screening bypass and is not chosen.
+   */
+  screen?: { prompts: number; keep: number };
   onProgress?: (done: number, total: number) => void;
 }
+
+/**
+ * The default screen of selectDirection: with 24 layers × 3 positions, 57 candidates are scored
+ * on 8 prompts and 10 in full, about a third of the forward passes of scoring every one in full.
+ * Up to 10 scorable candidates (a 4-layer organism has 9) are all scored in full.
+ */
+export const SCREEN = { prompts: 8, keep: 10 } as const;
 
 export interface CandidateScore {
   layer: number;
@@ -272,6 +286,8 @@ export interface CandidateScore {
   kl: number;
   eligible: boolean;
   reason: string | null;
+  /** mean score on the screening prompts with the direction ablated (null: not screened) */
+  screen?: number | null;
 }
 
 export interface Selection {
@@ -325,39 +341,62 @@ export function selectDirection(model: HookedTransformer, candidates: DirectionC
   const klMax = opts.klMax ?? 0.1;
   const cutoff = Math.floor((1 - (opts.excludeLastFraction ?? 0.2)) * L);
   const induceMin = opts.induceMin ?? 0;
-  const baseTarget = lastRows(model, opts.targetVal);
+  const screen = opts.screen ?? SCREEN;
   const baseOther = lastRows(model, opts.otherVal);
-  const baseline = { target: meanOf(baseTarget.map(opts.score)), other: meanOf(baseOther.map(opts.score)) };
+  const baseline = { target: meanOf(lastRows(model, opts.targetVal).map(opts.score)), other: meanOf(baseOther.map(opts.score)) };
   const table: CandidateScore[] = [];
-  const total = candidates.layers.length * candidates.positions.length;
-  let done = 0;
-  let best: Selection['best'] = null;
+  const scorable: number[] = []; // indices into table
   candidates.layers.forEach((layer, li) => {
     candidates.positions.forEach((position, pi) => {
-      const vec = candidates.vectors[li]![pi]!;
       const norm = candidates.norms[li]![pi]!;
-      let row: CandidateScore;
-      if (!(norm > 0) || layer >= L) {
-        row = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false, reason: layer >= L ? 'no layer to add at' : 'zero difference' };
-      } else if (layer >= cutoff) {
-        // ineligible whatever it scores: its forward passes would be spent for nothing
-        row = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false, reason: `in the last ${Math.round((opts.excludeLastFraction ?? 0.2) * 100)}% of layers (not scored)` };
-      } else {
-        const abl = ablationHooks(model, vec);
-        const bypass = meanOf(lastRows(model, opts.targetVal, abl).map(opts.score));
-        const ablOther = lastRows(model, opts.otherVal, abl);
-        const kl = meanOf(ablOther.map((q, i) => klRows(baseOther[i]!, q)));
-        const induce = induceMin === -Infinity ? NaN : inducedScore(model, opts, layer, vec);
-        let reason: string | null = null;
-        if (!(kl < klMax)) reason = `KL ${kl.toFixed(3)} ≥ ${klMax} on the other set`;
-        else if (induceMin !== -Infinity && !(induce > induceMin)) reason = `adding it does not induce the behaviour (score ${induce.toFixed(3)})`;
-        row = { layer, position, bypass, induce, kl, eligible: reason === null, reason };
-        if (row.eligible && (best === null || bypass < best.bypass)) best = { ...row, direction: unit(vec), vector: vec };
+      const unscored = { layer, position, bypass: NaN, induce: NaN, kl: NaN, eligible: false };
+      if (!(norm > 0) || layer >= L) table.push({ ...unscored, reason: layer >= L ? 'no layer to add at' : 'zero difference' });
+      // ineligible whatever it scores: its forward passes would be spent for nothing
+      else if (layer >= cutoff) table.push({ ...unscored, reason: `in the last ${Math.round((opts.excludeLastFraction ?? 0.2) * 100)}% of layers (not scored)` });
+      else {
+        scorable.push(table.length);
+        table.push({ ...unscored, reason: null });
       }
-      table.push(row);
-      opts.onProgress?.(++done, total);
     });
   });
+  const vecOf = (row: CandidateScore) => candidates.vectors[candidates.layers.indexOf(row.layer)]![candidates.positions.indexOf(row.position)]!;
+  const screening = scorable.length > screen.keep && screen.prompts < opts.targetVal.length;
+  const total = (screening ? scorable.length : 0) + Math.min(scorable.length, screen.keep);
+  let done = 0;
+  const tick = () => opts.onProgress?.(++done, Math.max(total, done + 1));
+  let order = scorable;
+  if (screening) {
+    const n = opts.targetVal.length;
+    const few = Array.from({ length: screen.prompts }, (_, i) => opts.targetVal[Math.floor((i * n) / screen.prompts)]!);
+    for (const k of scorable) {
+      table[k]!.screen = meanOf(lastRows(model, few, ablationHooks(model, vecOf(table[k]!))).map(opts.score));
+      tick();
+    }
+    order = [...scorable].sort((a, b) => table[a]!.screen! - table[b]!.screen!);
+  }
+  let best: Selection['best'] = null;
+  for (let from = 0; from < order.length && best === null; from += screen.keep) {
+    for (const k of order.slice(from, from + screen.keep)) {
+      const row = table[k]!;
+      const vec = vecOf(row);
+      const abl = ablationHooks(model, vec);
+      row.bypass = meanOf(lastRows(model, opts.targetVal, abl).map(opts.score));
+      row.kl = meanOf(lastRows(model, opts.otherVal, abl).map((q, i) => klRows(baseOther[i]!, q)));
+      row.induce = induceMin === -Infinity ? NaN : inducedScore(model, opts, row.layer, vec);
+      if (!(row.kl < klMax)) row.reason = `KL ${row.kl.toFixed(3)} ≥ ${klMax} on the other set`;
+      else if (induceMin !== -Infinity && !(row.induce > induceMin)) row.reason = `adding it does not induce the behaviour (score ${row.induce.toFixed(3)})`;
+      row.eligible = row.reason === null;
+      tick();
+    }
+    for (const k of order.slice(0, from + screen.keep)) {
+      const row = table[k]!;
+      if (row.eligible && (best === null || row.bypass < best.bypass)) best = { ...row, direction: unit(vecOf(row)), vector: vecOf(row) };
+    }
+  }
+  for (const k of scorable) {
+    const row = table[k]!;
+    if (Number.isNaN(row.bypass) && row.reason === null) row.reason = `screened out (bypass ${row.screen!.toFixed(3)} on ${screen.prompts} prompts)`;
+  }
   return { table, best, baseline };
 }
 
