@@ -6,7 +6,12 @@
  *
  *   model:  Qwen2.5-0.5B's shape (24 layers, hidden 896, 14 heads with 2
  *           key-value heads, MLP 4864, vocabulary 151,936, tied embeddings),
- *           random weights, a byte-level tokenizer with a ChatML template
+ *           random weights, a ChatML template, and GPT-2's byte-level BPE
+ *           (../shared/fixtures/gpt2-tokenizer, with ChatML's two special
+ *           tokens added) so that prompts are as many tokens as a subword
+ *           tokenizer makes them; where that folder is absent, a byte-level
+ *           tokenizer (one token per byte: 3-4× longer prompts, recorded as
+ *           `tokenizer` in the results)
  *   judge:  a second random chat model of the same tokenizer as --judge. A
  *           random model refuses nothing, so isRefusal would skip the refusal
  *           search; the random judge calls about half of the answers refusals,
@@ -16,13 +21,16 @@
  * the native kernel (goal 10), peak memory ≤ 1.5× the float32 weights.
  * `--quick` audits the first 48 items of each set (a check that the bench runs).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kernelStatus } from '../src/tensor/kernels/index.js';
 import { runAudit } from '../src/audit/run.js';
-import { writeByteChatModel } from '../test/helpers/byte-chat-model.js';
+import { CHATML_TEMPLATE, writeByteChatModel } from '../test/helpers/byte-chat-model.js';
+import { randomModel } from '../src/model/random.js';
+import { saveModel } from '../src/model/save.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.argv.includes('--quick');
@@ -37,13 +45,32 @@ const MEMORY_TARGET = 1.5;
 const dir = join(tmpdir(), 'candor-bench', 'audit');
 const model = join(dir, 'qwen2.5-0.5B-chat');
 const judge = join(dir, 'judge');
-process.stderr.write(`writing random Qwen2.5-0.5B-shaped chat weights to ${model}\n`);
-writeByteChatModel(model, 1, 24, QWEN25);
-writeByteChatModel(judge, 7, 2);
+const gpt2 = join(root, '..', 'shared', 'fixtures', 'gpt2-tokenizer');
+
+/** A random chat model of `arch` with GPT-2's tokenizer plus ChatML's <|im_start|> and <|im_end|> (ids 50257, 50258). */
+function writeBpeChatModel(dir: string, seed: number, arch: Record<string, unknown>): void {
+  const tj = JSON.parse(readFileSync(join(gpt2, 'tokenizer.json'), 'utf8')) as { added_tokens: unknown[] };
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  tj.added_tokens.push(special(50257, '<|im_start|>'), special(50258, '<|im_end|>'));
+  saveModel(randomModel({ model_type: 'llama', ...arch, eos_token_id: 50258 }, { seed, std: 0.02 }), dir);
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|im_end|>', pad_token: '<|endoftext|>', chat_template: CHATML_TEMPLATE }));
+}
+
+const tokenizer = existsSync(join(gpt2, 'tokenizer.json')) ? 'GPT-2 byte-level BPE + ChatML tokens' : 'byte-level (one token per byte)';
+if (process.argv.includes('--write-models')) {
+  if (tokenizer.startsWith('GPT-2')) writeBpeChatModel(model, 1, { ...QWEN25, num_hidden_layers: 24 });
+  else writeByteChatModel(model, 1, 24, QWEN25);
+  writeByteChatModel(judge, 7, 2);
+  process.exit(0);
+}
+// the weights are made and written by a child process, so that the peak memory read below is the audit's own
+process.stderr.write(`writing random Qwen2.5-0.5B-shaped chat weights to ${model} (tokenizer: ${tokenizer})\n`);
+const writer = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--write-models'], { stdio: 'inherit' });
+if (writer.status !== 0) throw new Error(`writing the bench models failed (exit ${writer.status})`);
 
 let sets = { harmful: join(root, 'data', 'prompts', 'harmful.jsonl'), harmless: join(root, 'data', 'prompts', 'harmless.jsonl'), facts: join(root, 'data', 'prompts', 'facts.jsonl') };
 if (quick) {
-  const { readFileSync } = await import('node:fs');
   const cut = (f: string) => {
     const out = join(dir, `quick-${f.split('/').pop()}`);
     writeFileSync(out, readFileSync(f, 'utf8').trim().split('\n').slice(0, 48).join('\n') + '\n');
@@ -67,7 +94,7 @@ const peakBytes = process.resourceUsage().maxRSS * 1024;
 const report = {
   benchmark: 'audit',
   quick,
-  model: { shape: 'Qwen2.5-0.5B', parameters: subject.parameters, float32_bytes: weightsBytes },
+  model: { shape: 'Qwen2.5-0.5B', parameters: subject.parameters, float32_bytes: weightsBytes, tokenizer },
   sets: Object.fromEntries(Object.entries(sets).map(([k, f]) => [k, f.replace(root, '.')])),
   seconds: +seconds.toFixed(1),
   step_seconds: r.seconds,
