@@ -286,9 +286,9 @@ static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+#ifndef CANDOR_ACCELERATE
   BatchJob job = {&g, A, B, C};
   const int threads = candor_pool_threads();
-#ifndef CANDOR_ACCELERATE
   if (threads > 1 && g.batch >= threads && (double)g.M * g.N * g.K <= SPLIT_MAX_FLOPS) {
     /* small products: whole products per thread beat every thread on each small product */
     candor_parallel((size_t)g.batch, (size_t)(g.M * g.N + g.M * g.K + g.K * g.N), batch_part, &job);
