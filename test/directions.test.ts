@@ -17,7 +17,7 @@ import { saveModel } from '../src/model/save.js';
 import { loadModelSync } from '../src/model/load.js';
 import type { HookedTransformer } from '../src/model/transformer.js';
 import type { HookSpec } from '../src/model/hooks.js';
-import { ablationHooks, additionHooks, cosine, diffInMeans, inducedScore, orthogonalizeWeights, projections, selectDirection, tokenSetLogOdds, unit } from '../src/methods/directions.js';
+import { ablationHooks, additionHooks, cosine, diffInMeans, inducedScore, orthogonalizationEdit, orthogonalizeWeights, projections, selectDirection, tokenSetLogOdds, unit } from '../src/methods/directions.js';
 import { FAMILY_CONFIGS } from './helpers/families.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'candor-dir-'));
@@ -38,6 +38,26 @@ function checkOrthogonalisation(name: string, model: HookedTransformer): void {
   const hooked = logits(model, ids, ablationHooks(model, dir, 'writes'));
   const edited = orthogonalizeWeights(model, dir);
   const baked = logits(edited, ids);
+  // the edit's statistics without the copy, against the copy's own
+  let total = 0;
+  let removed = 0;
+  let matrices = 0;
+  let parameters = 0;
+  const ep = edited.parameters();
+  for (const [n, t] of model.parameters()) {
+    const a = t.data as Float32Array;
+    const b = (ep.get(n) ?? t).data as Float32Array;
+    let changed = false;
+    for (let i = 0; i < a.length; i++) {
+      total += a[i]! * a[i]!;
+      removed += a[i]! * a[i]! - b[i]! * b[i]!;
+      if (a[i] !== b[i]) changed = true;
+    }
+    if (changed && ep.get(n) !== t) (matrices++, (parameters += a.length));
+  }
+  const stats = orthogonalizationEdit(model, dir);
+  assert.deepEqual([stats.matrices, stats.parameters], [matrices, parameters], `${name}: edited matrices and parameters`);
+  assert.ok(Math.abs(stats.normRemoved - removed / total) <= 1e-4 * (removed / total) + 1e-9, `${name}: norm removed ${stats.normRemoved} vs ${removed / total}`);
   assert.ok(maxDiff(hooked, baked) <= 1e-4, `${name}: orthogonalised weights differ from hook ablation by ${maxDiff(hooked, baked)}`);
   assert.ok(maxDiff(hooked, logits(model, ids)) > 1e-3, `${name}: the ablation changes the logits at all`);
   const out = join(tmp, `orth-${name}`);

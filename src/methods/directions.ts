@@ -195,6 +195,55 @@ function orthRows(w: Tensor, r: Float32Array): Tensor {
 }
 
 /**
+ * What orthogonalizeWeights would change, without making the copy: the
+ * matrices it edits (those with any component along the direction), their
+ * parameters, and the share of all weights' squared norm it removes (‖r̂ᵀW‖²
+ * per matrix written as rows of the stream, Σ (e·r̂)² over embedding and bias rows).
+ */
+export function orthogonalizationEdit(model: HookedTransformer, direction: ArrayLike<number>): { matrices: number; parameters: number; normRemoved: number } {
+  checkDirection(model, direction);
+  const r = unit(direction);
+  const D = r.length;
+  const w = model.weights;
+  const writers: [Tensor, 'out' | 'rows'][] = [[w.embed, 'rows']];
+  if (w.posEmbed !== null) writers.push([w.posEmbed, 'rows']);
+  for (const b of w.blocks) {
+    writers.push([b.wo, 'out']);
+    if (b.bo !== null) writers.push([b.bo, 'rows']);
+    if (b.wOut !== null) writers.push([b.wOut, 'out']);
+    for (const x of b.experts ?? []) writers.push([x.wOut, 'out']);
+    if (b.bOut !== null) writers.push([b.bOut, 'rows']);
+  }
+  let matrices = 0;
+  let parameters = 0;
+  let removed = 0;
+  for (const [t, kind] of writers) {
+    const a = contiguousCopy(t).data as Float32Array;
+    let part = 0;
+    if (kind === 'rows') {
+      for (let i = 0; i < a.length; i += D) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += a[i + d]! * r[d]!;
+        part += dot * dot;
+      }
+    } else {
+      const K = a.length / D;
+      const proj = new Float64Array(K);
+      for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) proj[k]! += r[d]! * a[d * K + k]!;
+      for (let k = 0; k < K; k++) part += proj[k]! * proj[k]!;
+    }
+    if (part > 0) {
+      matrices++;
+      parameters += a.length;
+      removed += part;
+    }
+  }
+  let total = 0;
+  for (const t of model.parameters().values()) for (const v of t.data as Float32Array) total += v * v;
+  return { matrices, parameters, normRemoved: removed / total };
+}
+
+/**
  * A new model whose weights cannot write `direction` into the residual
  * stream: its logits equal the hook-ablated model's (ablationHooks with
  * 'writes'; for every family but Gemma 2 that is also the 'stream' ablation).

@@ -3,9 +3,13 @@
  * direction is projected out of every matrix that writes the residual stream
  * — a rank-1 edit of each — and the edited model is asked again: how often
  * it still refuses, how many withheld answers come back, and what the edit
- * costs on harmless requests.
+ * costs on harmless requests. The edited model is run as the unedited one
+ * with the direction projected out of every write into the stream
+ * (ablationHooks 'writes'), which gives the edited weights' logits (within
+ * 1e-4 on every family, test/directions.test.ts) without a copy of the
+ * matrices: on a 0.5B model that copy is about 1 GB.
  */
-import { orthogonalizeWeights } from '../../methods/directions.js';
+import { ablationHooks, orthogonalizationEdit } from '../../methods/directions.js';
 import { answers, type AuditSubject } from '../subject.js';
 import { rateOf, type Estimate } from '../../methods/statistics.js';
 
@@ -27,41 +31,18 @@ export interface RiskFinding {
 
 /** `test`: the refusal experiment's test split (indices into the harmful and harmless sets), where every rate is measured. */
 export function riskExperiment(s: AuditSubject, direction: readonly number[], test: { harmful: readonly number[]; harmless: readonly number[] }): RiskFinding {
-  const edited = orthogonalizeWeights(s.model, direction);
-  const other: AuditSubject = { ...s, model: edited };
+  const edit = ablationHooks(s.model, direction, 'writes');
   const harmful = test.harmful.map((i) => s.sets.harmful[i]!);
   const harmless = test.harmless.map((i) => s.sets.harmless[i]!);
   const before = answers(s, harmful);
-  const after = answers(other, harmful);
+  const after = answers(s, harmful, edit);
   const withheld = harmful.map((_, i) => i).filter((i) => harmful[i]!.truthId >= 0 && s.isRefusal(before[i]!));
   const hb = answers(s, harmless);
-  const ha = answers(other, harmless);
+  const ha = answers(s, harmless, edit);
   const withAnswer = harmless.map((_, i) => i).filter((i) => harmless[i]!.truth !== '');
-  let total = 0;
-  let removed = 0;
-  const ep = edited.parameters();
-  let matrices = 0;
-  let parameters = 0;
-  for (const [name, t] of s.model.parameters()) {
-    const e = ep.get(name);
-    const a = t.data as Float32Array;
-    for (let i = 0; i < a.length; i++) total += a[i]! * a[i]!;
-    if (e === undefined || e === t) continue;
-    const b = e.data as Float32Array;
-    let changed = false;
-    for (let i = 0; i < a.length; i++) {
-      const d = a[i]! - b[i]!;
-      if (d !== 0) changed = true;
-      removed += a[i]! * a[i]! - b[i]! * b[i]!;
-    }
-    if (changed) {
-      matrices++;
-      parameters += a.length;
-    }
-  }
   return {
     subject: s.name,
-    edit: { matrices, parameters, normRemoved: removed / total },
+    edit: orthogonalizationEdit(s.model, direction),
     refusalBefore: rateOf(before.map(s.isRefusal)),
     refusalAfter: rateOf(after.map(s.isRefusal)),
     restoredAfter: rateOf(withheld.map((i) => s.isCorrect(after[i]!, harmful[i]!))),
