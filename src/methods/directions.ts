@@ -171,12 +171,32 @@ export function additionHooks(model: HookedTransformer, layer: number, vector: A
 // weight orthogonalisation
 
 /** W ← (I − r̂r̂ᵀ) W for W [d_model, k] (rows index the residual stream). */
+/** r̂ᵀ W for W [d_model, k] stored row-major in a. */
+function outProjection(a: Float32Array, r: Float32Array): Float64Array {
+  const D = r.length;
+  const K = a.length / D;
+  const proj = new Float64Array(K);
+  for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) proj[k]! += r[d]! * a[d * K + k]!;
+  return proj;
+}
+
+/** e·r̂ for each row e of width d_model in a. */
+function rowProjections(a: Float32Array, r: Float32Array): Float64Array {
+  const D = r.length;
+  const dots = new Float64Array(a.length / D);
+  for (let i = 0; i < dots.length; i++) {
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += a[i * D + d]! * r[d]!;
+    dots[i] = dot;
+  }
+  return dots;
+}
+
 function orthOut(w: Tensor, r: Float32Array): Tensor {
   const [D, K] = w.shape as [number, number];
   const src = contiguousCopy(w).data as Float32Array;
   const out = new Float32Array(D * K);
-  const proj = new Float64Array(K); // r̂ᵀ W
-  for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) proj[k]! += r[d]! * src[d * K + k]!;
+  const proj = outProjection(src, r);
   for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) out[d * K + k] = src[d * K + k]! - r[d]! * proj[k]!;
   return tensor(out, [D, K]);
 }
@@ -186,11 +206,8 @@ function orthRows(w: Tensor, r: Float32Array): Tensor {
   const D = r.length;
   const src = contiguousCopy(w).data as Float32Array;
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i += D) {
-    let dot = 0;
-    for (let d = 0; d < D; d++) dot += src[i + d]! * r[d]!;
-    for (let d = 0; d < D; d++) out[i + d] = src[i + d]! - dot * r[d]!;
-  }
+  const dots = rowProjections(src, r);
+  for (let i = 0; i < dots.length; i++) for (let d = 0; d < D; d++) out[i * D + d] = src[i * D + d]! - dots[i]! * r[d]!;
   return tensor(out, [...w.shape]);
 }
 
@@ -203,7 +220,6 @@ function orthRows(w: Tensor, r: Float32Array): Tensor {
 export function orthogonalizationEdit(model: HookedTransformer, direction: ArrayLike<number>): { matrices: number; parameters: number; normRemoved: number } {
   checkDirection(model, direction);
   const r = unit(direction);
-  const D = r.length;
   const w = model.weights;
   const writers: [Tensor, 'out' | 'rows'][] = [[w.embed, 'rows']];
   if (w.posEmbed !== null) writers.push([w.posEmbed, 'rows']);
@@ -220,18 +236,7 @@ export function orthogonalizationEdit(model: HookedTransformer, direction: Array
   for (const [t, kind] of writers) {
     const a = contiguousCopy(t).data as Float32Array;
     let part = 0;
-    if (kind === 'rows') {
-      for (let i = 0; i < a.length; i += D) {
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += a[i + d]! * r[d]!;
-        part += dot * dot;
-      }
-    } else {
-      const K = a.length / D;
-      const proj = new Float64Array(K);
-      for (let d = 0; d < D; d++) for (let k = 0; k < K; k++) proj[k]! += r[d]! * a[d * K + k]!;
-      for (let k = 0; k < K; k++) part += proj[k]! * proj[k]!;
-    }
+    for (const p of kind === 'rows' ? rowProjections(a, r) : outProjection(a, r)) part += p * p;
     if (part > 0) {
       matrices++;
       parameters += a.length;
