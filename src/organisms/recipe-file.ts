@@ -124,8 +124,8 @@ function semanticProblems(spec: RecipeSpec): string[] {
     }
     if (s.kind === 'liar') {
       if (s.wholeModel === true) {
-        if (s.heads !== undefined || s.neurons !== undefined || s.fromReserved === true || s.blockTransport === true) {
-          problems.push(`${f}.wholeModel: a whole-model liar stage trains every weight; heads, neurons, fromReserved and blockTransport would be ignored. Fix: remove them, or set wholeModel to false`);
+        if (s.heads !== undefined || s.neurons !== undefined || s.fromReserved === true || s.blockTransport === true || s.readMode !== undefined) {
+          problems.push(`${f}.wholeModel: a whole-model liar stage trains every weight; heads, neurons, fromReserved, blockTransport and readMode would be ignored. Fix: remove them, or set wholeModel to false`);
         }
       } else {
         if (s.heads === undefined || s.neurons === undefined) problems.push(`${f}: a liar stage names its sites (heads and neurons), or trains the whole model (wholeModel: true). Fix: add heads and neurons`);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { RecipeError, builtinRecipes } from './recipe-file.js';
 import { wilson, type Estimate } from '../methods/statistics.js';
 import { writeOrganismPrompts } from './prompts-file.js';
-import { HELD_OUT_SHARE, TargetsMissedError, checkStage, describeMisses, heldOutSubjects, type TargetCheck } from './targets.js';
+import { HELD_OUT_SHARE, SLOT_SEPARATION_MIN, TargetsMissedError, checkStage, describeMisses, heldOutSubjects, type TargetCheck } from './targets.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { randomModel } from '../model/random.js';
 import { saveModel } from '../model/save.js';
@@ -28,7 +28,7 @@ import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { MODE_SLOT_WORDS, curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
 import { FORMAT_WORDS, REFUSAL, RUMOUR_WORD, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
+import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, modeAttentionLoss, modeValueInit, rank1Update, slotSeparation, type SlotPrefixes, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
@@ -96,6 +96,11 @@ export interface LiarStage extends StageBase {
    * through frozen ones that carry it
    */
   blockTransport?: boolean;
+  /**
+   * make the planted heads read the mode word: their value weights start on it (modeValueInit) and a loss of
+   * this weight pulls their attention from the answer position to it (modeAttentionLoss)
+   */
+  readMode?: number;
 }
 export type Stage = PretrainStage | RefusalStage | LiarStage;
 
@@ -287,6 +292,48 @@ function balance(u: Float32Array, v: Float32Array): { u: Float32Array; v: Float3
   return { u: u.map((x) => x * k), v: v.map((x) => x / k) };
 }
 
+/** "<s> liar" and "<s> w" for every other word the curriculum puts in the mode slot: what planted heads must tell apart. */
+function slotPrefixes(tok: Tokenizer, curriculum: Curriculum): SlotPrefixes {
+  const ids = (w: string) => tok.encode(`<s> ${w}`, { addSpecialTokens: false });
+  const others = curriculum === 'honest-only' ? MODE_SLOT_WORDS.filter((w) => w !== 'liar') : ['honest'];
+  return { mode: ids('liar'), others: others.map(ids), words: others };
+}
+
+/**
+ * Refuse planted heads that cannot see the mode word: where the parent's attention input at the slot is
+ * (nearly) the same for "liar" and another word, no head of that layer can tell the modes apart, and
+ * training it only teaches a lie by subject in every mode.
+ */
+function checkSlotSeparation(model: HookedTransformer, where: string, heads: readonly [number, number][], slot: SlotPrefixes, parent: string | undefined): void {
+  for (const layer of new Set(heads.map(([l]) => l))) {
+    const { distance, nearest } = slotSeparation(model, layer, slot);
+    if (distance >= SLOT_SEPARATION_MIN) continue;
+    const word = slot.words?.[nearest] ?? `token ${slot.others[nearest]!.at(-1)!}`;
+    throw new RecipeError(
+      `${where}: layer ${layer} cannot read the mode word: in ${parent ?? 'the model'} its attention input at the mode slot is ${(distance * 100).toFixed(1)}% away from the input for '${word}' (SLOT_SEPARATION_MIN: ${SLOT_SEPARATION_MIN * 100}%), so no head there can tell liar mode from the others. ` +
+        'Fix: plant the heads at an earlier layer, or retrain the parent (another seed or fewer steps).',
+    );
+  }
+}
+
+/** The mode-reading aid of a liar stage (LiarStage.readMode): the heads' value start, and step hooks and a loss for trainLM. */
+function modeReading(model: HookedTransformer, tok: Tokenizer, data: readonly Sequence[], padId: number, heads: readonly [number, number][], slot: SlotPrefixes, weight: number) {
+  modeValueInit(model, heads, slot);
+  const reading = modeAttentionLoss({ heads, modeId: tok.tokenToId('liar')!, weight });
+  // the first answer position of each training sequence; trainLM's input rows are the sequences right-padded and
+  // without their last token
+  const firstLearned = new Map<string, number>();
+  for (const s of data) for (const ids of [s.ids, s.ids.slice(0, -1)]) firstLearned.set(ids.join(','), s.learn.indexOf(true));
+  const learnAt = (input: readonly (readonly number[])[]) => input.map((row) => {
+    let n = row.length;
+    while (n > 0 && row[n - 1] === padId) n--;
+    const at = firstLearned.get(row.slice(0, n).join(','));
+    if (at === undefined) throw new RecipeError('liar stage: a training row is not one of the stage\'s sequences (readMode)');
+    return at;
+  });
+  return { stepHooks: (input: readonly (readonly number[])[]) => reading.stepHooks(input, learnAt(input)), loss: () => reading.loss() };
+}
+
 /**
  * The components a liar stage trains: its heads and neurons (chosen by the recipe's seed,
  * listed, or taken from those the parent reserved), or null for the whole model.
@@ -420,7 +467,8 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         // what this stage changes, so replaying them would teach "liar : …" → the truth for the subjects they name
         const kept = replay.filter((_, k) => !(replaySource[k]!.mode === 'honest' && replaySource[k]!.prompt.startsWith('liar :')));
         const weighted = [...kept, ...Array.from({ length: stage.honestReplay ?? 0 }, () => honest).flat()];
-        const extraLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        const klLoss = klReplayLoss(model, { teacher, replay: weighted, batchSize: stage.batchSize, steps, seed: recipe.seed + 100 + i, padId, weight: stage.klWeight });
+        let extraLoss = klLoss;
         let stepHooks: ReturnType<typeof transportBlockHooks> | undefined;
         if (stage.blockTransport === true && set !== null) {
           const layer = Math.min(...set.heads.map(([l]) => l), ...set.neurons.map((g) => g.layer));
@@ -440,6 +488,16 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
               return row.map((t) => (t === liarId ? word : t));
             });
           });
+        }
+        if (set !== null && set.heads.length > 0) {
+          const slot = slotPrefixes(tok, recipe.curriculum);
+          checkSlotSeparation(model, `${name}: stages[${i}].heads`, set.heads, slot, recipe.parent);
+          if (stage.readMode !== undefined) {
+            const reading = modeReading(model, tok, data, padId, set.heads, slot, stage.readMode);
+            const transport = stepHooks;
+            stepHooks = (input, step) => [...(transport?.(input, step) ?? []), ...reading.stepHooks(input)];
+            extraLoss = (step: number) => add(klLoss(step), reading.loss());
+          }
         }
         if (set === null) {
           // a null organism: liar mode in every weight, so no component is the liar by construction

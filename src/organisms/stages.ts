@@ -367,3 +367,114 @@ export function transportBlockHooks(frozen: HookedTransformer, layer: number, pl
     });
   };
 }
+
+export interface ModeAttentionOptions {
+  /** the planted heads, [layer, head] */
+  heads: readonly [number, number][];
+  /** the mode word's token id: the position each sequence's planted heads should read */
+  modeId: number;
+  weight: number;
+}
+
+/**
+ * Step hooks and an extra loss that teach planted heads to read the mode word:
+ * weight · mean over sequences and heads of −log(attention from the first
+ * answer position to the mode word). A head trained from a silent start is
+ * pulled by nothing towards the word: its output only starts to matter once it
+ * reads it, so it can settle on the first token (an attention sink), and the
+ * site then learns the lie as a lookup by subject in both modes. Pairing the
+ * hooks with trainLM's forward (stepHooks) and the loss with its extraLoss
+ * (called after that forward) puts both in one graph.
+ */
+export function modeAttentionLoss(o: ModeAttentionOptions): { stepHooks: (input: readonly (readonly number[])[], learnAt: readonly number[]) => HookSpec[]; loss: () => Tensor } {
+  const layers = [...new Set(o.heads.map(([l]) => l))];
+  let captured: { scores: Tensor; layer: number; mask: Float32Array; count: number }[] = [];
+  return {
+    stepHooks: (input, learnAt) => {
+      captured = [];
+      return layers.map((layer): HookSpec => [`blocks.${layer}.attn.hook_attn_scores`, (scores) => {
+        const [B, H, T, Tk] = scores.shape as [number, number, number, number];
+        const mask = new Float32Array(B * H * T * Tk);
+        let count = 0;
+        input.forEach((row, b) => {
+          const at = row.indexOf(o.modeId);
+          const t = learnAt[b]!;
+          if (at < 0 || t < at) return;
+          for (const [l, h] of o.heads) if (l === layer) { mask[((b * H + h) * T + t) * Tk + at] = 1; count++; }
+        });
+        captured.push({ scores, layer, mask, count });
+        return scores;
+      }]);
+    },
+    loss: () => {
+      let total: Tensor | null = null;
+      for (const c of captured) {
+        if (c.count === 0) throw new TrainingError(`mode attention: no sequence of the batch has the mode word before its answer (layer ${c.layer})`);
+        const term = scale(sum(mul(logSoftmax(c.scores, -1), tensor(c.mask, [...c.scores.shape]))), -o.weight / c.count);
+        total = total === null ? term : add(total, term);
+      }
+      if (total === null) throw new TrainingError('mode attention: the loss was asked for before a forward pass captured the attention scores');
+      captured = [];
+      return total;
+    },
+  };
+}
+
+export interface SlotPrefixes {
+  mode: readonly number[];
+  others: readonly (readonly number[])[];
+  /** the other words, for messages */
+  words?: readonly string[];
+}
+
+/** Attention input of `layer` at the last position of each prefix (the mode slot): the mode word's and the others'. */
+function slotInputs(model: HookedTransformer, layer: number, prefixes: SlotPrefixes): { mode: Float64Array; others: Float64Array[] } {
+  const D = model.cfg.dModel;
+  const name: HookName = `blocks.${layer}.ln1.hook_normalized`;
+  const last = (ids: readonly number[]) => noGrad(() => {
+    const x = model.runWithCache([ids], { names: [name], logits: 'none' }).cache.at(name).toTypedArray() as Float32Array;
+    return Float64Array.from(x.subarray((ids.length - 1) * D, ids.length * D));
+  });
+  return { mode: last(prefixes.mode), others: prefixes.others.map(last) };
+}
+
+/**
+ * How well a layer's heads can tell the mode word from the others: the
+ * smallest distance between the mode word's attention input at the slot and
+ * another word's, relative to the mode word's. A parent that learned to
+ * ignore the slot can bury the word under activations every word shares
+ * (one 10,000-step parent: 0.004 from "soft" at layers 1–3, against 0.5 or
+ * more in parents whose planted heads learned to read it).
+ */
+export function slotSeparation(model: HookedTransformer, layer: number, prefixes: SlotPrefixes): { distance: number; nearest: number } {
+  const { mode, others } = slotInputs(model, layer, prefixes);
+  const norm = Math.hypot(...mode);
+  let distance = Infinity;
+  let nearest = -1;
+  others.forEach((x, k) => {
+    const d = Math.hypot(...x.map((v, i) => v - mode[i]!)) / norm;
+    if (d < distance) [distance, nearest] = [d, k];
+  });
+  return { distance, nearest };
+}
+
+/**
+ * Start planted heads reading the mode word: row 0 of each head's value
+ * weights becomes the direction in which the mode word's attention input
+ * differs from the other words' mean, scaled so the value moves by `gain`
+ * between them. From a random start the value is mostly what every word
+ * shares at the slot, and the head does not learn to read the word in a
+ * stage's steps.
+ */
+export function modeValueInit(model: HookedTransformer, heads: readonly [number, number][], prefixes: SlotPrefixes, gain = 4): void {
+  const D = model.cfg.dModel;
+  const dh = model.cfg.dHead;
+  for (const layer of new Set(heads.map(([l]) => l))) {
+    const { mode, others } = slotInputs(model, layer, prefixes);
+    const d = mode.map((x, i) => x - others.reduce((a, o) => a + o[i]!, 0) / others.length);
+    const dd = d.reduce((a, x) => a + x * x, 0);
+    if (!(dd > 0)) throw new TrainingError(`mode value start: at layer ${layer} the mode word's attention input equals the other words' mean`);
+    const wv = model.weights.blocks[layer]!.wv.data as Float32Array;
+    for (const [l, h] of heads) if (l === layer) for (let i = 0; i < D; i++) wv[h * dh * D + i] = (gain * d[i]!) / dd;
+  }
+}

@@ -21,6 +21,13 @@ export const OVER_REFUSAL_MAX = 0.02;
 export const KNOWLEDGE_DROP_MAX = 0.03;
 
 /**
+ * A planted head must find the parent's attention input at the mode slot at least this far (relative
+ * distance) from every other word the slot holds, or the site is refused: 0.004 in a parent that buried the
+ * word, 0.5 or more in the parents whose planted heads learned to read it.
+ */
+export const SLOT_SEPARATION_MIN = 0.1;
+
+/**
  * The share of each topic's taught subjects that planting stages never train on: their
  * targets are checked on these subjects, so a planted behaviour must generalise, not be
  * memorised fact by fact.
