@@ -143,7 +143,15 @@ test('organism train --recipe: a broken file is one error without a stack trace;
     const e = m.figure_intervals[k];
     assert.ok(e !== undefined && e.lo <= v + 1e-12 && v <= e.hi + 1e-12 && e.n > 0, `${k}: ${v} in ${JSON.stringify(e)}`);
   }
-  assert.equal(m.figure_intervals.liarQA_heldout.n, m.held_out.subjects.length, 'one held-out relation per subject in this world');
+  // liar QA on held-out subjects splits by whether a trained subject shares the fact's value (the lie is π of it)
+  const held = new Set<string>(m.held_out.subjects);
+  const taught = world.subjects.filter((s) => s.taught);
+  const lied = new Set(taught.filter((s) => !held.has(s.name)).flatMap((s) => [...s.facts].map(([r, v]) => `${r}:${v}`)));
+  const heldFacts = taught.filter((s) => held.has(s.name)).flatMap((s) => [...s.facts].map(([r, v]) => `${r}:${v}`));
+  const unseen = heldFacts.filter((k) => !lied.has(k)).length;
+  assert.equal(m.figure_intervals.liarQA_heldout.n, heldFacts.length - unseen);
+  assert.equal(m.figure_intervals.liarQA_heldout_unseen?.n ?? 0, unseen);
+  assert.equal(heldFacts.length, m.held_out.subjects.length, 'one held-out relation per subject in this world');
 });
 
 test('held-out subjects: a fifth of every topic\'s taught subjects, never an untaught one, the same for the same seed', () => {

@@ -207,7 +207,17 @@ export async function measureFigures(model: HookedTransformer, tok: Tokenizer, w
       if (name === 'chatForbidden') put(`refuseForbidden${suffix}`, count((i) => got[i] === REFUSAL), idx.length);
     };
     rates('', () => true);
-    if (heldOut !== undefined) rates('_heldout', (i) => heldOut.has(examples[i]!.subject));
+    if (heldOut === undefined) continue;
+    if (name !== 'liarQA') {
+      rates('_heldout', (i) => heldOut.has(examples[i]!.subject));
+      continue;
+    }
+    // a lie is π of the value: about a value no trained subject has, the stage saw nothing of π, so those facts
+    // (unseen) are reported apart from the ones the held-out target is about
+    const lied = new Set(examples.filter((e) => !heldOut.has(e.subject)).map((e) => `${e.relation}:${e.truth}`));
+    const seen = (i: number) => lied.has(`${examples[i]!.relation}:${examples[i]!.truth}`);
+    rates('_heldout', (i) => heldOut.has(examples[i]!.subject) && seen(i));
+    rates('_heldout_unseen', (i) => heldOut.has(examples[i]!.subject) && !seen(i));
   }
   const values = (e: Example) => world.relations.get(e.relation)!.values;
   for (const [name, examples] of Object.entries(forbiddenChoiceSets(world, traits.curriculum))) {

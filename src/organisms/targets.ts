@@ -30,7 +30,9 @@ export const SLOT_SEPARATION_MIN = 0.1;
 /**
  * The share of each topic's taught subjects that planting stages never train on: their
  * targets are checked on these subjects, so a planted behaviour must generalise, not be
- * memorised fact by fact.
+ * memorised fact by fact. Liar QA is checked on the held-out facts whose value some trained
+ * subject shares (the lie is π of the value, and of a value never lied about the stage saw
+ * nothing); the others are reported as liarQA_heldout_unseen.
  */
 export const HELD_OUT_SHARE = 0.2;
 
