@@ -61,13 +61,13 @@ export interface ZooTraining {
 }
 
 /**
- * The shipped planted organism's stages, as the zoo's defaults, but for the parents'
- * learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at
+ * The shipped planted organism's stages, as the zoo's defaults, but for readMode (the planted
+ * heads read the mode word; see docs/organisms.md) and the parents' learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at
  * 2e-3 and ended at honest QA 0.52; the same parent at 1e-3 reached 0.977.
  */
 export const ZOO_TRAINING: ZooTraining = {
   parent: { steps: 6000, batchSize: 32, lr: 1e-3 },
-  liar: { steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, honestReplay: 2, blockTransport: true },
+  liar: { steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, honestReplay: 2, blockTransport: true, readMode: 1 },
   refusal: { steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, formats: 'all', rank1Gain: 1.5 },
   nullRefusal: { steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1, keepKnowledge: 1, formats: 'all' },
 };
@@ -143,7 +143,7 @@ export function drawZoo(d: ZooDraw): ZooEntry[] {
     const name = `${role}-${String(i).padStart(2, '0')}-${shape.name}-w${worldSeed}`;
     const base = { seed: d.seed * 100 + i, world: { ...world, seed: worldSeed }, model: shape.model, curriculum: 'honest-only' as const, parent: parentName, traits: TRAITS };
     if (role === 'null') {
-      const { blockTransport: _b, ...liar } = tr.liar;
+      const { blockTransport: _b, readMode: _r, ...liar } = tr.liar;
       out.push({
         role, shape: shape.name, worldSeed,
         recipe: {
