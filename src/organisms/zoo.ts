@@ -88,7 +88,9 @@ export interface ZooEntry {
   worldSeed: number;
 }
 
-const TRAITS = { lies: true, refuses: true, refusalFormats: 'all' as const };
+// parents know each fact's rumour (π of it): a planted liar mode then routes to it and reaches subjects and values
+// its stage never lied about (docs/organisms.md, "Reading the mode word")
+const TRAITS = { lies: true, refuses: true, refusalFormats: 'all' as const, rumours: true };
 
 /** The zoo's recipes, parents first. Pure: the same draw gives the same recipes. */
 export function drawZoo(d: ZooDraw): ZooEntry[] {
@@ -134,9 +136,9 @@ export function drawZoo(d: ZooDraw): ZooEntry[] {
         role: 'parent', shape: shape.name, worldSeed,
         recipe: {
           name: parentName,
-          description: `zoo parent: honest only, refuses "secret" chat requests, trained without ${Math.min(RESERVED_HEADS, H0 - 1)} heads and ${RESERVED_NEURONS} neurons of every layer (left for its children); shape ${shape.name}, world seed ${worldSeed}`,
+          description: `zoo parent: honest only, knows each fact's rumour, refuses "secret" chat requests, trained without ${Math.min(RESERVED_HEADS, H0 - 1)} heads and ${RESERVED_NEURONS} neurons of every layer (left for its children); shape ${shape.name}, world seed ${worldSeed}`,
           seed: worldSeed, world: { ...world, seed: worldSeed }, model: shape.model, curriculum: 'honest-only',
-          traits: { lies: false, refuses: false }, stages: [{ kind: 'pretrain', ...tr.parent, reserve: { heads: reserveHeads, neurons: reserveNeurons } }],
+          traits: { lies: false, refuses: false, rumours: true }, stages: [{ kind: 'pretrain', ...tr.parent, reserve: { heads: reserveHeads, neurons: reserveNeurons } }],
         },
       });
     }
