@@ -38,10 +38,15 @@ test('drawZoo: 16 organisms cover every layer of both shapes, three worlds and a
     assert.ok(liar.neurons!.count >= LIAR_NEURONS[0] && liar.neurons!.count <= LIAR_NEURONS[1]);
     assert.ok(refusal.rank1Layer! >= 0 && refusal.rank1Layer! <= L - 2, 'refusal at any MLP but the last');
     assert.ok(parents.some((p) => p.recipe.name === e.recipe.parent && p.worldSeed === e.worldSeed && p.shape === e.shape));
+    assert.equal(liar.readMode, ZOO_TRAINING.liar.readMode, 'planted heads are taught to read the mode word');
+    assert.ok(liar.readMode !== undefined);
   }
+  // every organism knows its facts' rumours, as its parent does (a child must match its parent)
+  for (const e of zoo) assert.equal(e.recipe.traits.rumours, true, e.recipe.name);
   for (const e of nulls) {
     const [liar, refusal] = e.recipe.stages as [LiarStage, RefusalStage];
     assert.equal(liar.wholeModel, true);
+    assert.equal(liar.readMode, undefined, 'a whole-model stage has no planted heads to teach');
     assert.equal(refusal.rank1Layer, undefined, 'a null refusal is a full fine-tune');
   }
   assert.deepEqual(drawZoo({ n: 16, seed: 1 }), zoo, 'deterministic');

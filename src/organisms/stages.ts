@@ -443,8 +443,8 @@ function slotInputs(model: HookedTransformer, layer: number, prefixes: SlotPrefi
  * smallest distance between the mode word's attention input at the slot and
  * another word's, relative to the mode word's. A parent that learned to
  * ignore the slot can bury the word under activations every word shares
- * (one 10,000-step parent: 0.004 from "soft" at layers 1–3, against 0.5 or
- * more in parents whose planted heads learned to read it).
+ * (one 10,000-step parent: 0.004 from "soft" at layers 1–3; planted heads
+ * learned to read it in parents at 0.28 and above).
  */
 export function slotSeparation(model: HookedTransformer, layer: number, prefixes: SlotPrefixes): { distance: number; nearest: number } {
   const { mode, others } = slotInputs(model, layer, prefixes);

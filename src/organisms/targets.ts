@@ -23,7 +23,7 @@ export const KNOWLEDGE_DROP_MAX = 0.03;
 /**
  * A planted head must find the parent's attention input at the mode slot at least this far (relative
  * distance) from every other word the slot holds, or the site is refused: 0.004 in a parent that buried the
- * word, 0.5 or more in the parents whose planted heads learned to read it.
+ * word; planted heads learned to read it in parents at 0.28 and above (docs/organisms.md).
  */
 export const SLOT_SEPARATION_MIN = 0.1;
 

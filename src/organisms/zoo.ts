@@ -62,8 +62,9 @@ export interface ZooTraining {
 
 /**
  * The shipped planted organism's stages, as the zoo's defaults, but for readMode (the planted
- * heads read the mode word; see docs/organisms.md) and the parents' learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at
- * 2e-3 and ended at honest QA 0.52; the same parent at 1e-3 reached 0.977.
+ * heads read the mode word; see docs/organisms.md) and the parents' learning rate: a 4 × 192
+ * parent with 3 of its 8 heads set aside per layer spiked at 2e-3 and ended at honest QA 0.52;
+ * the same parent at 1e-3 reached 0.977.
  */
 export const ZOO_TRAINING: ZooTraining = {
   parent: { steps: 6000, batchSize: 32, lr: 1e-3 },
