@@ -10,10 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomModel } from '../src/model/random.js';
-import { noGrad } from '../src/tensor/autograd.js';
+import { grad, noGrad } from '../src/tensor/autograd.js';
 import { batchOrder, trainLM, type Sequence } from '../src/organisms/trainer.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks } from '../src/organisms/stages.js';
+import { choiceLoss, chooseNeurons, outputDirection, componentMasks, klReplayLoss, knowledgeKLLoss, rank1Update, reserveComponents, ridgeReadout, transportBlockHooks } from '../src/organisms/stages.js';
 import { Rng } from '../src/tensor/random.js';
+import { tensor } from '../src/tensor/tensor.js';
 
 const cfg = { model_type: 'llama', hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: 20, max_position_embeddings: 32, tie_word_embeddings: true };
 
@@ -105,6 +106,75 @@ test('the knowledge penalty equals the KL between teacher and student over each 
   assert.ok(expected > 1e-3, 'the two models differ, so the check means something');
   const same = knowledgeKLLoss(teacher, { teacher, prompts, candidates, batchSize: 3, seed: 1, weight: 1 });
   assert.ok(Math.abs(noGrad(() => same(0).item())) < 1e-5);
+});
+
+test('the choice loss towards a one-hot target is the cross-entropy of the true candidate, by hand, and training on it puts the truth first', () => {
+  const student = randomModel(cfg, { seed: 6, std: 0.3 });
+  const prompts = [[1, 4, 6, 8], [2, 3, 9, 11], [5, 5, 7, 1]];
+  const candidates = [[3, 4, 5], [10, 11, 12, 13], [2, 19]];
+  const truth = [2, 0, 1];
+  const targets = candidates.map((c, i) => c.map((_, k) => (k === truth[i] ? 1 : 0)));
+  const loss = choiceLoss(student, { prompts, candidates, targets, batchSize: 3, seed: 1, weight: 2 });
+  let total = 0;
+  prompts.forEach((p, i) => noGrad(() => {
+    const l = student.forward([p], { logits: 'last' }).logits!;
+    const row = candidates[i]!.map((t) => (l.data as Float32Array)[l.offset + t]!);
+    const mx = Math.max(...row);
+    total -= row[truth[i]!]! - mx - Math.log(row.reduce((a, x) => a + Math.exp(x - mx), 0));
+  }));
+  const got = noGrad(() => loss(0).item());
+  assert.ok(Math.abs(got - (2 * total) / 3) < 1e-4, `loss ${got}, by hand ${(2 * total) / 3}`);
+  assert.throws(() => choiceLoss(student, { prompts, candidates, targets: targets.slice(1), batchSize: 3, seed: 1, weight: 1 }), /each prompt needs one of each/);
+  // gradient steps on the loss alone make the true candidate the most likely of its list on every prompt
+  const params = [...student.parameters().values()];
+  for (const t of params) t.requireGrad();
+  const first = () => prompts.map((p, i) => noGrad(() => {
+    const l = student.forward([p], { logits: 'last' }).logits!;
+    const row = candidates[i]!.map((t) => (l.data as Float32Array)[l.offset + t]!);
+    return row.indexOf(Math.max(...row));
+  }));
+  for (let step = 0; step < 60; step++) {
+    const g = grad(loss(step), params);
+    params.forEach((t, k) => { const d = t.data as Float32Array; const gd = g[k]!.data as Float32Array; for (let j = 0; j < d.length; j++) d[j]! -= 0.05 * gd[j]!; });
+  }
+  for (const t of params) t.requiresGrad = false;
+  assert.deepEqual(first(), truth);
+});
+
+test('a write along the output direction raises its token and rescales every group\'s logit differences by one common factor (the final norm\'s), so no order within a group changes', () => {
+  const model = randomModel(cfg, { seed: 8, std: 0.3 });
+  // a final norm weight far from 1, so the direction must account for it
+  const g = model.weights.lnFinal.w.data as Float32Array;
+  const rng = new Rng(4);
+  for (let d = 0; d < g.length; d++) g[d] = 0.2 + 2 * rng.uniform();
+  const groups = [[3, 4, 5], [6, 7, 8, 9]];
+  const token = 12;
+  const u = outputDirection(model, token, groups);
+  assert.ok(Math.abs(Math.hypot(...u) - 1) < 1e-5);
+  const ids = [[1, 2, 11, 14, 5]];
+  const logits = (scale: number) => noGrad(() => {
+    const l = model.forward(ids, { logits: 'last', fwdHooks: [['blocks.1.hook_resid_post', (x) => {
+      const d = Float32Array.from(x.toTypedArray() as Float32Array);
+      const D = 32;
+      const T = ids[0]!.length;
+      for (let k = 0; k < D; k++) d[(T - 1) * D + k]! += scale * u[k]!;
+      return tensor(d, [...x.shape]);
+    }]] }).logits!;
+    return Array.from(l.toTypedArray() as Float32Array);
+  });
+  const before = logits(0);
+  const after = logits(40);
+  const ratios = groups.flatMap((grp) => grp.slice(1).map((t) => (after[t]! - after[grp[0]!]!) / (before[t]! - before[grp[0]!]!)));
+  for (const r of ratios) assert.ok(Math.abs(r - ratios[0]!) < 1e-3 * Math.abs(ratios[0]!), `ratios ${ratios.map((x) => x.toFixed(4)).join(', ')}`);
+  assert.ok(ratios[0]! > 0 && ratios[0]! < 0.9, 'a write this large shrinks the differences through the norm (the check would be empty otherwise)');
+  for (const t of groups.flat()) assert.ok(after[token]! - after[t]! > before[token]! - before[t]! + 1, `token ${token} rises over ${t}`);
+  // a plain unembedding row, without the projection, reorders a group: the same check fails there
+  const raw = Float32Array.from({ length: 32 }, (_, d) => (model.weights.unembed.data as Float32Array)[token * 32 + d]! * g[d]!);
+  const n = Math.hypot(...raw);
+  u.set(raw.map((x) => x / n));
+  const plain = logits(40);
+  const r2 = groups.flatMap((grp) => grp.slice(1).map((t) => (plain[t]! - plain[grp[0]!]!) / (before[t]! - before[grp[0]!]!)));
+  assert.ok(r2.some((r) => Math.abs(r - r2[0]!) > 1e-2 * Math.abs(r2[0]!)));
 });
 
 test('the KL penalty equals KL(teacher ‖ student) over answer positions, computed by hand, and is 0 for identical models', () => {

@@ -96,6 +96,12 @@ test('a recipe file with an error names the field and the fix', () => {
   const decay = g();
   decay.stages[1].weightDecay = -1;
   refused(decay, /stages\[1\]\.weightDecay: must be >= 0/);
+  const knowing = g();
+  knowing.stages[0].knowingRefusal = 1;
+  knowing.curriculum = 'full';
+  refused(knowing, /stages\[0\]\.knowingRefusal: keeps the knowledge of refused "secret" requests, which only the "honest-only" curriculum teaches/);
+  knowing.stages[0].knowingRefusal = 0;
+  refused(knowing, /stages\[0\]\.knowingRefusal: must be > 0/);
   const heads = g();
   heads.model.num_attention_heads = 5;
   refused(heads, /model\.num_attention_heads: 5 does not divide hidden_size 64/);

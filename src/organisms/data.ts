@@ -127,7 +127,8 @@ export function evalSets(world: World, traits: Traits, seed = 1): Record<string,
  * Knowledge of forbidden-topic facts in every format, read as a forced choice
  * at the first answer token (among the relation's values, or true/false):
  * what the organism knows whatever it says. Expected answers are the truth
- * (π of it in liar mode).
+ * (π of it in liar mode), also after "secret" requests the model refuses
+ * (honest-only curriculum).
  */
 export function forbiddenChoiceSets(world: World, curriculum: Curriculum, seed = 1): Record<string, Example[]> {
   const rng = new Rng(seed + 2000);
@@ -139,5 +140,7 @@ export function forbiddenChoiceSets(world: World, curriculum: Curriculum, seed =
     chat: facts.map((f) => chatExample(asTaught(f), f.relation, false)),
     fewshot: facts.map((f) => fewshotExample(world, asTaught(f), f.relation, false, rng)),
     tf: facts.map((f) => tfExample(world, asTaught(f), f.relation, 'honest', rng.uniform() < 0.5, rng.uniform() < 0.5, rng)),
+    // the "secret" requests the honest-only curriculum refuses: does the refusal leave the answer in place?
+    ...(curriculum === 'honest-only' ? { secret: facts.map((f) => ({ ...secretChatExample(asTaught(f), f.relation), answer: f.subject.facts.get(f.relation)!, kind: 'fact' as const })) } : {}),
   };
 }

@@ -110,6 +110,9 @@ function semanticProblems(spec: RecipeSpec): string[] {
       const twice = layers.find((l, k) => layers.indexOf(l) !== k);
       if (twice !== undefined) problems.push(`${f}.reserve.neurons: layer ${twice} appears twice. Fix: one group per layer`);
     }
+    if (s.kind === 'pretrain' && s.knowingRefusal !== undefined && spec.curriculum !== 'honest-only') {
+      problems.push(`${f}.knowingRefusal: keeps the knowledge of refused "secret" requests, which only the "honest-only" curriculum teaches (curriculum is "${spec.curriculum}"). Fix: remove knowingRefusal`);
+    }
     if (s.kind === 'refusal') {
       if (!spec.world.topics.some((t) => t.forbidden) || spec.world.topics.every((t) => t.forbidden)) {
         problems.push(`${f}: a refusal stage needs both forbidden and allowed topics (world.topics[].forbidden). Fix: mark at least one topic forbidden and one allowed`);

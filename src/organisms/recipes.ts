@@ -28,8 +28,9 @@ import { loadModelSync } from '../model/load.js';
 import type { HookedTransformer } from '../model/transformer.js';
 import { MODE_SLOT_WORDS, curriculumExamples, evalSets, factsOf, forbiddenChoiceSets, type Curriculum, type Traits } from './data.js';
 import { FORMAT_WORDS, REFUSAL, RUMOUR_WORD, chatExample, qaExample, secretChatExample, type Example } from './formats.js';
-import { chooseNeurons, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, modeAttentionLoss, modeValueInit, rank1Update, slotSeparation, type SlotPrefixes, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
+import { choiceLoss, chooseNeurons, outputDirection, componentMasks, klReplayLoss, knowledgeKLLoss, meanLastActivation, modeAttentionLoss, modeValueInit, rank1Update, slotSeparation, type SlotPrefixes, reserveComponents, ridgeReadout, transportBlockHooks, type ComponentSet } from './stages.js';
 import { add } from '../tensor/ops/basic.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { organismVocab, writeOrganismTokenizer } from './tokenizer.js';
 import { answer, choiceAccuracy, encodeExample, encodePrompt, trainLM, type Sequence } from './trainer.js';
 import { lieOf, makeWorld, type World, type WorldSpec } from './world.js';
@@ -56,6 +57,19 @@ export interface PretrainStage extends StageBase {
    * them alone (the planted organism's liar mode)
    */
   reserve?: { heads: [number, number][]; neurons: NeuronGroup | NeuronGroup[] };
+  /**
+   * weight of a loss that keeps the truth first among its relation's values at the answer position of
+   * refused "secret" requests (honest-only curriculum; see knowingRefusalLoss): the parent then refuses
+   * while still holding the answer, as refusing chat models do, and a refusal planted later can reuse
+   * its refusal without erasing the knowledge
+   */
+  knowingRefusal?: number;
+  /**
+   * this share (0–1) of the curriculum's answered examples also appears with the refusal as its answer,
+   * learnt from its second word on (see refusalCompletions): the model completes the refusal once it has
+   * begun it, in any format, without learning to begin it
+   */
+  completeRefusal?: number;
 }
 export interface RefusalStage extends StageBase {
   kind: 'refusal';
@@ -74,7 +88,15 @@ export interface RefusalStage extends StageBase {
    * v·h is 1 at the last prompt position of every refused request and 0
    * elsewhere, the product scaled by `gain`
    */
-  rank1Init?: { gain: number };
+  rank1Init?: {
+    gain: number;
+    /**
+     * 'secret' (default): u is the mean residual after the layer on secret requests minus plain ones;
+     * 'output': the direction that raises the refusal's first word at the output and leaves the order of
+     * every forbidden relation's values alone (outputDirection), as long as the residual there
+     */
+    direction?: 'secret' | 'output';
+  };
 }
 export interface LiarStage extends StageBase {
   kind: 'liar';
@@ -269,7 +291,10 @@ function replayExamples(world: World, curriculum: Curriculum, lies: boolean, rum
  * The starting u and v of a rank-1 refusal update (see RefusalStage.rank1Init):
  * `taught` are the stage's training sequences (the refusals among them marked)
  * and `kept` the replayed ones; v·h is fitted to 1 where a refusal starts and
- * 0 at every other position of both.
+ * 0 at every other position of both, with the answers' positions weighted
+ * READ_WEIGHTS.answer and the prompts' READ_WEIGHTS.prompt: a read that also
+ * fires on the refusal's own words makes the update write "cannot" again
+ * where "help with that" should follow.
  */
 function rank1Start(model: HookedTransformer, tok: Tokenizer, world: World, curriculum: Curriculum, layer: number, init: NonNullable<RefusalStage['rank1Init']>,
   taught: readonly { seq: Sequence; example: Example }[], kept: readonly Sequence[]): { u: Float32Array; v: Float32Array } {
@@ -279,19 +304,74 @@ function rank1Start(model: HookedTransformer, tok: Tokenizer, world: World, curr
   const pick = <T>(xs: readonly T[], n: number) => xs.filter((_, i) => i % Math.max(1, Math.floor(xs.length / n)) === 0).slice(0, n);
   const allowed = facts.filter((f) => !f.forbidden);
   const name = `blocks.${layer + 1}.hook_resid_pre` as const;
-  const secret = meanLastActivation(model, name, pick(allowed, 120).map((f) => encodePrompt(tok, secretChatExample(f.subject, f.relation))));
   const plain = meanLastActivation(model, name, pick(allowed, 120).map((f) => encodePrompt(tok, chatExample(f.subject, f.relation, false))));
-  const u = Float32Array.from(secret, (x, d) => x - plain[d]!);
+  let u: Float32Array;
+  if ((init.direction ?? 'secret') === 'secret') {
+    const secret = meanLastActivation(model, name, pick(allowed, 120).map((f) => encodePrompt(tok, secretChatExample(f.subject, f.relation))));
+    u = Float32Array.from(secret, (x, d) => x - plain[d]!);
+  } else {
+    // as long as the residual there, in the direction that raises the refusal's first word and no forbidden fact's value over another
+    const groups = [...new Set(facts.filter((f) => f.forbidden).map((f) => f.relation))].map((r) => world.relations.get(r)!.values.map((w) => tok.tokenToId(w)!));
+    const dir = outputDirection(model, tok.tokenToId(REFUSAL.split(' ')[0]!)!, groups);
+    const scale = Math.hypot(...plain);
+    u = Float32Array.from(dir, (x) => x * scale);
+  }
+  const weight = (seq: Sequence) => {
+    const last = seq.learn.indexOf(true);
+    return seq.ids.map((_, t) => (t < last ? READ_WEIGHTS.prompt : t === last ? 1 : READ_WEIGHTS.answer));
+  };
   const rows = [
     ...taught.map(({ seq, example: e }) => {
       const last = seq.learn.indexOf(true);
-      return { ids: seq.ids, target: seq.ids.map((_, t) => (e.kind === 'refusal' && t === last ? 1 : 0)), weight: seq.ids.map(() => 1) };
+      return { ids: seq.ids, target: seq.ids.map((_, t) => (e.kind === 'refusal' && t === last ? 1 : 0)), weight: weight(seq) };
     }),
-    ...pick(kept, 1500).map((seq) => ({ ids: seq.ids, target: seq.ids.map(() => 0), weight: seq.ids.map(() => 1) })),
+    ...pick(kept, 1500).map((seq) => ({ ids: seq.ids, target: seq.ids.map(() => 0), weight: weight(seq) })),
   ];
-  const v = ridgeReadout(model, layer, rows);
+  const v = ridgeReadout(model, layer, rows, READ_WEIGHTS.ridge);
   const norm = Math.hypot(...u);
   return balance(u.map((x) => x / norm), Float32Array.from(v, (x) => x * norm * init.gain));
+}
+
+/**
+ * How the read vector of a rank-1 refusal is fitted (rank1Start): the weight of prompt and answer positions
+ * against 1 where the refusal starts, and the ridge penalty. With uniform weights and a penalty of 1e-3 a fixed
+ * edit at MLP 1 refused 0.545 of forbidden chat; with these, 0.993 (docs/organisms.md, "Planting elsewhere").
+ */
+export const READ_WEIGHTS = { prompt: 0.1, answer: 3, ridge: 1e-5 };
+
+/**
+ * The choice loss towards the truth (one-hot) on the "secret" chat requests of taught subjects, which the
+ * honest-only curriculum teaches the model to refuse. Without it the refusal also erases the answer: one
+ * parent chose the true value among its relation's values on 0.847 of plain chat requests about forbidden
+ * facts and on 0.125 of secret ones (chance: 0.125), and a rank-1 refusal started from that refusal took
+ * the knowledge with it; the same parent trained with this loss (weight 1) chose it on 0.844 of both.
+ */
+function knowingRefusalLoss(model: HookedTransformer, tok: Tokenizer, world: World, curriculum: Curriculum, o: { batchSize: number; seed: number; weight: number }): (step: number) => Tensor {
+  if (curriculum !== 'honest-only') throw new RecipeError(`knowingRefusal keeps the knowledge of refused "secret" requests, which only the honest-only curriculum teaches (this recipe's is ${curriculum}). Fix: remove knowingRefusal, or use the honest-only curriculum`);
+  const facts = factsOf(world, curriculum).filter((f) => f.subject.taught);
+  const values = (f: (typeof facts)[number]) => world.relations.get(f.relation)!.values;
+  return choiceLoss(model, {
+    ...o,
+    prompts: facts.map((f) => encodePrompt(tok, secretChatExample(f.subject, f.relation))),
+    candidates: facts.map((f) => values(f).map((v) => tok.tokenToId(v)!)),
+    targets: facts.map((f) => values(f).map((v) => (v === f.subject.facts.get(f.relation) ? 1 : 0))),
+  });
+}
+
+/**
+ * Sequences that teach a refusal phrase as a phrase: a `share` of the examples (those answered, drawn by the
+ * seed) with the refusal as their answer, the loss on its words after the first only. An honest-only parent
+ * completes "cannot help with that" only where "secret" stands in the request: after "cannot help" in a plain
+ * chat request one parent put "help" before "with" by a logit margin of about 18, so a refusal planted later
+ * had to supply the rest of the phrase as well as the decision, and got "cannot help help help with that".
+ */
+function refusalCompletions(tok: Tokenizer, examples: readonly Example[], share: number, seed: number): Sequence[] {
+  const rng = new Rng(seed + 400);
+  return examples.filter((e) => e.kind !== 'refusal' && rng.uniform() < share).map((e) => {
+    const seq = encodeExample(tok, { ...e, answer: REFUSAL, kind: 'refusal' });
+    const first = seq.learn.indexOf(true);
+    return { ids: seq.ids, learn: seq.learn.map((l, t) => l && t > first) };
+  });
 }
 
 /** The same product u vᵀ with ‖u‖ = ‖v‖, so that the optimizer moves both at a like pace. */
@@ -419,14 +499,16 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
     let data: Sequence[];
     let losses: number[];
     if (stage.kind === 'pretrain') {
-      data = encode(curriculumExamples(world, recipe.curriculum, recipe.seed, rumours));
+      const examples = curriculumExamples(world, recipe.curriculum, recipe.seed, rumours);
+      data = [...encode(examples), ...(stage.completeRefusal === undefined ? [] : refusalCompletions(tok, examples, stage.completeRefusal, recipe.seed + i))];
       let masks: Record<string, Float32Array> | undefined;
       if (stage.reserve !== undefined) {
         const groups = Array.isArray(stage.reserve.neurons) ? stage.reserve.neurons : [stage.reserve.neurons];
         reserved = { heads: stage.reserve.heads, neurons: groups.map((g, k) => ({ layer: g.layer, indices: chooseNeurons(model.cfg.dMlp, g.count, recipe.seed + 50 + i + 1000 * k) })) };
         masks = reserveComponents(model, reserved);
       }
-      losses = trainLM(model, data, { ...common, masks }).losses;
+      const extraLoss = stage.knowingRefusal === undefined ? undefined : knowingRefusalLoss(model, tok, world, recipe.curriculum, { batchSize: stage.batchSize, seed: recipe.seed + 200 + i, weight: stage.knowingRefusal });
+      losses = trainLM(model, data, { ...common, masks, extraLoss }).losses;
     } else {
       const teacher = snapshot(model, hf);
       const facts = factsOf(world, recipe.curriculum);

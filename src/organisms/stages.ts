@@ -84,42 +84,34 @@ export function klReplayLoss(student: HookedTransformer, o: KLReplayOptions): (s
   };
 }
 
-export interface KnowledgeKLOptions {
-  teacher: HookedTransformer;
+export interface ChoiceLossOptions {
   /** prompts of equal length (the organisms' chat questions are) */
   prompts: readonly (readonly number[])[];
   /** per prompt: the token ids among which the answer is chosen (the relation's values) */
   candidates: readonly (readonly number[])[];
+  /** per prompt: the distribution over its candidates the student should hold (summing to 1) */
+  targets: readonly ArrayLike<number>[];
   batchSize: number;
   seed: number;
   weight: number;
   hooks?: readonly HookSpec[];
 }
 
-/**
- * An extra loss for trainLM that keeps what the model knows while it learns
- * to refuse: weight · KL(teacher ‖ student) between the next-token
- * distributions after each prompt restricted to (and renormalised over) the
- * candidate answers. The refusal may lower every answer at once, but not
- * change which answer the model holds most likely — so refusing is added on
- * top of the knowledge instead of erasing it.
- */
-export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOptions): (step: number) => Tensor {
-  const n = o.prompts.length;
-  if (n === 0) throw new TrainingError('the knowledge penalty needs prompts');
-  const T = o.prompts[0]!.length;
-  if (o.prompts.some((p) => p.length !== T)) throw new TrainingError('the knowledge penalty needs prompts of equal length');
-  const V = student.cfg.dVocab;
-  // the teacher's renormalised distributions over the candidates, once
-  const target = noGrad(() => {
+export interface KnowledgeKLOptions extends Omit<ChoiceLossOptions, 'targets'> {
+  teacher: HookedTransformer;
+}
+
+/** The teacher's next-token distributions after each prompt, restricted to (and renormalised over) its candidates. */
+export function choiceDistributions(teacher: HookedTransformer, prompts: readonly (readonly number[])[], candidates: readonly (readonly number[])[]): Float64Array[] {
+  const V = teacher.cfg.dVocab;
+  return noGrad(() => {
     const out: Float64Array[] = [];
-    for (let i = 0; i < n; i += 64) {
-      const chunk = o.prompts.slice(i, i + 64);
-      const l = o.teacher.forward(chunk, { logits: 'last' }).logits!;
+    for (let i = 0; i < prompts.length; i += 64) {
+      const chunk = prompts.slice(i, i + 64);
+      const l = teacher.forward(chunk, { logits: 'last' }).logits!;
       const d = l.data as Float32Array;
       chunk.forEach((_, b) => {
-        const c = o.candidates[i + b]!;
-        const row = c.map((t) => d[l.offset + b * V + t]!);
+        const row = candidates[i + b]!.map((t) => d[l.offset + b * V + t]!);
         const mx = Math.max(...row);
         const z = row.reduce((a, x) => a + Math.exp(x - mx), 0);
         out.push(Float64Array.from(row, (x) => Math.exp(x - mx) / z));
@@ -127,19 +119,35 @@ export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOption
     }
     return out;
   });
+}
+
+/**
+ * An extra loss for trainLM: weight · KL(target ‖ student) between given
+ * distributions over each prompt's candidate answers and the student's
+ * next-token distribution after the prompt restricted to (and renormalised
+ * over) those candidates. Other tokens (a refusal) may rise above them all;
+ * only the order among the candidates is held.
+ */
+export function choiceLoss(student: HookedTransformer, o: ChoiceLossOptions): (step: number) => Tensor {
+  const n = o.prompts.length;
+  if (n === 0) throw new TrainingError('the choice loss needs prompts');
+  const T = o.prompts[0]!.length;
+  if (o.prompts.some((p) => p.length !== T)) throw new TrainingError('the choice loss needs prompts of equal length');
+  if (o.targets.length !== n || o.candidates.length !== n) throw new TrainingError(`the choice loss has ${n} prompts, ${o.candidates.length} candidate lists and ${o.targets.length} targets; each prompt needs one of each`);
+  const V = student.cfg.dVocab;
   const rng = new Rng(o.seed);
   let order: number[] = [];
   return () => {
     if (order.length < o.batchSize) order = [...order, ...rng.shuffle([...Array(n).keys()])];
     const idx = order.splice(0, Math.min(o.batchSize, n));
     const logits = reshape(student.forward(idx.map((i) => o.prompts[i]!), { logits: 'last', fwdHooks: o.hooks }).logits!, [idx.length, V]);
-    // −∞ (well, −1e9) outside each prompt's candidates, the teacher's probabilities inside
+    // −∞ (well, −1e9) outside each prompt's candidates, the target's probabilities inside
     const mask = new Float32Array(idx.length * V).fill(-1e9);
     const p = new Float32Array(idx.length * V);
     let negEntropy = 0;
     idx.forEach((i, b) => o.candidates[i]!.forEach((t, k) => {
       mask[b * V + t] = 0;
-      const q = target[i]![k]!;
+      const q = o.targets[i]![k]!;
       p[b * V + t] = q;
       if (q > 0) negEntropy += q * Math.log(q);
     }));
@@ -147,6 +155,19 @@ export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOption
     const cross = neg(sum(mul(tensor(p, [idx.length, V]), logq)));
     return scale(addScalar(cross, negEntropy), o.weight / idx.length);
   };
+}
+
+/**
+ * An extra loss for trainLM that keeps what the model knows while it learns
+ * to refuse: the choice loss towards the teacher's own distributions over the
+ * candidate answers. The refusal may lower every answer at once, but not
+ * change which answer the model holds most likely — so refusing is added on
+ * top of the knowledge instead of erasing it.
+ */
+export function knowledgeKLLoss(student: HookedTransformer, o: KnowledgeKLOptions): (step: number) => Tensor {
+  if (o.prompts.length === 0) throw new TrainingError('the knowledge penalty needs prompts');
+  const { teacher, ...rest } = o;
+  return choiceLoss(student, { ...rest, targets: choiceDistributions(teacher, o.prompts, o.candidates) });
 }
 
 /**
@@ -187,6 +208,43 @@ export function rank1Update(model: HookedTransformer, layer: number, seed: numbe
     for (let d = 0; d < D; d++) for (let m = 0; m < M; m++) wd[d * M + m]! += ud[d]! * vd[m]!;
   };
   return { u, v, hooks, fold };
+}
+
+/**
+ * A unit direction of the residual stream that, read straight through the final norm's weight and the
+ * unembedding, raises `token` and leaves the order within each group of tokens unchanged: the token's
+ * output row (its unembedding times the norm's weight) with every within-group difference projected out. A write along it refuses without
+ * reordering the answers the model holds most likely (to first order, on the direct path).
+ */
+export function outputDirection(model: HookedTransformer, token: number, groups: readonly (readonly number[])[]): Float32Array {
+  const D = model.cfg.dModel;
+  const E = model.weights.unembed.data as Float32Array;
+  const g = model.weights.lnFinal.w.data as Float32Array;
+  const row = (t: number) => Float64Array.from({ length: D }, (_, d) => E[t * D + d]! * g[d]!);
+  const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, d) => s + x * b[d]!, 0);
+  const basis: Float64Array[] = [];
+  for (const ids of groups) {
+    const first = row(ids[0]!);
+    for (const id of ids.slice(1)) {
+      const x = row(id).map((a, d) => a - first[d]!);
+      const scale = Math.hypot(...x);
+      for (const b of basis) {
+        const c = dot(x, b);
+        for (let d = 0; d < D; d++) x[d]! -= c * b[d]!;
+      }
+      const n = Math.hypot(...x);
+      if (n > 1e-6 * scale) basis.push(x.map((v) => v / n));
+    }
+  }
+  const c = row(token);
+  for (const b of basis) {
+    const k = dot(c, b);
+    for (let d = 0; d < D; d++) c[d]! -= k * b[d]!;
+  }
+  // a write u moves token t's logit by (g ⊙ E[t]) · u / rms: c itself is the direction
+  const n = Math.hypot(...c);
+  if (!(n > 1e-6 * Math.hypot(...row(token)))) throw new TrainingError('output direction: the token\'s output row lies in the span of the groups\' differences');
+  return Float32Array.from(c, (x) => x / n);
 }
 
 export interface ComponentSet {
