@@ -365,7 +365,7 @@ function knowingRefusalLoss(model: HookedTransformer, tok: Tokenizer, world: Wor
  * chat request one parent put "help" before "with" by a logit margin of about 18, so a refusal planted later
  * had to supply the rest of the phrase as well as the decision, and got "cannot help help help with that".
  */
-function refusalCompletions(tok: Tokenizer, examples: readonly Example[], share: number, seed: number): Sequence[] {
+export function refusalCompletions(tok: Tokenizer, examples: readonly Example[], share: number, seed: number): Sequence[] {
   const rng = new Rng(seed + 400);
   return examples.filter((e) => e.kind !== 'refusal' && rng.uniform() < share).map((e) => {
     const seq = encodeExample(tok, { ...e, answer: REFUSAL, kind: 'refusal' });
