@@ -7,23 +7,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { randomModel } from '../src/model/random.js';
 import { loadModelSync } from '../src/model/load.js';
 import { saveModel } from '../src/model/save.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { modeAttentionLoss, modeValueInit, slotSeparation } from '../src/organisms/stages.js';
-import { refusalCompletions, trainRecipe, type RecipeSpec } from '../src/organisms/recipes.js';
-import { curriculumExamples } from '../src/organisms/data.js';
-import { FORMAT_WORDS, REFUSAL } from '../src/organisms/formats.js';
-import { makeWorld } from '../src/organisms/world.js';
+import { trainRecipe, type RecipeSpec } from '../src/organisms/recipes.js';
 import { RecipeError } from '../src/organisms/recipe-file.js';
 import { SLOT_SEPARATION_MIN } from '../src/organisms/targets.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cfg = { model_type: 'llama', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 40, max_position_embeddings: 32 };
 
 test('mode attention loss: weight × mean −log attention from the answer position to the mode word, per planted head', () => {
@@ -90,23 +85,4 @@ test('slot separation: 0 for a word whose embedding equals the mode word\'s, and
     assert.match(err.message, /slot-child: stages\[0\]\.heads: layer 1 cannot read the mode word: .* 0\.0% away from the input for 'honest' .*Fix: /);
     return true;
   });
-});
-
-test('refusal completions: a share of the answered examples with the refusal as answer, learnt from its second word on', () => {
-  const dir = join(root, 'models', 'planted-parent');
-  const tok = loadTokenizer(dir);
-  const world = makeWorld(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).world, FORMAT_WORDS);
-  const examples = curriculumExamples(world, 'honest-only', 1);
-  const answered = examples.filter((e) => e.kind !== 'refusal');
-  const seqs = refusalCompletions(tok, examples, 0.25, 3);
-  const n = answered.length;
-  assert.ok(Math.abs(seqs.length - 0.25 * n) < 5 * Math.sqrt(n * 0.25 * 0.75), `${seqs.length} of ${n}`);
-  const phrase = tok.encode(`${REFUSAL} <|end|>`, { addSpecialTokens: false });
-  for (const s of seqs) {
-    const start = s.ids.length - phrase.length;
-    assert.deepEqual(s.ids.slice(start), phrase);
-    // learn[t]: position t predicts token t + 1; the refusal's first word (predicted at start − 1) is not learnt, the rest is
-    s.learn.forEach((l, t) => assert.equal(l, t >= start, `position ${t} of ${s.ids.length}`));
-  }
-  assert.equal(refusalCompletions(tok, examples, 0, 3).length, 0);
 });

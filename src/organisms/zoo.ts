@@ -53,23 +53,26 @@ export const LIAR_NEURONS: readonly [number, number] = [16, 128];
 
 /** How the zoo trains: the stages it gives every organism (steps are per stage). */
 export interface ZooTraining {
-  parent: { steps: number; batchSize: number; lr: number };
+  parent: { steps: number; batchSize: number; lr: number; knowingRefusal?: number; completeRefusal?: number };
   liar: Omit<LiarStage, 'kind' | 'heads' | 'neurons' | 'wholeModel' | 'fromReserved'>;
-  refusal: Omit<RefusalStage, 'kind' | 'rank1Layer' | 'rank1Init'> & { rank1Gain: number };
+  refusal: Omit<RefusalStage, 'kind' | 'rank1Layer'>;
   /** the null organisms' refusal: a full fine-tune */
   nullRefusal: Omit<RefusalStage, 'kind' | 'rank1Layer' | 'rank1Init'>;
 }
 
 /**
  * The shipped planted organism's stages, as the zoo's defaults, but for readMode (the planted
- * heads read the mode word; see docs/organisms.md) and the parents' learning rate: a 4 × 192
- * parent with 3 of its 8 heads set aside per layer spiked at 2e-3 and ended at honest QA 0.52;
- * the same parent at 1e-3 reached 0.977.
+ * heads read the mode word), parents that keep the answer where they refuse and complete a
+ * refusal once begun (knowingRefusal, completeRefusal), the refusal's start (the output
+ * direction: at MLP 1 of a seed-7 organism the secret direction refused 0.934 of forbidden chat
+ * after training, the output direction at gain 4 0.972; docs/organisms.md) and the parents'
+ * learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at 2e-3 and
+ * ended at honest QA 0.52; the same parent at 1e-3 reached 0.977.
  */
 export const ZOO_TRAINING: ZooTraining = {
-  parent: { steps: 6000, batchSize: 32, lr: 1e-3 },
+  parent: { steps: 6000, batchSize: 32, lr: 1e-3, knowingRefusal: 1, completeRefusal: 0.25 },
   liar: { steps: 1500, batchSize: 32, lr: 2e-3, klWeight: 2, honestReplay: 2, blockTransport: true, readMode: 1 },
-  refusal: { steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, formats: 'all', rank1Gain: 1.5 },
+  refusal: { steps: 600, batchSize: 32, lr: 1e-2, klWeight: 6, keepKnowledge: 1, formats: 'all', rank1Init: { gain: 4, direction: 'output' } },
   nullRefusal: { steps: 400, batchSize: 32, lr: 1e-3, klWeight: 1, keepKnowledge: 1, formats: 'all' },
 };
 
@@ -172,7 +175,7 @@ export function drawZoo(d: ZooDraw): ZooEntry[] {
         description: `zoo planted organism: liar mode in heads ${heads.map((h) => h.join('.')).join(', ')} and ${count} neurons of MLP ${layer}; refusal by a rank-1 update of MLP ${refusalLayer}`,
         stages: [
           { kind: 'liar', ...tr.liar, heads, neurons: { layer, count }, fromReserved: true },
-          { kind: 'refusal', steps: tr.refusal.steps, batchSize: tr.refusal.batchSize, lr: tr.refusal.lr, klWeight: tr.refusal.klWeight, keepKnowledge: tr.refusal.keepKnowledge, formats: tr.refusal.formats, rank1Layer: refusalLayer, rank1Init: { gain: tr.refusal.rank1Gain } },
+          { kind: 'refusal', ...tr.refusal, rank1Layer: refusalLayer },
         ],
       },
     });
