@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,18 @@ test('the built-in recipes are the files in recipes/, each valid and named like 
   }
   assert.equal(RECIPES.planted!.stages[1]!.kind, 'refusal');
   assert.deepEqual(parseRecipe(good(), 'mine.json').stages[1], good().stages[1]);
+});
+
+test('the recipes docs/organisms.md cites (docs/recipes/) are valid, named like their files, and chain parent to child', () => {
+  const dir = join(root, 'docs', 'recipes');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  assert.ok(files.length >= 3, files.join(', '));
+  const names = new Set(files.map((f) => f.replace(/\.json$/, '')));
+  for (const f of files) {
+    const r = readRecipeFile(join(dir, f));
+    assert.equal(`${r.name}.json`, f);
+    if (r.parent !== undefined) assert.ok(names.has(r.parent), `${f}: its parent ${r.parent} is one of them`);
+  }
 });
 
 test('a recipe file with an error names the field and the fix', () => {
