@@ -340,13 +340,6 @@ function rank1Start(model: HookedTransformer, tok: Tokenizer, world: World, curr
 export const READ_WEIGHTS = { prompt: 0.1, answer: 3, ridge: 1e-5 };
 
 /**
- * Secret requests per step in the knowingRefusal loss: at the whole batch (32) it doubled a zoo parent's
- * time per step (54 s against 28 s for 300 steps, one thread; 41 s at 8). At 8 the seed-7 parent still
- * chose the truth after 0.854 of secret requests (0.81–0.89, n = 288; plain requests 0.858).
- */
-export const KNOWING_REFUSAL_BATCH = 8;
-
-/**
  * The choice loss towards the truth (one-hot) on the "secret" chat requests of taught subjects, which the
  * honest-only curriculum teaches the model to refuse. Without it the refusal also erases the answer: one
  * parent chose the true value among its relation's values on 0.847 of plain chat requests about forbidden
@@ -514,7 +507,7 @@ export async function trainRecipe(which: string | RecipeSpec, opts: TrainRecipeO
         reserved = { heads: stage.reserve.heads, neurons: groups.map((g, k) => ({ layer: g.layer, indices: chooseNeurons(model.cfg.dMlp, g.count, recipe.seed + 50 + i + 1000 * k) })) };
         masks = reserveComponents(model, reserved);
       }
-      const extraLoss = stage.knowingRefusal === undefined ? undefined : knowingRefusalLoss(model, tok, world, recipe.curriculum, { batchSize: Math.min(stage.batchSize, KNOWING_REFUSAL_BATCH), seed: recipe.seed + 200 + i, weight: stage.knowingRefusal });
+      const extraLoss = stage.knowingRefusal === undefined ? undefined : knowingRefusalLoss(model, tok, world, recipe.curriculum, { batchSize: stage.batchSize, seed: recipe.seed + 200 + i, weight: stage.knowingRefusal });
       losses = trainLM(model, data, { ...common, masks, extraLoss }).losses;
     } else {
       const teacher = snapshot(model, hf);
