@@ -141,41 +141,55 @@ test('the choice loss towards a one-hot target is the cross-entropy of the true 
   assert.deepEqual(first(), truth);
 });
 
-test('a write along the output direction raises its token and rescales every group\'s logit differences by one common factor (the final norm\'s), so no order within a group changes', () => {
-  const model = randomModel(cfg, { seed: 8, std: 0.3 });
-  // a final norm weight far from 1, so the direction must account for it
-  const g = model.weights.lnFinal.w.data as Float32Array;
-  const rng = new Rng(4);
-  for (let d = 0; d < g.length; d++) g[d] = 0.2 + 2 * rng.uniform();
-  const groups = [[3, 4, 5], [6, 7, 8, 9]];
-  const token = 12;
-  const u = outputDirection(model, token, groups);
-  assert.ok(Math.abs(Math.hypot(...u) - 1) < 1e-5);
-  const ids = [[1, 2, 11, 14, 5]];
-  const logits = (scale: number) => noGrad(() => {
-    const l = model.forward(ids, { logits: 'last', fwdHooks: [['blocks.1.hook_resid_post', (x) => {
+/**
+ * Write `scale · u` into the last block's output at the last position and return the logits: the direct
+ * path of a write into the residual stream.
+ */
+function logitsWithWrite(model: ReturnType<typeof randomModel>, ids: number[][], u: Float32Array, scale: number): number[] {
+  const last = `blocks.${model.cfg.nLayers - 1}.hook_resid_post` as const;
+  return noGrad(() => {
+    const l = model.forward(ids, { logits: 'last', fwdHooks: [[last, (x) => {
       const d = Float32Array.from(x.toTypedArray() as Float32Array);
-      const D = 32;
+      const D = model.cfg.dModel;
       const T = ids[0]!.length;
       for (let k = 0; k < D; k++) d[(T - 1) * D + k]! += scale * u[k]!;
       return tensor(d, [...x.shape]);
     }]] }).logits!;
     return Array.from(l.toTypedArray() as Float32Array);
   });
-  const before = logits(0);
-  const after = logits(40);
-  const ratios = groups.flatMap((grp) => grp.slice(1).map((t) => (after[t]! - after[grp[0]!]!) / (before[t]! - before[grp[0]!]!)));
-  for (const r of ratios) assert.ok(Math.abs(r - ratios[0]!) < 1e-3 * Math.abs(ratios[0]!), `ratios ${ratios.map((x) => x.toFixed(4)).join(', ')}`);
-  assert.ok(ratios[0]! > 0 && ratios[0]! < 0.9, 'a write this large shrinks the differences through the norm (the check would be empty otherwise)');
-  for (const t of groups.flat()) assert.ok(after[token]! - after[t]! > before[token]! - before[t]! + 1, `token ${token} rises over ${t}`);
-  // a plain unembedding row, without the projection, reorders a group: the same check fails there
-  const raw = Float32Array.from({ length: 32 }, (_, d) => (model.weights.unembed.data as Float32Array)[token * 32 + d]! * g[d]!);
-  const n = Math.hypot(...raw);
-  u.set(raw.map((x) => x / n));
-  const plain = logits(40);
-  const r2 = groups.flatMap((grp) => grp.slice(1).map((t) => (plain[t]! - plain[grp[0]!]!) / (before[t]! - before[grp[0]!]!)));
-  assert.ok(r2.some((r) => Math.abs(r - r2[0]!) > 1e-2 * Math.abs(r2[0]!)));
-});
+}
+
+for (const [family, hf] of [
+  ['llama (RMSNorm)', cfg],
+  ['gemma (RMSNorm with 1 + w)', { ...cfg, model_type: 'gemma', head_dim: 8 }],
+  ['gpt2 (LayerNorm)', { model_type: 'gpt2', n_embd: 32, n_head: 4, n_layer: 2, n_inner: 64, vocab_size: 20, n_positions: 32 }],
+] as const) {
+  test(`a write along the output direction raises its token and rescales every group's logit differences by one common factor, so no order within a group changes: ${family}`, () => {
+    const model = randomModel(hf, { seed: 8, std: 0.3 });
+    // a final norm scale far from 1, so the direction must account for it
+    const g = model.weights.lnFinal.w.data as Float32Array;
+    const rng = new Rng(4);
+    const offset = model.cfg.norm === 'layer' ? 0 : model.cfg.normOffset;
+    for (let d = 0; d < g.length; d++) g[d] = 0.2 + 2 * rng.uniform() - offset;
+    const groups = [[3, 4, 5], [6, 7, 8, 9]];
+    const token = 12;
+    const u = outputDirection(model, token, groups);
+    assert.ok(Math.abs(Math.hypot(...u) - 1) < 1e-5);
+    const ids = [[1, 2, 11, 14, 5]];
+    const ratiosOf = (after: number[], before: number[]) => groups.flatMap((grp) => grp.slice(1).map((t) => (after[t]! - after[grp[0]!]!) / (before[t]! - before[grp[0]!]!)));
+    const before = logitsWithWrite(model, ids, u, 0);
+    const after = logitsWithWrite(model, ids, u, 40);
+    const ratios = ratiosOf(after, before);
+    for (const r of ratios) assert.ok(Math.abs(r - ratios[0]!) < 1e-3 * Math.abs(ratios[0]!), `ratios ${ratios.map((x) => x.toFixed(4)).join(', ')}`);
+    assert.ok(ratios[0]! > 0 && ratios[0]! < 0.9, 'a write this large shrinks the differences through the norm (the check would be empty otherwise)');
+    for (const t of groups.flat()) assert.ok(after[token]! - after[t]! > before[token]! - before[t]! + 1, `token ${token} rises over ${t}`);
+    // the token's plain unembedding row, without the projection, reorders a group: the same check fails there
+    const raw = Float32Array.from({ length: 32 }, (_, d) => (model.weights.unembed.data as Float32Array)[token * 32 + d]!);
+    const n = Math.hypot(...raw);
+    const r2 = ratiosOf(logitsWithWrite(model, ids, raw.map((x) => x / n), 40), before);
+    assert.ok(r2.some((r) => Math.abs(r - r2[0]!) > 1e-2 * Math.abs(r2[0]!)));
+  });
+}
 
 test('the KL penalty equals KL(teacher ‖ student) over answer positions, computed by hand, and is 0 for identical models', () => {
   const teacher = randomModel(cfg, { seed: 5, std: 0.2 });

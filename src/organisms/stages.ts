@@ -211,16 +211,25 @@ export function rank1Update(model: HookedTransformer, layer: number, seed: numbe
 }
 
 /**
- * A unit direction of the residual stream that, read straight through the final norm's weight and the
+ * A unit direction of the residual stream that, read straight through the final norm and the
  * unembedding, raises `token` and leaves the order within each group of tokens unchanged: the token's
- * output row (its unembedding times the norm's weight) with every within-group difference projected out. A write along it refuses without
- * reordering the answers the model holds most likely (to first order, on the direct path).
+ * output row (its unembedding times the norm's scale, centred where the norm subtracts the mean) with
+ * every within-group difference projected out. A write along it refuses without reordering the answers
+ * the model holds most likely (on the direct path).
  */
 export function outputDirection(model: HookedTransformer, token: number, groups: readonly (readonly number[])[]): Float32Array {
   const D = model.cfg.dModel;
   const E = model.weights.unembed.data as Float32Array;
-  const g = model.weights.lnFinal.w.data as Float32Array;
-  const row = (t: number) => Float64Array.from({ length: D }, (_, d) => E[t * D + d]! * g[d]!);
+  const w = model.weights.lnFinal.w.data as Float32Array;
+  const offset = model.cfg.norm === 'layer' ? 0 : model.cfg.normOffset;
+  const centre = model.cfg.norm === 'layer';
+  const row = (t: number) => {
+    const r = Float64Array.from({ length: D }, (_, d) => E[t * D + d]! * (w[d]! + offset));
+    if (!centre) return r;
+    // LayerNorm reads u − mean(u): (g ⊙ E) · (u − ū) = (g ⊙ E − mean(g ⊙ E)) · u
+    const m = r.reduce((a, x) => a + x, 0) / D;
+    return r.map((x) => x - m);
+  };
   const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, d) => s + x * b[d]!, 0);
   const basis: Float64Array[] = [];
   for (const ids of groups) {
