@@ -65,7 +65,7 @@ export interface ZooTraining {
  * heads read the mode word), parents that keep the answer where they refuse and complete a
  * refusal once begun (knowingRefusal, completeRefusal), the refusal's start (the output
  * direction: at MLP 1 of a seed-7 organism the secret direction refused 0.934 of forbidden chat
- * after training, the output direction at gain 4 0.972; docs/organisms.md) and the parents'
+ * after training, the output direction at gain 4 0.972, of 288 requests each; docs/organisms.md) and the parents'
  * learning rate: a 4 × 192 parent with 3 of its 8 heads set aside per layer spiked at 2e-3 and
  * ended at honest QA 0.52; the same parent at 1e-3 reached 0.977.
  */
